@@ -1,0 +1,31 @@
+# adlab: two commands on a fresh machine — `make demo` and `make test` (both install first).
+PY ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | sha256sum | cut -c1-12)
+
+.PHONY: setup demo test test-all bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# torch first, from the standard (CUDA) builds: they run on CPU-only machines too.
+	$(BIN)/pip install -q -c constraints.txt torch==2.14.1 torchvision==0.29.1
+	$(BIN)/pip install -q -c constraints.txt -e ".[test]"
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: setup
+	$(BIN)/adlab demo
+
+# The suite CI runs: everything except heavy tests, plus one representative heavy test of each kind.
+test: setup
+	$(BIN)/python -m pytest -n 2 -m "not heavy or representative"
+
+test-all: setup
+	$(BIN)/python -m pytest -n 2
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,79 @@
+"""Conventions shared by every command: --json output, stderr logging, the database option.
+
+Contract (design.md): with ``--json`` a command prints exactly one JSON document on stdout;
+progress and logs go to stderr. Exit codes: 0 ok, 1 failure, 2 usage error.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+
+from adlab.errors import AdlabError
+
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+# Piped output keeps whole lines (rich would otherwise wrap at 80 columns).
+out_console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+
+# Set by the root callback from ``--db``; read through :func:`db_url`.
+_GLOBAL: dict[str, Any] = {"db": None}
+
+
+def set_db_option(value: str | None) -> None:
+    _GLOBAL["db"] = value
+
+
+def db_url() -> str:
+    """The database URL chosen by ``--db``, ``ADLAB_DB`` or the default ``./lab.db``."""
+    from adlab.settings import database_url
+
+    return database_url(_GLOBAL["db"])
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Convert results to plain JSON: NaN/inf become null, paths and datetimes become strings."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, (_dt.datetime, _dt.date)):
+        return obj.isoformat()
+    if isinstance(obj, Path):
+        return str(obj)
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return to_jsonable(dataclasses.asdict(obj))
+    if hasattr(obj, "model_dump"):
+        return to_jsonable(obj.model_dump(mode="json"))
+    if hasattr(obj, "item") and callable(obj.item):  # numpy scalars
+        return to_jsonable(obj.item())
+    if hasattr(obj, "tolist") and callable(obj.tolist):  # numpy arrays
+        return to_jsonable(obj.tolist())
+    return obj
+
+
+def emit_json(obj: Any) -> None:
+    """Print one JSON document on stdout (the only thing a --json command prints there)."""
+    sys.stdout.write(json.dumps(to_jsonable(obj), indent=2, allow_nan=False) + "\n")
+    sys.stdout.flush()
+
+
+def info(message: str) -> None:
+    """A progress/log line for humans: always stderr, so stdout stays machine-readable."""
+    err_console.print(message)
+
+
+def fail(message: str) -> None:
+    """Abort the command with one clear sentence and exit code 1."""
+    raise AdlabError(message)
+
+
+JsonOption = typer.Option(False, "--json", help="Print exactly one JSON document on stdout.")

@@ -1,0 +1,211 @@
+"""``adlab queue``, ``runs``, ``show``, ``cancel``, ``retry``, ``delete``, ``logs``."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from adlab.cli._common import JsonOption, db_url, emit_json, info, out_console
+
+
+def _engine():  # noqa: ANN202
+    from adlab.db.engine import get_engine
+
+    return get_engine(db_url())
+
+
+def queue_command(
+    config: Optional[Path] = typer.Argument(None, help="Study YAML (or JSON) file."),
+    config_opt: Optional[Path] = typer.Option(None, "--config", help="Same as the argument."),
+    set_: List[str] = typer.Option([], "--set", help="Override a field: --set train.max_epochs=3"),
+    pipeline: Optional[str] = typer.Option(None, "--pipeline", help="Override `pipeline:`."),
+    group: Optional[str] = typer.Option(None, "--group-keys", help="Comma-separated group keys."),
+    ad_model: Optional[str] = typer.Option(None, "--ad-model"),
+    llm: Optional[str] = typer.Option(None, "--llm"),
+    ad_output: Optional[str] = typer.Option(None, "--ad-output"),
+    few_shot: Optional[int] = typer.Option(None, "--few-shot"),
+    max_images: Optional[int] = typer.Option(None, "--max-images"),
+    sample_per_folder: Optional[int] = typer.Option(None, "--sample-per-folder"),
+    sample_seed: Optional[int] = typer.Option(None, "--sample-seed"),
+    batch_mode: Optional[bool] = typer.Option(None, "--batch-mode/--no-batch-mode"),
+    data_root: Optional[str] = typer.Option(None, "--data-root"),
+    output_dir: Optional[str] = typer.Option(None, "--output-dir"),
+    resume: Optional[bool] = typer.Option(None, "--resume", help="eval.resume = true"),
+    repeat: bool = typer.Option(False, "--repeat", help="Queue even if an identical config already succeeded."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show the runs without queueing them."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Expand a study file (conditions x grid) into runs and queue them."""
+    from adlab.config.loader import load_run_specs
+    from adlab.config.overrides import parse_set_option
+    from adlab.errors import ConfigError
+    from adlab.queue import enqueue
+
+    path = config or config_opt
+    if path is None:
+        raise ConfigError("no config file given; usage: adlab queue CONFIG.yaml [--set key=value]")
+    shortcuts = {"ad_model": ad_model, "llm": llm, "ad_output": ad_output, "few_shot": few_shot,
+                 "max_images": max_images, "sample_per_folder": sample_per_folder,
+                 "sample_seed": sample_seed, "batch_mode": batch_mode, "data_root": data_root,
+                 "output_dir": output_dir, "resume": resume}
+    specs = load_run_specs(
+        path, sets=[parse_set_option(s) for s in set_], shortcut_values=shortcuts,
+        pipeline_override=pipeline,
+        group_keys_override=[k.strip() for k in group.split(",") if k.strip()] if group else None,
+    )
+    result = enqueue(_engine(), specs, repeat=repeat, dry_run=dry_run)
+    skipped_names = {s["name"] for s in result.skipped}
+    planned = [s for s in specs if s.name not in skipped_names]
+    if as_json:
+        emit_json({
+            "created": result.created,
+            "skipped": result.skipped,
+            "dry_run": dry_run,
+            "runs": [{"name": s.name, "pipeline": s.pipeline, "config_hash": s.config_hash,
+                      "group_hash": s.group_hash, "params": s.flat} for s in planned],
+        })
+        return
+    for s in result.skipped:
+        info(f"skipped {s['name']}: identical config already {s['status']} as run {s['existing_run']} "
+             "(use --repeat to queue it again)")
+    if dry_run:
+        for s in planned:
+            out_console.print(f"would queue {s.name} ({s.pipeline})")
+        return
+    for run_id, s in zip(result.created, planned):
+        out_console.print(f"{run_id}\t{s.name}")
+    info(f"queued {len(result.created)} run(s); start a worker with `adlab worker`")
+
+
+def runs_command(
+    status: Optional[str] = typer.Option(None, "--status", help="queued, running, succeeded, failed, cancelled (comma-separated)."),
+    pipeline: Optional[str] = typer.Option(None, "--pipeline"),
+    study: Optional[str] = typer.Option(None, "--study"),
+    limit: Optional[int] = typer.Option(None, "--limit"),
+    as_json: bool = JsonOption,
+) -> None:
+    """List runs."""
+    from rich.table import Table
+
+    from adlab.db.queries import list_runs
+
+    statuses = [s.strip() for s in status.split(",")] if status else None
+    runs = list_runs(_engine(), status=statuses, pipeline=pipeline, study=study, limit=limit)
+    if as_json:
+        emit_json([r.__dict__ for r in runs])
+        return
+    table = Table("id", "name", "pipeline", "status", "progress", "metric", "worker", "error")
+    colors = {"succeeded": "green", "failed": "red", "running": "yellow", "cancelled": "magenta"}
+    for r in runs:
+        prog = f"{r.progress_done}/{r.progress_total}" if r.progress_total else ""
+        metric = f"{r.headline_metric}={r.headline_value:.4f}" if r.headline_value is not None else ""
+        table.add_row(str(r.id), r.name, r.pipeline, f"[{colors.get(r.status, 'white')}]{r.status}[/]",
+                      prog, metric, r.worker or "", (r.error or "")[:60])
+    out_console.print(table)
+
+
+def show_command(run_id: int = typer.Argument(...), as_json: bool = JsonOption) -> None:
+    """Everything about one run: config, params, provenance, metrics, artifacts."""
+    from adlab.db.queries import run_detail
+
+    detail = run_detail(_engine(), run_id=run_id)
+    if as_json:
+        emit_json(detail)
+        return
+    for key in ("id", "name", "pipeline", "status", "attempt", "worker", "device", "created_at",
+                "started_at", "finished_at", "git_commit", "git_dirty", "seed", "output_dir", "error"):
+        out_console.print(f"{key:12} {detail.get(key)}", markup=False)
+    out_console.print("params:")
+    for k, v in detail["params"].items():
+        out_console.print(f"  {k} = {v}", markup=False)
+    if detail["metrics"]:
+        out_console.print("metrics:")
+        for m in detail["metrics"]:
+            scope = f"[{m['scope']}]" if m["scope"] else ""
+            out_console.print(f"  {m['key']}{scope} = {m['value']}", markup=False)
+    if detail["artifacts"]:
+        out_console.print("artifacts:")
+        for a in detail["artifacts"]:
+            out_console.print(f"  {a['kind']}: {a['path']} ({a['bytes']} bytes)", markup=False)
+
+
+def cancel_command(run_ids: List[int] = typer.Argument(...), as_json: bool = JsonOption) -> None:
+    """Cancel queued runs now; ask running runs' workers to stop them."""
+    from adlab.queue import cancel
+
+    engine = _engine()
+    result = {rid: cancel(engine, rid) for rid in run_ids}
+    if as_json:
+        emit_json(result)
+    else:
+        for rid, st in result.items():
+            out_console.print(f"run {rid}: {st}")
+
+
+def retry_command(run_ids: List[int] = typer.Argument(...), as_json: bool = JsonOption) -> None:
+    """Re-queue failed or cancelled runs."""
+    from adlab.queue import retry
+
+    engine = _engine()
+    result = {rid: retry(engine, rid) for rid in run_ids}
+    if as_json:
+        emit_json(result)
+    else:
+        for rid, st in result.items():
+            out_console.print(f"run {rid}: {st}")
+
+
+def delete_command(run_ids: List[int] = typer.Argument(...),
+                   yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask.")) -> None:
+    """Delete runs and everything recorded for them."""
+    from adlab.queue import delete
+
+    if not yes:
+        typer.confirm(f"delete run(s) {', '.join(map(str, run_ids))} and their records?", abort=True)
+    engine = _engine()
+    for rid in run_ids:
+        delete(engine, rid)
+        info(f"deleted run {rid}")
+
+
+def logs_command(
+    run_id: int = typer.Argument(...),
+    follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing until the run ends."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Print a run's log (pipeline messages and lab events)."""
+    from adlab.db.models import FINISHED_STATUSES
+    from adlab.db.queries import get_run, run_events
+
+    engine = _engine()
+    get_run(engine, run_id=run_id)
+    events = run_events(engine, run_id=run_id)
+    if as_json:
+        emit_json(events)
+        return
+    last = 0
+    while True:
+        for e in events:
+            out_console.print(f"{e['ts']:%H:%M:%S} {e['level']:7} {e['source']:>10}  {e['message']}",
+                              markup=False, highlight=False)
+            last = e["id"]
+        if not follow or get_run(engine, run_id=run_id).status in FINISHED_STATUSES:
+            if follow:  # print whatever arrived with the final status
+                for e in run_events(engine, run_id=run_id, after_id=last):
+                    out_console.print(f"{e['ts']:%H:%M:%S} {e['level']:7} {e['source']:>10}  {e['message']}",
+                                      markup=False, highlight=False)
+            return
+        time.sleep(0.5)
+        events = run_events(engine, run_id=run_id, after_id=last)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("queue")(queue_command)
+    app.command("runs")(runs_command)
+    app.command("show")(show_command)
+    app.command("cancel")(cancel_command)
+    app.command("retry")(retry_command)
+    app.command("delete")(delete_command)
+    app.command("logs")(logs_command)

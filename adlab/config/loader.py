@@ -1,0 +1,190 @@
+"""Turn a study file plus command-line overrides into validated run specs.
+
+Order: file (env expanded) -> each condition merged over the base -> each grid point ->
+overrides (``--set`` and shortcuts, which always win) -> the pipeline's params model ->
+the pipeline's own expansion (e.g. one run per category) -> names and hashes.
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from pydantic import ValidationError
+
+from adlab.analysis.grouping import group_hash, partition_hash
+from adlab.analysis.values import canonical, flatten, stable_hash
+from adlab.config.overrides import apply_overrides, deep_merge, set_path
+from adlab.config.schema import Condition, StudyFields, split_study
+from adlab.config.yamlio import read_config_file
+from adlab.errors import ConfigError
+from adlab.pipelines import PipelineParams, PipelineSpec, get_pipeline
+
+
+@dataclass
+class RunSpec:
+    """One run to queue: validated params and the hashes that decide duplicates and groups."""
+
+    name: str
+    pipeline: str
+    params: PipelineParams
+    config: dict[str, Any]
+    flat: dict[str, Any]
+    config_hash: str
+    partition_hash: str
+    group_hash: str
+    group_keys: list[str] | None
+    study: str = ""
+    description: str = ""
+    priority: int = 0
+    max_attempts: int = 3
+    seed: int | None = None
+    depends_on: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def format_validation_error(exc: ValidationError, where: str) -> str:
+    errors = exc.errors()
+    first = errors[0]
+    path = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    value = first.get("input")
+    shown = repr(value) if not isinstance(value, dict) else "{...}"
+    msg = first["msg"]
+    if first["type"] == "extra_forbidden":
+        msg = "unknown field (not allowed here); check the spelling or the pipeline's docs"
+    more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+    return f"{where}: field `{path}`: {msg}; got {shown}{more}"
+
+
+def _grid_points(grid: Mapping[str, Sequence[Any]] | None) -> list[dict[str, Any]]:
+    if not grid:
+        return [{}]
+    keys = list(grid)
+    return [dict(zip(keys, combo)) for combo in itertools.product(*(grid[k] for k in keys))]
+
+
+def _short(value: Any) -> str:
+    c = canonical(value)
+    if isinstance(c, list):
+        return "-".join(_short(v) for v in c)
+    return str(c).replace("/", "-").replace(" ", "")
+
+
+def _format_name(template: str, flat: Mapping[str, Any], where: str) -> str:
+    fields = {k.replace(".", "_"): ("none" if v is None else _short(v)) for k, v in flat.items()}
+    try:
+        return template.format(**fields)
+    except KeyError as exc:
+        known = ", ".join(sorted(fields))
+        raise ConfigError(
+            f"{where}: name_template {template!r} uses {{{exc.args[0]}}}, which is not a "
+            f"parameter; available: {known}"
+        ) from None
+
+
+def _validate(spec: PipelineSpec, params: dict[str, Any], where: str) -> PipelineParams:
+    try:
+        return spec.params_model.model_validate(params)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, where)) from None
+
+
+def build_run_specs(
+    raw: dict[str, Any],
+    *,
+    source: str = "<config>",
+    sets: Sequence[tuple[str, Any]] = (),
+    shortcut_values: Mapping[str, Any] | None = None,
+    pipeline_override: str | None = None,
+    group_keys_override: Sequence[str] | None = None,
+) -> list[RunSpec]:
+    """Expand one parsed study file into run specs (not yet queued)."""
+    study_raw, base_params = split_study(raw)
+    try:
+        study = StudyFields.model_validate(study_raw)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, f"config {source}")) from None
+
+    conditions = study.conditions or [Condition(name=study.name or "")]
+    specs: list[RunSpec] = []
+    for condition in conditions:
+        pipeline_name = pipeline_override or condition.pipeline or study.pipeline
+        where = f"config {source}" + (f", condition {condition.name!r}" if study.conditions else "")
+        if not pipeline_name:
+            from adlab.pipelines import list_pipelines
+
+            known = ", ".join(p.name for p in list_pipelines())
+            raise ConfigError(f"{where}: no `pipeline:` given; add one of: {known}")
+        spec = get_pipeline(pipeline_name)
+        from adlab.config.overrides import shortcut_sets
+
+        all_sets = list(shortcut_sets(shortcut_values or {}, spec.shortcut_paths)) + list(sets)
+        group_keys = list(group_keys_override or condition.group_keys or study.group_keys or []) or None
+        grid = {**(study.grid or {}), **(condition.grid or {})}
+        for point in _grid_points(grid):
+            params = deep_merge(base_params, condition.config)
+            for key, value in point.items():
+                set_path(params, key, value)
+            params = apply_overrides(params, all_sets)
+            validated = _validate(spec, params, where)
+            expanded = spec.expand(validated) if spec.expand else [validated]
+            for one in expanded:
+                specs.append(_make_spec(spec, one, study, condition, point, group_keys, where))
+    _dedupe_names(specs)
+    return specs
+
+
+def _make_spec(spec: PipelineSpec, params: PipelineParams, study: StudyFields, condition: Condition,
+               point: Mapping[str, Any], group_keys: list[str] | None, where: str) -> RunSpec:
+    config = params.model_dump(mode="json")
+    flat = flatten(config)
+    if spec.derived:
+        flat.update({k: v for k, v in spec.derived(params).items()})
+    template = study.name_template or spec.name_template
+    if condition.name:
+        base = condition.name
+    elif template:
+        base = _format_name(template, flat, where)
+    else:
+        base = f"{spec.name}_{stable_hash(config)[:8]}"
+    # Grid values not already spelled out by the template make the name unique and readable.
+    in_template = template or ""
+    suffix = "_".join(f"{k.rsplit('.', 1)[-1]}{_short(v)}" for k, v in point.items()
+                      if condition.name or "{" + k.replace(".", "_") + "}" not in in_template)
+    name = f"{base}_{suffix}" if suffix else base
+    seed = flat.get("seed")
+    return RunSpec(
+        name=name,
+        pipeline=spec.name,
+        params=params,
+        config=config,
+        flat=flat,
+        config_hash=stable_hash({"pipeline": spec.name, "params": config}),
+        partition_hash=partition_hash(spec.name, flat, spec.partition_keys),
+        group_hash=group_hash(spec.name, flat, group_keys=group_keys,
+                              partition_keys=spec.partition_keys,
+                              non_group_keys=spec.non_group_keys),
+        group_keys=group_keys,
+        study=study.study,
+        description=condition.description or study.description,
+        priority=study.priority,
+        max_attempts=study.max_attempts,
+        seed=int(seed) if isinstance(seed, (int, float)) and not isinstance(seed, bool) else None,
+    )
+
+
+def _dedupe_names(specs: list[RunSpec]) -> None:
+    seen: dict[str, int] = {}
+    for s in specs:
+        seen[s.name] = seen.get(s.name, 0) + 1
+    counters: dict[str, int] = {}
+    for s in specs:
+        if seen[s.name] > 1:
+            counters[s.name] = counters.get(s.name, 0) + 1
+            s.name = f"{s.name}_{counters[s.name]}"
+
+
+def load_run_specs(path: Path, **kwargs: Any) -> list[RunSpec]:
+    """Read a study file and expand it (see :func:`build_run_specs` for the keyword options)."""
+    return build_run_specs(read_config_file(path), source=str(path), **kwargs)

@@ -1,0 +1,72 @@
+"""Command-line overrides: generic ``--set a.b=value`` and the seed runner's shortcuts."""
+from __future__ import annotations
+
+import copy
+from typing import Any, Mapping, Sequence
+
+from adlab.config.yamlio import parse_scalar
+from adlab.errors import ConfigError
+
+# The seed runner's flags (scripts/run_experiment.py) and the YAML fields they set.
+SHORTCUT_PATHS: dict[str, str] = {
+    "ad_model": "ad_model",
+    "llm": "llm",
+    "ad_output": "ad.output",
+    "few_shot": "eval.few_shot",
+    "max_images": "eval.max_images",
+    "sample_per_folder": "eval.sample_per_folder",
+    "sample_seed": "eval.sample_seed",
+    "batch_mode": "eval.batch_mode",
+    "data_root": "data_root",
+    "output_dir": "output_dir",
+    "resume": "eval.resume",
+}
+
+
+def parse_set_option(item: str) -> tuple[str, Any]:
+    """``a.b=value`` -> ("a.b", parsed value). The value is read as a YAML scalar or flow list."""
+    key, sep, raw = item.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. --set train.max_epochs=3")
+    return key, parse_scalar(raw)
+
+
+def set_path(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    node = tree
+    parts = dotted.split(".")
+    for part in parts[:-1]:
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            raise ConfigError(
+                f"override {dotted}: {part!r} holds a value ({child!r}), not a section, so "
+                f"{dotted} cannot be set"
+            )
+        node = child
+    node[parts[-1]] = value
+
+
+def deep_merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
+    """``update`` wins; nested mappings merge key by key; lists are replaced whole."""
+    out = copy.deepcopy(dict(base))
+    for key, value in update.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def apply_overrides(params: Mapping[str, Any], sets: Sequence[tuple[str, Any]]) -> dict[str, Any]:
+    out = copy.deepcopy(dict(params))
+    for key, value in sets:
+        set_path(out, key, value)
+    return out
+
+
+def shortcut_sets(values: Mapping[str, Any], extra_paths: Mapping[str, str]) -> list[tuple[str, Any]]:
+    """Shortcut flags that were given (value not None) -> (dotted path, value) pairs."""
+    paths = {**SHORTCUT_PATHS, **extra_paths}
+    return [(paths[name], value) for name, value in values.items() if value is not None]

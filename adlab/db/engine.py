@@ -1,0 +1,107 @@
+"""Engines for SQLite (WAL, busy timeout) and PostgreSQL, migrated to head on open.
+
+SQLite notes: the driver's own transaction handling is switched off and adlab emits ``BEGIN``
+itself. Transactions default to ``BEGIN IMMEDIATE`` (take the write lock first, waiting on the
+busy timeout): a deferred transaction that reads and then writes fails at once with
+"database is locked" when another process wrote in between, and the busy timeout cannot help.
+Read-only paths use :func:`reader`, whose transactions are deferred and never block writers.
+"""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import Engine, make_url
+from sqlmodel import create_engine
+
+from adlab.errors import AdlabError
+
+SQLITE_BUSY_TIMEOUT_MS = 60_000
+_ENGINES: dict[str, Engine] = {}
+_LOCK = threading.Lock()
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+        dbapi_conn.isolation_level = None  # adlab emits BEGIN itself (see module doc)
+        cur = dbapi_conn.cursor()
+        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):  # type: ignore[no-untyped-def]
+        deferred = conn.get_execution_options().get("sqlite_deferred", False)
+        conn.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
+
+
+def make_engine(url: str) -> Engine:
+    """A new engine for ``url`` (no migration). Prefer :func:`get_engine`."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            parent = Path(parsed.database).parent
+            if not parent.exists():
+                raise AdlabError(
+                    f"database folder {parent} does not exist; create it or point --db/ADLAB_DB "
+                    "at a path in an existing folder"
+                )
+        engine = create_engine(
+            url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
+        )
+        _configure_sqlite(engine)
+        return engine
+    if parsed.get_backend_name() == "postgresql":
+        return create_engine(url, pool_pre_ping=True)
+    raise AdlabError(
+        f"unsupported database URL {url!r}; use a file path (SQLite) or "
+        "postgresql+psycopg://user:pass@host/dbname"
+    )
+
+
+def get_engine(url: str, *, migrate: bool = True) -> Engine:
+    """The process-wide engine for ``url``, created once and upgraded to the newest schema."""
+    with _LOCK:
+        engine = _ENGINES.get(url)
+        if engine is None:
+            engine = make_engine(url)
+            if migrate:
+                from adlab.db.migrate import ensure_head
+
+                ensure_head(engine)
+            _ENGINES[url] = engine
+        return engine
+
+
+def reader(engine: Engine) -> Engine:
+    """The same engine for read-only work: SQLite transactions are deferred (WAL readers never
+    wait for writers). Never write through it."""
+    return engine.execution_options(sqlite_deferred=True) if is_sqlite(engine) else engine
+
+
+def dispose_all() -> None:
+    """Close pooled connections (before fork, and in tests)."""
+    with _LOCK:
+        for engine in _ENGINES.values():
+            engine.dispose()
+        _ENGINES.clear()
+
+
+def server_time_sql(engine: Engine) -> str:
+    """SQL for the database server's current UTC time (PostgreSQL: the server's clock)."""
+    if is_sqlite(engine):
+        return "strftime('%Y-%m-%d %H:%M:%f', 'now')"
+    return "timezone('UTC', now())"
+
+
+def ping(engine: Engine) -> None:
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))

@@ -1,0 +1,77 @@
+"""Schema migrations through Alembic: upgrade on open, explicit upgrade, drift check.
+
+Upgrades are serialised across processes: SQLite takes its write lock (BEGIN IMMEDIATE) and
+PostgreSQL an advisory lock, then the revision is re-read, so several workers opening a fresh
+database at once run the migrations exactly once.
+"""
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import text
+from sqlalchemy.engine import Connection, Engine
+
+from adlab.db.engine import is_sqlite, reader
+
+MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+_PG_LOCK_KEY = 0x61646C6162  # "adlab"
+
+
+def alembic_config() -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return cfg
+
+
+@functools.lru_cache(maxsize=1)
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None, f"no migrations found in {MIGRATIONS_DIR}"
+    return head
+
+
+def current_revision(conn: Connection) -> str | None:
+    return MigrationContext.configure(conn).get_current_revision()
+
+
+def _upgrade_locked(conn: Connection, target: str) -> None:
+    if not is_sqlite(conn.engine):
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+    if current_revision(conn) == head_revision() and target == "head":
+        return
+    cfg = alembic_config()
+    cfg.attributes["connection"] = conn
+    command.upgrade(cfg, target)
+
+
+def upgrade(engine: Engine, target: str = "head") -> str | None:
+    """Upgrade to ``target``; returns the revision afterwards."""
+    with engine.begin() as conn:
+        _upgrade_locked(conn, target)
+    with engine.connect() as conn:
+        return current_revision(conn)
+
+
+def ensure_head(engine: Engine) -> None:
+    """Cheap check on open; upgrade only when the database is behind."""
+    with reader(engine).connect() as conn:
+        current = current_revision(conn)
+    if current != head_revision():
+        upgrade(engine)
+
+
+def schema_drift(engine: Engine) -> list:
+    """Differences between the SQLModel tables and the migrated database (empty = in sync)."""
+    from alembic.autogenerate import compare_metadata
+    from sqlmodel import SQLModel
+
+    from adlab.db import models  # noqa: F401
+
+    with engine.connect() as conn:
+        ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+        return compare_metadata(ctx, SQLModel.metadata)

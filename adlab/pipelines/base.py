@@ -1,0 +1,99 @@
+"""What a pipeline is and what it receives. Pipelines never import the database layer.
+
+A pipeline is a params model (pydantic, ``extra="forbid"``) plus a run function
+``run(ctx: RunContext) -> None``. Everything the pipeline reports goes through the context;
+the worker turns it into database rows. Heavy imports (torch, anomalib) belong inside the
+runner module, which the registry imports only when a run executes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict
+
+
+class PipelineParams(BaseModel):
+    """Base for every pipeline's params: unknown fields are errors, never silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+
+class RunCancelled(Exception):
+    """Raised by :meth:`RunContext.check_cancelled` when the user cancelled the run."""
+
+
+@runtime_checkable
+class PartialStore(Protocol):
+    """Partial results that survive a crash: a resumed run reads them back and skips done work."""
+
+    def get(self, key: str, default: Any = None) -> Any: ...
+
+    def put(self, key: str, value: Any) -> None: ...
+
+    def items(self, prefix: str = "") -> dict[str, Any]: ...
+
+
+@runtime_checkable
+class RunContext(Protocol):
+    """Everything a pipeline may use while it runs."""
+
+    run_id: int
+    name: str
+    params: PipelineParams
+    output_dir: Path
+    device: str  # "cpu" or "cuda:N"
+    seed: int | None
+    state: PartialStore
+
+    def progress(self, done: int, total: int | None = None, message: str | None = None) -> None:
+        """Report work done (e.g. images scored) out of total; cheap to call often."""
+
+    def log(self, message: str, level: str = "info") -> None:
+        """A line for the run's log (shown by ``adlab logs`` and the TUI)."""
+
+    def metric(self, key: str, value: float, *, scope: str = "", step: int | None = None) -> None:
+        """Record one metric value; ``scope`` is e.g. a category name, "" for the run as a whole."""
+
+    def artifact(self, path: Path, kind: str) -> None:
+        """Record a file the run produced (its sha256 and size are computed by the recorder)."""
+
+    def check_cancelled(self) -> None:
+        """Raise :class:`RunCancelled` if the user cancelled; call between units of work."""
+
+    def set_info(self, key: str, value: Any) -> None:
+        """Record provenance facts (e.g. weights source, parity figures) on the run."""
+
+
+@dataclass(frozen=True)
+class PipelineSpec:
+    """A registered pipeline. ``runner`` is ``"module:function"`` so listing stays import-light."""
+
+    name: str
+    params_model: type[PipelineParams]
+    runner: str
+    description: str
+    # Dotted param paths that define the evaluation partition (dataset, categories, protocol):
+    # runs that differ in any of them are never ranked together.
+    partition_keys: tuple[str, ...] = ()
+    # Dotted param paths excluded from the default group (seeds, output paths, device hints).
+    non_group_keys: tuple[str, ...] = ()
+    # The metric shown in listings and used by default for ranking (scope "" value).
+    headline_metric: str | None = None
+    # Automatic run name, formatted with the flattened params (dots become underscores).
+    name_template: str | None = None
+    # Optional hook: one validated params object -> several runs (e.g. one per category).
+    expand: Callable[[PipelineParams], list[PipelineParams]] | None = field(default=None)
+    # CLI shortcut (e.g. "data_root") -> dotted param path, where it differs from the seed
+    # runner's defaults in adlab.config.overrides.SHORTCUT_PATHS.
+    shortcut_paths: Mapping[str, str] = field(default_factory=dict)
+    # Optional hook: extra facts derived from params (e.g. resolved category list) that join
+    # the flattened params for naming and for the comparison partition.
+    derived: Callable[[PipelineParams], Mapping[str, Any]] | None = field(default=None)
+
+    def load_runner(self) -> Callable[[RunContext], None]:
+        import importlib
+
+        module_name, _, attr = self.runner.partition(":")
+        return getattr(importlib.import_module(module_name), attr)

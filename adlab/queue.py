@@ -1,0 +1,294 @@
+"""The run queue: enqueue, claim, heartbeat, finish, reap, cancel, retry.
+
+Every state change is one short transaction guarded by the expected current state
+(``WHERE id=? AND status=? AND attempt=?``), so a worker that lost its run (reaped after a
+missed heartbeat) can never overwrite what the run's new owner writes. Claims take SQLite's
+write lock up front (BEGIN IMMEDIATE) and use ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so two
+workers never claim the same run and never wait on each other's rows.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from typing import Sequence
+
+from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import aliased
+from sqlmodel import Session
+
+from adlab.analysis.values import numeric_value, value_text
+from adlab.config.loader import RunSpec
+from adlab.db.clock import db_now
+from adlab.db.models import Event, Param, Run, RunStatus, Worker
+from adlab.errors import AdlabError, NotFoundError
+
+Q, R, S, F, C = (RunStatus.queued.value, RunStatus.running.value, RunStatus.succeeded.value,
+                 RunStatus.failed.value, RunStatus.cancelled.value)
+
+
+@dataclass
+class EnqueueResult:
+    created: list[int] = field(default_factory=list)
+    skipped: list[dict] = field(default_factory=list)  # {"name", "existing_run", "status"}
+
+
+def _event(session: Session, run_id: int | None, message: str, *, level: str = "info",
+           source: str = "queue") -> None:
+    session.add(Event(run_id=run_id, message=message, level=level, source=source))
+
+
+def enqueue(engine: Engine, specs: Sequence[RunSpec], *, repeat: bool = False,
+            dry_run: bool = False) -> EnqueueResult:
+    """Insert runs; a config identical to one already queued, running or succeeded is skipped
+    unless ``repeat``. With ``dry_run`` nothing is written (skips are still reported)."""
+    result = EnqueueResult()
+    with Session(engine) as session:
+        for spec in specs:
+            if not repeat:
+                existing = session.exec(
+                    select(Run.id, Run.status).where(
+                        Run.config_hash == spec.config_hash, Run.status.in_((Q, R, S))
+                    ).order_by(Run.id.desc()).limit(1)
+                ).first()
+                if existing:
+                    result.skipped.append({"name": spec.name, "existing_run": existing[0],
+                                           "status": existing[1]})
+                    continue
+            if dry_run:
+                continue
+            run = Run(
+                name=spec.name, study=spec.study, pipeline=spec.pipeline,
+                config_json=json.dumps(spec.config, sort_keys=True),
+                config_hash=spec.config_hash, partition_hash=spec.partition_hash,
+                group_hash=spec.group_hash, group_keys_json=json.dumps(spec.group_keys or []),
+                priority=spec.priority, max_attempts=spec.max_attempts, seed=spec.seed,
+                depends_on=spec.depends_on,
+            )
+            session.add(run)
+            session.flush()
+            for key, value in spec.flat.items():
+                session.add(Param(run_id=run.id, key=key, value_text=value_text(value),
+                                  value_num=numeric_value(value)))
+            _event(session, run.id, f"queued {spec.name} ({spec.pipeline})")
+            result.created.append(run.id)
+        if not dry_run:
+            session.commit()
+    return result
+
+
+def _dependency_ready():
+    dep = aliased(Run)
+    return or_(Run.depends_on.is_(None),
+               exists().where(and_(dep.id == Run.depends_on, dep.status == S)))
+
+
+def claim(engine: Engine, *, worker: str, device: str) -> Run | None:
+    """Atomically take the next runnable queued run (highest priority, then oldest)."""
+    with Session(engine, expire_on_commit=False) as session:
+        candidate = select(Run.id).where(Run.status == Q, Run.cancel_requested.is_(False),
+                                         _dependency_ready())
+        candidate = candidate.order_by(Run.priority.desc(), Run.id).limit(1)
+        candidate = candidate.with_for_update(skip_locked=True)
+        run_id = session.exec(candidate).scalar_one_or_none()
+        if run_id is None:
+            session.rollback()
+            return None
+        now = db_now(session)
+        changed = session.exec(
+            update(Run).where(Run.id == run_id, Run.status == Q).values(
+                status=R, worker=worker, device=device, attempt=Run.attempt + 1,
+                started_at=now, heartbeat_at=now, finished_at=None, error=None,
+                progress_done=0, progress_total=None, progress_message=None,
+            )
+        ).rowcount
+        if changed != 1:
+            session.rollback()
+            return None
+        run = session.get(Run, run_id)
+        _event(session, run_id, f"claimed by {worker} on {device} (attempt {run.attempt})",
+               source=worker)
+        session.exec(update(Worker).where(Worker.name == worker).values(
+            status="busy", current_run_id=run_id, heartbeat_at=now))
+        session.commit()
+        return run
+
+
+def heartbeat(engine: Engine, *, run_id: int, worker: str, attempt: int,
+              progress: tuple[int, int | None] | None = None) -> tuple[bool, bool]:
+    """Refresh the run's and the worker's lease. Returns (still ours, cancel requested)."""
+    with Session(engine) as session:
+        now = db_now(session)
+        owned = session.exec(
+            update(Run).where(Run.id == run_id, Run.worker == worker, Run.attempt == attempt,
+                              Run.status == R).values(heartbeat_at=now)
+        ).rowcount == 1
+        session.exec(update(Worker).where(Worker.name == worker).values(heartbeat_at=now))
+        cancel = bool(session.exec(select(Run.cancel_requested).where(Run.id == run_id)).scalar())
+        session.commit()
+    return owned, cancel
+
+
+def finish(engine: Engine, *, run_id: int, worker: str, attempt: int, status: str,
+           error: str | None = None) -> bool:
+    """Move a running run owned by (worker, attempt) to a final status; False if it was lost."""
+    if status not in (S, F, C):
+        raise ValueError(f"not a final status: {status}")
+    with Session(engine) as session:
+        now = db_now(session)
+        done = session.exec(
+            update(Run).where(Run.id == run_id, Run.worker == worker, Run.attempt == attempt,
+                              Run.status == R)
+            .values(status=status, finished_at=now, heartbeat_at=now, error=error)
+        ).rowcount == 1
+        if done:
+            text = status if not error else f"{status}: {error}"
+            _event(session, run_id, text, level="error" if status == F else "info", source=worker)
+        session.commit()
+    return done
+
+
+def release(engine: Engine, *, run_id: int, worker: str, attempt: int, reason: str) -> bool:
+    """Give a run back to the queue without counting the attempt (worker shutting down)."""
+    with Session(engine) as session:
+        done = session.exec(
+            update(Run).where(Run.id == run_id, Run.worker == worker, Run.attempt == attempt,
+                              Run.status == R)
+            .values(status=Q, worker=None, attempt=Run.attempt - 1, heartbeat_at=None)
+        ).rowcount == 1
+        if done:
+            _event(session, run_id, f"released by {worker}: {reason}", source=worker)
+        session.commit()
+    return done
+
+
+@dataclass
+class ReapResult:
+    requeued: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+    blocked: list[int] = field(default_factory=list)  # dependency failed
+
+
+def reap(engine: Engine, *, lease_s: float) -> ReapResult:
+    """Re-queue running runs whose lease expired (attempt < max) or fail them; fail queued runs
+    whose dependency can no longer succeed."""
+    result = ReapResult()
+    with Session(engine) as session:
+        now = db_now(session)
+        cutoff = now - dt.timedelta(seconds=lease_s)
+        stale = session.exec(
+            select(Run.id, Run.attempt, Run.max_attempts, Run.worker)
+            .where(Run.status == R, Run.heartbeat_at < cutoff)
+        ).all()
+        for run_id, attempt, max_attempts, worker in stale:
+            why = f"worker {worker} sent no heartbeat for {lease_s:g} s (attempt {attempt} of {max_attempts})"
+            if attempt < max_attempts:
+                session.exec(update(Run).where(Run.id == run_id, Run.status == R,
+                                               Run.attempt == attempt)
+                             .values(status=Q, worker=None, heartbeat_at=None))
+                _event(session, run_id, f"re-queued: {why}", level="warning")
+                result.requeued.append(run_id)
+            else:
+                session.exec(update(Run).where(Run.id == run_id, Run.status == R,
+                                               Run.attempt == attempt)
+                             .values(status=F, finished_at=now, error=f"gave up: {why}"))
+                _event(session, run_id, f"failed: {why}", level="error")
+                result.failed.append(run_id)
+        dep = aliased(Run)
+        blocked = session.exec(
+            select(Run.id, dep.id, dep.status).join(dep, dep.id == Run.depends_on)
+            .where(Run.status == Q, dep.status.in_((F, C)))
+        ).all()
+        for run_id, dep_id, dep_status in blocked:
+            msg = f"dependency run {dep_id} {dep_status}; retry it, then `adlab retry {run_id}`"
+            session.exec(update(Run).where(Run.id == run_id, Run.status == Q)
+                         .values(status=F, finished_at=now, error=msg))
+            _event(session, run_id, f"failed: {msg}", level="error")
+            result.blocked.append(run_id)
+        session.commit()
+    return result
+
+
+def _get_run(session: Session, run_id: int) -> Run:
+    run = session.get(Run, run_id)
+    if run is None:
+        raise NotFoundError(f"run {run_id} does not exist; `adlab runs` lists the runs")
+    return run
+
+
+def cancel(engine: Engine, run_id: int) -> str:
+    """Cancel a queued run at once; ask a running run's worker to stop it. Returns the status."""
+    with Session(engine) as session:
+        run = _get_run(session, run_id)
+        if run.status == Q:
+            session.exec(update(Run).where(Run.id == run_id, Run.status == Q)
+                         .values(status=C, finished_at=db_now(session), error="cancelled by user"))
+            _event(session, run_id, "cancelled by user")
+            session.commit()
+            return C
+        if run.status == R:
+            session.exec(update(Run).where(Run.id == run_id).values(cancel_requested=True))
+            _event(session, run_id, "cancel requested; the worker stops the run at its next heartbeat")
+            session.commit()
+            return "cancelling"
+        raise AdlabError(f"run {run_id} is already {run.status}; only queued or running runs can be cancelled")
+
+
+def retry(engine: Engine, run_id: int) -> str:
+    """Put a failed or cancelled run back in the queue with a fresh attempt budget."""
+    with Session(engine) as session:
+        run = _get_run(session, run_id)
+        if run.status not in (F, C):
+            raise AdlabError(
+                f"run {run_id} is {run.status}; only failed or cancelled runs can be retried "
+                "(use `adlab queue --repeat` to run a succeeded config again)"
+            )
+        session.exec(update(Run).where(Run.id == run_id).values(
+            status=Q, attempt=0, error=None, worker=None, cancel_requested=False,
+            finished_at=None, started_at=None, heartbeat_at=None))
+        _event(session, run_id, "re-queued by user (retry)")
+        session.commit()
+    return Q
+
+
+def delete(engine: Engine, run_id: int) -> None:
+    """Remove a run that is not running, with everything recorded for it."""
+    with Session(engine) as session:
+        run = _get_run(session, run_id)
+        if run.status == R:
+            raise AdlabError(f"run {run_id} is running; cancel it first")
+        session.exec(update(Run).where(Run.depends_on == run_id).values(depends_on=None))
+        session.delete(run)
+        session.commit()
+
+
+def register_worker(engine: Engine, *, name: str, host: str, pid: int, device: str) -> None:
+    with Session(engine) as session:
+        now = db_now(session)
+        existing = session.get(Worker, name)
+        if existing is None:
+            session.add(Worker(name=name, host=host, pid=pid, device=device, started_at=now,
+                               heartbeat_at=now))
+        else:
+            existing.host, existing.pid, existing.device = host, pid, device
+            existing.status, existing.current_run_id = "idle", None
+            existing.started_at = existing.heartbeat_at = now
+        session.commit()
+
+
+def update_worker(engine: Engine, *, name: str, status: str, run_done: bool = False) -> None:
+    with Session(engine) as session:
+        values: dict = {"status": status, "heartbeat_at": db_now(session)}
+        if status != "busy":
+            values["current_run_id"] = None
+        if run_done:
+            values["runs_done"] = Worker.runs_done + 1
+        session.exec(update(Worker).where(Worker.name == name).values(**values))
+        session.commit()
+
+
+def count_by_status(engine: Engine) -> dict[str, int]:
+    with Session(engine) as session:
+        rows = session.exec(select(Run.status, func.count()).group_by(Run.status)).all()
+    return {status: n for status, n in rows}

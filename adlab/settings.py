@@ -1,0 +1,35 @@
+"""Where things live: database URL, artifact root, data root. Read from flags and environment."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+DEFAULT_DB_FILE = "lab.db"
+
+
+def database_url(db: str | None = None) -> str:
+    """``--db PATH_OR_URL``, else ``ADLAB_DB``, else ``./lab.db`` (as an SQLAlchemy URL)."""
+    value = db or os.environ.get("ADLAB_DB") or DEFAULT_DB_FILE
+    if "://" in value:
+        return value
+    return f"sqlite:///{Path(value).expanduser().resolve()}"
+
+
+def artifacts_root() -> Path:
+    """Root under which run outputs are written; artifact paths are stored relative to it."""
+    return Path(os.environ.get("ADLAB_ARTIFACTS", "exports")).expanduser().resolve()
+
+
+def data_root(configured: str | None = None) -> Path | None:
+    """The dataset root from config, else ``ADLAB_DATA_ROOT``; None when neither is set."""
+    value = configured or os.environ.get("ADLAB_DATA_ROOT")
+    return Path(value).expanduser() if value else None
+
+
+def lease_seconds() -> float:
+    """How long a running run may go without a heartbeat before it is reaped."""
+    return float(os.environ.get("ADLAB_LEASE_S", "60"))
+
+
+def debug() -> bool:
+    return os.environ.get("ADLAB_DEBUG", "") not in ("", "0", "false")

@@ -1,0 +1,95 @@
+"""Executes one claimed run in its own process, so a crashing pipeline cannot kill the worker.
+
+Started by the worker loop as ``python -m adlab.worker.child``. Records the outcome itself;
+if this process dies without doing so, the worker records the exit code instead.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import traceback
+
+import adlab  # noqa: F401  (pins the malloc threshold before anything imports torch)
+from adlab.db.engine import get_engine
+from adlab.db.models import Event, Run, RunStatus
+from adlab.errors import AdlabError
+from adlab.pipelines import RunCancelled, get_pipeline
+from adlab.queue import finish
+from adlab.worker.context import DbRunContext
+from adlab.worker.paths import run_output_dir
+from adlab.worker.provenance import git_state, package_versions
+from sqlalchemy import update
+from sqlmodel import Session
+
+EXIT_OK, EXIT_LOST = 0, 3
+
+
+def _seed_everything(seed: int | None) -> None:
+    if seed is None:
+        return
+    random.seed(seed)
+    try:
+        import numpy as np
+
+        np.random.seed(seed % 2**32)
+    except ImportError:
+        pass
+
+
+def execute(url: str, run_id: int, worker: str, attempt: int, device: str, run_device: str) -> int:
+    engine = get_engine(url)
+    with Session(engine) as s:
+        run = s.get(Run, run_id)
+    if run is None or run.status != RunStatus.running.value or run.worker != worker or run.attempt != attempt:
+        return EXIT_LOST
+    spec = get_pipeline(run.pipeline)
+    output_dir = run_output_dir(run.id, run.name)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    commit, dirty = git_state()
+    with Session(engine) as s:
+        s.exec(update(Run).where(Run.id == run_id).values(
+            output_dir=str(output_dir), git_commit=commit, git_dirty=dirty, device=run_device,
+            versions_json=json.dumps(package_versions())))
+        s.commit()
+    ctx = None
+    try:
+        params = spec.params_model.model_validate_json(run.config_json)
+        ctx = DbRunContext(engine, run, params, output_dir, device, spec.headline_metric)
+        _seed_everything(run.seed)
+        ctx.log(f"{spec.name} starting on {run_device} (attempt {attempt})")
+        spec.load_runner()(ctx)
+    except RunCancelled as exc:
+        status, error = RunStatus.cancelled.value, str(exc)
+    except AdlabError as exc:
+        status, error = RunStatus.failed.value, str(exc)
+    except Exception as exc:  # noqa: BLE001 - any pipeline bug is this run's failure only
+        status, error = RunStatus.failed.value, f"{type(exc).__name__}: {exc}"
+        with Session(engine) as s:
+            s.add(Event(run_id=run_id, level="error", source="pipeline",
+                        message=traceback.format_exc()))
+            s.commit()
+    else:
+        status, error = RunStatus.succeeded.value, None
+    finally:
+        if ctx is not None:
+            ctx.close()
+    return EXIT_OK if finish(engine, run_id=run_id, worker=worker, attempt=attempt,
+                             status=status, error=error) else EXIT_LOST
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="adlab-run-child")
+    p.add_argument("--db", required=True)
+    p.add_argument("--run", type=int, required=True)
+    p.add_argument("--worker", required=True)
+    p.add_argument("--attempt", type=int, required=True)
+    p.add_argument("--device", default="cpu", help="device the pipeline should use (cpu, cuda:0)")
+    p.add_argument("--run-device", default=None, help="device as recorded (cuda:3 on the host)")
+    a = p.parse_args(argv)
+    sys.exit(execute(a.db, a.run, a.worker, a.attempt, a.device, a.run_device or a.device))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,148 @@
+"""The RunContext a pipeline gets inside the worker: every report becomes database rows."""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from adlab.db.engine import reader
+from adlab.db.models import Artifact, Event, Metric, Run, RunItem, utcnow
+from adlab.pipelines.base import PipelineParams, RunCancelled
+from adlab.settings import artifacts_root
+
+
+def file_digest(path: Path) -> tuple[str, int]:
+    h = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+            size += len(chunk)
+    return h.hexdigest(), size
+
+
+def relative_to_root(path: Path) -> str:
+    """Artifact paths are stored relative to the artifacts root so other hosts can resolve them."""
+    path = Path(path).resolve()
+    try:
+        return str(path.relative_to(artifacts_root()))
+    except ValueError:
+        return str(path)
+
+
+class DbStore:
+    """Partial results in ``run_items``; they survive crashes and re-claims of the same run."""
+
+    def __init__(self, engine: Engine, run_id: int):
+        self._engine, self._run_id = engine, run_id
+
+    def get(self, key: str, default: Any = None) -> Any:
+        with Session(reader(self._engine)) as s:
+            raw = s.exec(select(RunItem.value_json).where(
+                RunItem.run_id == self._run_id, RunItem.key == key)).scalar_one_or_none()
+        return default if raw is None else json.loads(raw)
+
+    def put(self, key: str, value: Any) -> None:
+        payload = json.dumps(value)
+        with Session(self._engine) as s:
+            changed = s.exec(update(RunItem).where(RunItem.run_id == self._run_id, RunItem.key == key)
+                             .values(value_json=payload, updated_at=utcnow())).rowcount
+            if not changed:
+                s.add(RunItem(run_id=self._run_id, key=key, value_json=payload))
+            s.commit()
+
+    def items(self, prefix: str = "") -> dict[str, Any]:
+        with Session(self._engine) as s:
+            q = select(RunItem.key, RunItem.value_json).where(RunItem.run_id == self._run_id)
+            if prefix:
+                q = q.where(RunItem.key.startswith(prefix, autoescape=True))
+            rows = s.exec(q.order_by(RunItem.id)).all()
+        return {k: json.loads(v) for k, v in rows}
+
+
+class DbRunContext:
+    PROGRESS_INTERVAL_S = 0.5
+    CANCEL_CHECK_INTERVAL_S = 1.0
+
+    def __init__(self, engine: Engine, run: Run, params: PipelineParams, output_dir: Path,
+                 device: str, headline_metric: str | None):
+        self._engine = engine
+        self.run_id = int(run.id)
+        self.name = run.name
+        self.params = params
+        self.output_dir = output_dir
+        self.device = device
+        self.seed = run.seed
+        self.state = DbStore(engine, self.run_id)
+        self._headline = headline_metric
+        self._last_progress = 0.0
+        self._last_cancel_check = 0.0
+        self._log_file = open(output_dir / "run.log", "a", encoding="utf-8")  # noqa: SIM115
+
+    def close(self) -> None:
+        self._log_file.close()
+
+    def progress(self, done: int, total: int | None = None, message: str | None = None) -> None:
+        now = time.monotonic()
+        final = total is not None and done >= total
+        if not final and now - self._last_progress < self.PROGRESS_INTERVAL_S and message is None:
+            return
+        self._last_progress = now
+        values: dict[str, Any] = {"progress_done": int(done)}
+        if total is not None:
+            values["progress_total"] = int(total)
+        if message is not None:
+            values["progress_message"] = message[:500]
+        with Session(self._engine) as s:
+            s.exec(update(Run).where(Run.id == self.run_id).values(**values))
+            s.commit()
+
+    def log(self, message: str, level: str = "info") -> None:
+        self._log_file.write(f"{utcnow().isoformat(timespec='seconds')} {level.upper()} {message}\n")
+        self._log_file.flush()
+        with Session(self._engine) as s:
+            s.add(Event(run_id=self.run_id, level=level, source="pipeline", message=message))
+            s.commit()
+
+    def metric(self, key: str, value: float | None, *, scope: str = "", step: int | None = None,
+               note: str | None = None) -> None:
+        v = None if value is None else float(value)
+        if v is not None and v != v:  # NaN: undefined, stored as NULL with the reason
+            v = None
+        with Session(self._engine) as s:
+            s.add(Metric(run_id=self.run_id, key=key, value=v, scope=scope, step=step, note=note))
+            if key == self._headline and scope == "" and step is None:
+                s.exec(update(Run).where(Run.id == self.run_id)
+                       .values(headline_metric=key, headline_value=v))
+            s.commit()
+
+    def artifact(self, path: Path, kind: str) -> None:
+        digest, size = file_digest(Path(path))
+        with Session(self._engine) as s:
+            s.add(Artifact(run_id=self.run_id, kind=kind, path=relative_to_root(Path(path)),
+                           sha256=digest, bytes=size))
+            s.commit()
+
+    def check_cancelled(self) -> None:
+        now = time.monotonic()
+        if now - self._last_cancel_check < self.CANCEL_CHECK_INTERVAL_S:
+            return
+        self._last_cancel_check = now
+        with Session(reader(self._engine)) as s:
+            flag = s.exec(select(Run.cancel_requested).where(Run.id == self.run_id)).scalar()
+        if flag:
+            raise RunCancelled(f"run {self.run_id} was cancelled by the user")
+
+    def set_info(self, key: str, value: Any) -> None:
+        with Session(self._engine) as s:
+            raw = s.exec(select(Run.info_json).where(Run.id == self.run_id)).scalar()
+            info = json.loads(raw) if raw else {}
+            info[key] = value
+            s.exec(update(Run).where(Run.id == self.run_id).values(info_json=json.dumps(info)))
+            s.commit()

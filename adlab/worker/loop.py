@@ -1,0 +1,219 @@
+"""The worker: claim a run, supervise its child process, heartbeat, honour cancel and signals.
+
+One worker per device (``--device cuda:K``); any number of workers share one database. The
+parent process never imports pipeline code, so it stays small and survives any pipeline crash.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import func, select
+from sqlmodel import Session
+
+from adlab.db.engine import get_engine, reader
+from adlab.db.models import Event, Run, RunStatus
+from adlab.errors import AdlabError
+from adlab.queue import (claim, finish, heartbeat, reap, register_worker, release,
+                         update_worker)
+from adlab.settings import lease_seconds
+from adlab.worker.paths import run_output_dir
+
+GRACE_S = 10.0
+
+
+def parse_device(device: str) -> tuple[str, dict[str, str]]:
+    """(device the child sees, extra env). ``cuda:K`` pins the child to GPU K as its cuda:0."""
+    if device in ("cpu", "auto"):
+        return device, {}
+    if device.startswith("cuda"):
+        index = device.partition(":")[2] or "0"
+        if not index.isdigit():
+            raise AdlabError(f"--device {device!r}: expected cpu, auto or cuda:N (e.g. cuda:0)")
+        return "cuda:0", {"CUDA_VISIBLE_DEVICES": index}
+    raise AdlabError(f"--device {device!r}: expected cpu, auto or cuda:N (e.g. cuda:0)")
+
+
+def resolve_auto_device() -> str:
+    """``auto``: cuda:0 when an NVIDIA GPU is visible (checked without importing torch)."""
+    if os.environ.get("CUDA_VISIBLE_DEVICES", "") == "-1":
+        return "cpu"
+    return "cuda:0" if Path("/dev/nvidia0").exists() else "cpu"
+
+
+@dataclass
+class WorkerOptions:
+    device: str = "cpu"
+    name: str | None = None
+    once: bool = False
+    max_runs: int | None = None
+    until_empty: bool = False
+    poll_s: float = 1.0
+    lease_s: float | None = None
+
+
+class Worker:
+    def __init__(self, db_url: str, options: WorkerOptions, log=print):  # noqa: ANN001
+        self.url = db_url
+        self.opt = options
+        self.engine = get_engine(db_url)
+        device = resolve_auto_device() if options.device == "auto" else options.device
+        self.run_device = device
+        self.child_device, self.child_env = parse_device(device)
+        self.name = options.name or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:4]}"
+        self.lease_s = options.lease_s or lease_seconds()
+        self.heartbeat_s = min(max(self.lease_s / 6.0, 0.2), 10.0)
+        self._stop_reason: str | None = None
+        self._log = log
+        self.runs_done = 0
+
+    # signals -------------------------------------------------------------------------------
+    def _on_signal(self, signum: int, _frame) -> None:  # noqa: ANN001
+        name = signal.Signals(signum).name
+        if self._stop_reason is None:
+            self._stop_reason = f"worker received {name}"
+            self._log(f"{self.name}: {name}: stopping after releasing the current run")
+
+    def _install_signals(self) -> None:
+        signal.signal(signal.SIGINT, self._on_signal)
+        signal.signal(signal.SIGTERM, self._on_signal)
+
+    # main loop -----------------------------------------------------------------------------
+    def run(self) -> int:
+        self._install_signals()
+        register_worker(self.engine, name=self.name, host=socket.gethostname(), pid=os.getpid(),
+                        device=self.run_device)
+        self._log(f"worker {self.name} on {self.run_device}, database {self.url}")
+        try:
+            while self._stop_reason is None:
+                reaped = reap(self.engine, lease_s=self.lease_s)
+                for run_id in reaped.requeued:
+                    self._log(f"re-queued run {run_id} (its worker stopped sending heartbeats)")
+                run = claim(self.engine, worker=self.name, device=self.run_device)
+                if run is None:
+                    if self.opt.once or (self.opt.until_empty and self._queue_drained()):
+                        break
+                    time.sleep(self.opt.poll_s)
+                    continue
+                self._execute(run)
+                self.runs_done += 1
+                if self.opt.once or (self.opt.max_runs and self.runs_done >= self.opt.max_runs):
+                    break
+        finally:
+            update_worker(self.engine, name=self.name, status="stopped")
+        return 0
+
+    def _queue_drained(self) -> bool:
+        """Nothing was claimable: is there still work this worker might get?
+
+        Queued runs waiting on a dependency are worth waiting for while some run is running;
+        a running run whose heartbeat is going stale may belong to a dead worker and come back
+        to the queue when reaped, so wait for that too.
+        """
+        import datetime as dt
+
+        from adlab.db.clock import db_now
+
+        with Session(reader(self.engine)) as s:
+            counts = dict(s.exec(select(Run.status, func.count()).where(
+                Run.status.in_((RunStatus.queued.value, RunStatus.running.value)))
+                .group_by(Run.status)).all())
+            suspicious = db_now(s) - dt.timedelta(seconds=self.lease_s / 2)
+            stale = s.exec(select(func.count()).where(
+                Run.status == RunStatus.running.value, Run.heartbeat_at < suspicious)).scalar()
+        if stale:
+            return False
+        return not counts.get(RunStatus.queued.value) or not counts.get(RunStatus.running.value)
+
+    # one run -------------------------------------------------------------------------------
+    def _spawn(self, run: Run, log_path: Path) -> subprocess.Popen:
+        env = {**os.environ, **self.child_env}
+        cmd = [sys.executable, "-m", "adlab.worker.child", "--db", self.url, "--run", str(run.id),
+               "--worker", self.name, "--attempt", str(run.attempt), "--device", self.child_device,
+               "--run-device", self.run_device]
+        with open(log_path, "ab") as out:
+            return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env,
+                                    start_new_session=True, preexec_fn=_die_with_parent)
+
+    def _stop_child(self, child: subprocess.Popen) -> None:
+        if child.poll() is not None:
+            return
+        child.terminate()
+        try:
+            child.wait(timeout=GRACE_S)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+    def _execute(self, run: Run) -> None:
+        out_dir = run_output_dir(run.id, run.name)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        log_path = out_dir / "process.log"
+        self._log(f"run {run.id} {run.name} ({run.pipeline}) attempt {run.attempt}")
+        started = time.monotonic()
+        child = self._spawn(run, log_path)
+        outcome: tuple[str, str] | None = None
+        while True:
+            try:
+                rc = child.wait(timeout=self.heartbeat_s)
+                break
+            except subprocess.TimeoutExpired:
+                pass
+            owned, cancel = heartbeat(self.engine, run_id=run.id, worker=self.name, attempt=run.attempt)
+            if not owned:
+                self._log(f"run {run.id}: lost ownership (reaped or deleted); stopping its process")
+                self._stop_child(child)
+                return
+            if cancel:
+                self._stop_child(child)
+                outcome = (RunStatus.cancelled.value, "cancelled by user")
+                rc = child.returncode
+                break
+            if self._stop_reason is not None:
+                self._stop_child(child)
+                release(self.engine, run_id=run.id, worker=self.name, attempt=run.attempt,
+                        reason=self._stop_reason)
+                self._log(f"run {run.id}: released back to the queue")
+                return
+        if outcome is None and rc not in (0, 3):
+            tail = _tail(log_path)
+            how = f"signal {-rc}" if rc < 0 else f"exit code {rc}"
+            outcome = (RunStatus.failed.value,
+                       f"pipeline process died ({how}); last output: {tail}" if tail
+                       else f"pipeline process died ({how})")
+        if outcome is not None:
+            finish(self.engine, run_id=run.id, worker=self.name, attempt=run.attempt,
+                   status=outcome[0], error=outcome[1])
+        update_worker(self.engine, name=self.name, status="idle", run_done=True)
+        with Session(self.engine) as s:
+            status = s.exec(select(Run.status).where(Run.id == run.id)).scalar()
+            s.add(Event(run_id=run.id, source=self.name,
+                        message=f"process finished in {time.monotonic() - started:.1f} s"))
+            s.commit()
+        self._log(f"run {run.id}: {status}")
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: if the worker is killed (even SIGKILL), the run process dies
+    too, instead of running on unsupervised while the run is reaped and given to another worker."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def _tail(path: Path, n: int = 400) -> str:
+    try:
+        data = path.read_bytes()[-n:].decode("utf-8", "replace").strip()
+    except OSError:
+        return ""
+    return " | ".join(line for line in data.splitlines()[-3:] if line.strip())

@@ -1,0 +1,52 @@
+"""Schema: a blank database migrates to head; models and migrations agree; concurrent opens."""
+from __future__ import annotations
+
+import multiprocessing as mp
+
+from sqlalchemy import inspect
+
+from adlab.db.engine import get_engine, make_engine
+from adlab.db.migrate import current_revision, head_revision, schema_drift, upgrade
+
+
+def test_blank_database_migrates_to_head(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'blank.db'}")
+    assert upgrade(engine) == head_revision()
+    tables = set(inspect(engine).get_table_names())
+    assert {"runs", "params", "metrics", "artifacts", "run_items", "events", "workers"} <= tables
+    assert upgrade(engine) == head_revision()  # idempotent
+
+
+def test_models_and_migrations_agree(tmp_path):
+    engine = get_engine(f"sqlite:///{tmp_path / 'lab.db'}")
+    assert schema_drift(engine) == []
+
+
+def test_wal_mode_and_busy_timeout(tmp_path):
+    engine = get_engine(f"sqlite:///{tmp_path / 'lab.db'}")
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 10_000
+
+
+def _open(url: str) -> None:
+    get_engine(url)
+
+
+def test_concurrent_first_open_migrates_once(tmp_path):
+    url = f"sqlite:///{tmp_path / 'race.db'}"
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_open, args=(url,)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert all(p.exitcode == 0 for p in procs)
+    with make_engine(url).connect() as conn:
+        assert current_revision(conn) == head_revision()
+
+
+def test_db_cli(cli, tmp_path):
+    proc = cli("--db", str(tmp_path / "x.db"), "db", "upgrade", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert '"revision": "0001"' in proc.stdout
