@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import and_, delete, exists, func, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
@@ -21,7 +21,7 @@ from sqlmodel import Session
 from adlab.analysis.values import numeric_value, value_text
 from adlab.config.loader import RunSpec
 from adlab.db.clock import db_now
-from adlab.db.models import Event, Param, Run, RunStatus, Worker
+from adlab.db.models import Artifact, Event, Metric, Param, Run, RunStatus, Worker
 from adlab.errors import AdlabError, NotFoundError
 
 Q, R, S, F, C = (RunStatus.queued.value, RunStatus.running.value, RunStatus.succeeded.value,
@@ -31,6 +31,7 @@ Q, R, S, F, C = (RunStatus.queued.value, RunStatus.running.value, RunStatus.succ
 @dataclass
 class EnqueueResult:
     created: list[int] = field(default_factory=list)
+    names: dict[int, str] = field(default_factory=dict)  # created run id -> name
     skipped: list[dict] = field(default_factory=list)  # {"name", "existing_run", "status"}
 
 
@@ -56,26 +57,47 @@ def enqueue(engine: Engine, specs: Sequence[RunSpec], *, repeat: bool = False,
                     result.skipped.append({"name": spec.name, "existing_run": existing[0],
                                            "status": existing[1]})
                     continue
+            for need in spec.needs:  # prerequisites: reuse an identical run, else queue one
+                need_id = _existing_run(session, need.config_hash)
+                if need_id is None and not dry_run:
+                    need_id = _insert_run(session, need)
+                    result.created.append(need_id)
+                    result.names[need_id] = need.name
+                spec.depends_on = need_id
             if dry_run:
                 continue
-            run = Run(
-                name=spec.name, study=spec.study, pipeline=spec.pipeline,
-                config_json=json.dumps(spec.config, sort_keys=True),
-                config_hash=spec.config_hash, partition_hash=spec.partition_hash,
-                group_hash=spec.group_hash, group_keys_json=json.dumps(spec.group_keys or []),
-                priority=spec.priority, max_attempts=spec.max_attempts, seed=spec.seed,
-                depends_on=spec.depends_on,
-            )
-            session.add(run)
-            session.flush()
-            for key, value in spec.flat.items():
-                session.add(Param(run_id=run.id, key=key, value_text=value_text(value),
-                                  value_num=numeric_value(value)))
-            _event(session, run.id, f"queued {spec.name} ({spec.pipeline})")
-            result.created.append(run.id)
+            run_id = _insert_run(session, spec)
+            result.created.append(run_id)
+            result.names[run_id] = spec.name
         if not dry_run:
             session.commit()
     return result
+
+
+def _existing_run(session: Session, config_hash: str) -> int | None:
+    """A run with this config that succeeded, or is queued/running (newest first)."""
+    return session.exec(select(Run.id).where(Run.config_hash == config_hash,
+                                             Run.status.in_((Q, R, S)))
+                        .order_by(Run.id.desc()).limit(1)).scalar_one_or_none()
+
+
+def _insert_run(session: Session, spec: RunSpec) -> int:
+    run = Run(
+        name=spec.name, study=spec.study, pipeline=spec.pipeline,
+        config_json=json.dumps(spec.config, sort_keys=True),
+        config_hash=spec.config_hash, partition_hash=spec.partition_hash,
+        group_hash=spec.group_hash, group_keys_json=json.dumps(spec.group_keys or []),
+        priority=spec.priority, max_attempts=spec.max_attempts, seed=spec.seed,
+        depends_on=spec.depends_on,
+    )
+    session.add(run)
+    session.flush()
+    for key, value in spec.flat.items():
+        session.add(Param(run_id=run.id, key=key, value_text=value_text(value),
+                          value_num=numeric_value(value)))
+    dep = f", waits for run {spec.depends_on}" if spec.depends_on else ""
+    _event(session, run.id, f"queued {spec.name} ({spec.pipeline}){dep}")
+    return int(run.id)
 
 
 def _dependency_ready():
@@ -107,6 +129,9 @@ def claim(engine: Engine, *, worker: str, device: str) -> Run | None:
             session.rollback()
             return None
         run = session.get(Run, run_id)
+        if run.attempt > 1:  # results of an interrupted attempt are redone, not kept twice
+            session.exec(delete(Metric).where(Metric.run_id == run_id))
+            session.exec(delete(Artifact).where(Artifact.run_id == run_id))
         _event(session, run_id, f"claimed by {worker} on {device} (attempt {run.attempt})",
                source=worker)
         session.exec(update(Worker).where(Worker.name == worker).values(
@@ -252,7 +277,7 @@ def retry(engine: Engine, run_id: int) -> str:
     return Q
 
 
-def delete(engine: Engine, run_id: int) -> None:
+def delete_run(engine: Engine, run_id: int) -> None:
     """Remove a run that is not running, with everything recorded for it."""
     with Session(engine) as session:
         run = _get_run(session, run_id)

@@ -47,3 +47,25 @@ def run_cli(*args: str, env: dict | None = None, timeout: float = 120,
 @pytest.fixture
 def cli():
     return run_cli
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """A real PostgreSQL server for the session (skipped, with the reason, if none can start)."""
+    from adlab.db.pgtest import PostgresUnavailable, start_temp_postgres
+
+    try:
+        server = start_temp_postgres()
+    except PostgresUnavailable as exc:
+        pytest.skip(f"PostgreSQL tests need a server: {exc}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_url(pg_server, request) -> str:
+    """A fresh, empty database on the session's PostgreSQL server."""
+    import re
+
+    name = "t_" + re.sub(r"[^a-z0-9]+", "_", request.node.name.lower())[:50]
+    return pg_server.create_database(name)

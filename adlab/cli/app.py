@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "adlab.cli.demo_cmd",
     "adlab.cli.compare_cmd",
     "adlab.cli.report_cmd",
+    "adlab.cli.io_cmd",
     "adlab.cli.tui_cmd",
 )
 

@@ -38,5 +38,23 @@ def current_command(as_json: bool = JsonOption) -> None:
         out_console.print(f"revision {cur} (head {data['head']})")
 
 
+@db_app.command("copy")
+def copy_command(
+    to: str = typer.Option(..., "--to", help="Target database URL or path (must be empty)."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Copy this lab (--db) into another database, keeping run ids (SQLite -> PostgreSQL)."""
+    from adlab.db.copy import copy_lab
+    from adlab.db.engine import get_engine
+    from adlab.settings import database_url
+
+    result = copy_lab(get_engine(db_url()), get_engine(database_url(to)))
+    if as_json:
+        emit_json({"from": db_url(), "to": database_url(to), "rows": result.rows})
+    else:
+        for table, n in result.rows.items():
+            out_console.print(f"{table:10} {n} rows")
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(db_app, name="db")

@@ -74,8 +74,8 @@ def queue_command(
         for s in planned:
             out_console.print(f"would queue {s.name} ({s.pipeline})")
         return
-    for run_id, s in zip(result.created, planned):
-        out_console.print(f"{run_id}\t{s.name}")
+    for run_id in result.created:
+        out_console.print(f"{run_id}\t{result.names[run_id]}")
     info(f"queued {len(result.created)} run(s); start a worker with `adlab worker`")
 
 
@@ -160,13 +160,13 @@ def retry_command(run_ids: List[int] = typer.Argument(...), as_json: bool = Json
 def delete_command(run_ids: List[int] = typer.Argument(...),
                    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask.")) -> None:
     """Delete runs and everything recorded for them."""
-    from adlab.queue import delete
+    from adlab.queue import delete_run
 
     if not yes:
         typer.confirm(f"delete run(s) {', '.join(map(str, run_ids))} and their records?", abort=True)
     engine = _engine()
     for rid in run_ids:
-        delete(engine, rid)
+        delete_run(engine, rid)
         info(f"deleted run {rid}")
 
 

@@ -41,6 +41,8 @@ class RunSpec:
     max_attempts: int = 3
     seed: int | None = None
     depends_on: int | None = None
+    # Prerequisite runs (queued before this one; this run waits for the first of them).
+    needs: list["RunSpec"] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -130,7 +132,9 @@ def build_run_specs(
             validated = _validate(spec, params, where)
             expanded = spec.expand(validated) if spec.expand else [validated]
             for one in expanded:
-                specs.append(_make_spec(spec, one, study, condition, point, group_keys, where))
+                run_spec = _make_spec(spec, one, study, condition, point, group_keys, where)
+                _attach_dependencies(spec, run_spec, where)
+                specs.append(run_spec)
     _dedupe_names(specs)
     return specs
 
@@ -172,6 +176,22 @@ def _make_spec(spec: PipelineSpec, params: PipelineParams, study: StudyFields, c
         max_attempts=study.max_attempts,
         seed=int(seed) if isinstance(seed, (int, float)) and not isinstance(seed, bool) else None,
     )
+
+
+def _attach_dependencies(spec: PipelineSpec, run_spec: RunSpec, where: str) -> None:
+    if not spec.dependencies:
+        return
+    for dep in spec.dependencies(run_spec.params):
+        if dep.run_id is not None:
+            run_spec.depends_on = dep.run_id
+            continue
+        raw = {"pipeline": dep.pipeline, **dict(dep.params or {})}
+        if dep.name:
+            raw["name"] = dep.name
+        [needed] = build_run_specs(raw, source=f"{where} (dependency of {run_spec.name})")[:1]
+        needed.study = run_spec.study
+        needed.priority = run_spec.priority + 1  # prerequisites first
+        run_spec.needs.append(needed)
 
 
 def _dedupe_names(specs: list[RunSpec]) -> None:

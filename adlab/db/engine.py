@@ -81,6 +81,14 @@ def get_engine(url: str, *, migrate: bool = True) -> Engine:
         return engine
 
 
+def forget_inherited_connections() -> None:
+    """In a forked child: drop the parent's pooled connections without closing them (closing
+    would close the parent's sockets/files too); the child then opens its own."""
+    with _LOCK:
+        for engine in _ENGINES.values():
+            engine.dispose(close=False)
+
+
 def reader(engine: Engine) -> Engine:
     """The same engine for read-only work: SQLite transactions are deferred (WAL readers never
     wait for writers). Never write through it."""

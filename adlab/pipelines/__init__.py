@@ -11,10 +11,11 @@ import importlib
 from importlib.metadata import entry_points
 
 from adlab.errors import NotFoundError
-from adlab.pipelines.base import PipelineParams, PipelineSpec, RunCancelled, RunContext
+from adlab.pipelines.base import (Dependency, PipelineParams, PipelineSpec, RunCancelled,
+                                  RunContext, RunInput)
 
 __all__ = [
-    "PipelineParams", "PipelineSpec", "RunCancelled", "RunContext",
+    "Dependency", "PipelineParams", "PipelineSpec", "RunCancelled", "RunContext", "RunInput",
     "register_pipeline", "get_pipeline", "list_pipelines",
 ]
 

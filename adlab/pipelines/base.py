@@ -65,6 +65,41 @@ class RunContext(Protocol):
     def set_info(self, key: str, value: Any) -> None:
         """Record provenance facts (e.g. weights source, parity figures) on the run."""
 
+    @property
+    def inputs(self) -> list["RunInput"]:
+        """The runs this run depends on (e.g. the AD run feeding an MMAD run), finished."""
+
+
+@dataclass(frozen=True)
+class RunInput:
+    """A finished prerequisite run as the dependent pipeline sees it."""
+
+    run_id: int
+    pipeline: str
+    status: str
+    output_dir: Path | None
+    artifacts: tuple[tuple[str, Path], ...]  # (kind, absolute path)
+    config: Mapping[str, Any]
+
+    def artifact(self, kind: str) -> Path | None:
+        """The newest artifact of ``kind`` or None."""
+        found = [p for k, p in self.artifacts if k == kind]
+        return found[-1] if found else None
+
+
+@dataclass(frozen=True)
+class Dependency:
+    """A prerequisite a pipeline asks for at queue time.
+
+    Either ``run_id`` (an existing run to wait for) or ``pipeline`` + ``params`` (a new run to
+    queue; an identical config that already succeeded or is queued is reused instead).
+    """
+
+    pipeline: str | None = None
+    params: Mapping[str, Any] | None = None
+    run_id: int | None = None
+    name: str | None = None
+
 
 @dataclass(frozen=True)
 class PipelineSpec:
@@ -88,6 +123,9 @@ class PipelineSpec:
     # CLI shortcut (e.g. "data_root") -> dotted param path, where it differs from the seed
     # runner's defaults in adlab.config.overrides.SHORTCUT_PATHS.
     shortcut_paths: Mapping[str, str] = field(default_factory=dict)
+    # Optional hook: prerequisite runs to queue (or reuse) before this one; the run waits for
+    # them and receives them as ``ctx.inputs``.
+    dependencies: Callable[[PipelineParams], list["Dependency"]] | None = field(default=None)
     # Optional hook: extra facts derived from params (e.g. resolved category list) that join
     # the flattened params for naming and for the comparison partition.
     derived: Callable[[PipelineParams], Mapping[str, Any]] | None = field(default=None)

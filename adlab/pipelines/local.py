@@ -46,6 +46,7 @@ class LocalRunContext:
     info: dict[str, Any] = field(default_factory=dict)
     progress_log: list[tuple[int, int | None]] = field(default_factory=list)
     cancelled: bool = False
+    inputs: list = field(default_factory=list)  # RunInput objects for dependent pipelines
 
     def progress(self, done: int, total: int | None = None, message: str | None = None) -> None:
         self.progress_log.append((done, total))

@@ -17,7 +17,7 @@ from adlab.db.models import Event, Run, RunStatus
 from adlab.errors import AdlabError
 from adlab.pipelines import RunCancelled, get_pipeline
 from adlab.queue import finish
-from adlab.worker.context import DbRunContext
+from adlab.worker.context import DbRunContext, RunLost
 from adlab.worker.paths import run_output_dir
 from adlab.worker.provenance import git_state, package_versions
 from sqlalchemy import update
@@ -60,6 +60,8 @@ def execute(url: str, run_id: int, worker: str, attempt: int, device: str, run_d
         _seed_everything(run.seed)
         ctx.log(f"{spec.name} starting on {run_device} (attempt {attempt})")
         spec.load_runner()(ctx)
+    except RunLost:
+        return EXIT_LOST  # another attempt owns the run now; write nothing more
     except RunCancelled as exc:
         status, error = RunStatus.cancelled.value, str(exc)
     except AdlabError as exc:

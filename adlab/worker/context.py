@@ -13,7 +13,7 @@ from sqlmodel import Session
 
 from adlab.db.engine import reader
 from adlab.db.models import Artifact, Event, Metric, Run, RunItem, utcnow
-from adlab.pipelines.base import PipelineParams, RunCancelled
+from adlab.pipelines.base import PipelineParams, RunCancelled, RunInput
 from adlab.settings import artifacts_root
 
 
@@ -34,6 +34,27 @@ def relative_to_root(path: Path) -> str:
         return str(path.relative_to(artifacts_root()))
     except ValueError:
         return str(path)
+
+
+def resolve_artifact_path(stored: str) -> Path:
+    path = Path(stored)
+    return path if path.is_absolute() else artifacts_root() / path
+
+
+def load_inputs(engine: Engine, depends_on: int | None) -> list[RunInput]:
+    """The prerequisite run (if any) with its artifacts, as pipelines see it."""
+    if depends_on is None:
+        return []
+    with Session(reader(engine)) as s:
+        dep = s.get(Run, depends_on)
+        rows = s.exec(select(Artifact.kind, Artifact.path).where(Artifact.run_id == depends_on)
+                      .order_by(Artifact.id)).all()
+    if dep is None:
+        return []
+    return [RunInput(run_id=int(dep.id), pipeline=dep.pipeline, status=dep.status,
+                     output_dir=Path(dep.output_dir) if dep.output_dir else None,
+                     artifacts=tuple((k, resolve_artifact_path(p)) for k, p in rows),
+                     config=json.loads(dep.config_json))]
 
 
 class DbStore:
@@ -66,6 +87,10 @@ class DbStore:
         return {k: json.loads(v) for k, v in rows}
 
 
+class RunLost(Exception):
+    """This attempt no longer owns the run (reaped and re-claimed): stop without writing."""
+
+
 class DbRunContext:
     PROGRESS_INTERVAL_S = 0.5
     CANCEL_CHECK_INTERVAL_S = 1.0
@@ -74,6 +99,7 @@ class DbRunContext:
                  device: str, headline_metric: str | None):
         self._engine = engine
         self.run_id = int(run.id)
+        self.attempt = int(run.attempt)
         self.name = run.name
         self.params = params
         self.output_dir = output_dir
@@ -84,6 +110,15 @@ class DbRunContext:
         self._last_progress = 0.0
         self._last_cancel_check = 0.0
         self._log_file = open(output_dir / "run.log", "a", encoding="utf-8")  # noqa: SIM115
+        self.inputs = load_inputs(engine, run.depends_on)
+
+    def _assert_owned(self, s: Session) -> None:
+        """Lock the run row and check this attempt still owns it, inside the writing
+        transaction, so a stale attempt can never add results to a re-claimed run."""
+        row = s.exec(select(Run.attempt, Run.status).where(Run.id == self.run_id)
+                     .with_for_update()).first()
+        if row is None or row[0] != self.attempt or row[1] != "running":
+            raise RunLost(f"run {self.run_id} attempt {self.attempt} is no longer running here")
 
     def close(self) -> None:
         self._log_file.close()
@@ -100,7 +135,8 @@ class DbRunContext:
         if message is not None:
             values["progress_message"] = message[:500]
         with Session(self._engine) as s:
-            s.exec(update(Run).where(Run.id == self.run_id).values(**values))
+            s.exec(update(Run).where(Run.id == self.run_id, Run.attempt == self.attempt)
+                   .values(**values))
             s.commit()
 
     def log(self, message: str, level: str = "info") -> None:
@@ -116,6 +152,7 @@ class DbRunContext:
         if v is not None and v != v:  # NaN: undefined, stored as NULL with the reason
             v = None
         with Session(self._engine) as s:
+            self._assert_owned(s)
             s.add(Metric(run_id=self.run_id, key=key, value=v, scope=scope, step=step, note=note))
             if key == self._headline and scope == "" and step is None:
                 s.exec(update(Run).where(Run.id == self.run_id)
@@ -125,6 +162,7 @@ class DbRunContext:
     def artifact(self, path: Path, kind: str) -> None:
         digest, size = file_digest(Path(path))
         with Session(self._engine) as s:
+            self._assert_owned(s)
             s.add(Artifact(run_id=self.run_id, kind=kind, path=relative_to_root(Path(path)),
                            sha256=digest, bytes=size))
             s.commit()

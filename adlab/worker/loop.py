@@ -8,8 +8,6 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import subprocess
-import sys
 import time
 import uuid
 from dataclasses import dataclass
@@ -25,6 +23,7 @@ from adlab.queue import (claim, finish, heartbeat, reap, register_worker, releas
                          update_worker)
 from adlab.settings import lease_seconds
 from adlab.worker.paths import run_output_dir
+from adlab.worker.process import RunProcess
 
 GRACE_S = 10.0
 
@@ -133,22 +132,22 @@ class Worker:
         return not counts.get(RunStatus.queued.value) or not counts.get(RunStatus.running.value)
 
     # one run -------------------------------------------------------------------------------
-    def _spawn(self, run: Run, log_path: Path) -> subprocess.Popen:
-        env = {**os.environ, **self.child_env}
-        cmd = [sys.executable, "-m", "adlab.worker.child", "--db", self.url, "--run", str(run.id),
-               "--worker", self.name, "--attempt", str(run.attempt), "--device", self.child_device,
-               "--run-device", self.run_device]
-        with open(log_path, "ab") as out:
-            return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env,
-                                    start_new_session=True, preexec_fn=_die_with_parent)
+    def _spawn(self, run: Run, log_path: Path) -> RunProcess:
+        from adlab.worker.child import execute
 
-    def _stop_child(self, child: subprocess.Popen) -> None:
+        def target() -> int:
+            return execute(self.url, int(run.id), self.name, int(run.attempt), self.child_device,
+                           self.run_device)
+
+        return RunProcess(target, log_path, self.child_env)
+
+    def _stop_child(self, child: RunProcess) -> None:
         if child.poll() is not None:
             return
         child.terminate()
         try:
             child.wait(timeout=GRACE_S)
-        except subprocess.TimeoutExpired:
+        except TimeoutError:
             child.kill()
             child.wait()
 
@@ -164,7 +163,7 @@ class Worker:
             try:
                 rc = child.wait(timeout=self.heartbeat_s)
                 break
-            except subprocess.TimeoutExpired:
+            except TimeoutError:
                 pass
             owned, cancel = heartbeat(self.engine, run_id=run.id, worker=self.name, attempt=run.attempt)
             if not owned:
@@ -198,17 +197,6 @@ class Worker:
                         message=f"process finished in {time.monotonic() - started:.1f} s"))
             s.commit()
         self._log(f"run {run.id}: {status}")
-
-
-def _die_with_parent() -> None:
-    """In the child, before exec: if the worker is killed (even SIGKILL), the run process dies
-    too, instead of running on unsupervised while the run is reaped and given to another worker."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
 
 
 def _tail(path: Path, n: int = 400) -> str:

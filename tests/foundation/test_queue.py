@@ -101,3 +101,34 @@ def test_queue_cli_json_and_runs_listing(tmp_path, cli):
     assert [r["id"] for r in runs] == doc["created"]
     proc = cli("queue", str(cfg), "--dry-run", "--json", "--repeat")
     assert json.loads(proc.stdout)["created"] == []
+
+
+def test_pipeline_dependencies_queue_prerequisite_once_and_expose_inputs(engine, monkeypatch):
+    """A pipeline that asks for a prerequisite run gets it queued first (or reused) and waits."""
+    from adlab.pipelines import Dependency, get_pipeline, register_pipeline
+    from dataclasses import replace
+
+    base = get_pipeline("diag")
+    needy = replace(base, name="needy", name_template=None,
+                    dependencies=lambda p: [Dependency(pipeline="diag", params={"steps": 1, "label": "prep"})])
+    register_pipeline(needy)
+    try:
+        first = enqueue(engine, build_run_specs({"pipeline": "needy", "steps": 2}))
+        assert len(first.created) == 2
+        prep, main = first.created
+        assert get_run(engine, run_id=main).depends_on == prep
+        second = enqueue(engine, build_run_specs({"pipeline": "needy", "steps": 3}))
+        [other] = second.created  # the identical prerequisite is reused, not queued again
+        assert get_run(engine, run_id=other).depends_on == prep
+        run = claim(engine, worker="w", device="cpu")
+        assert run.id == prep and claim(engine, worker="w", device="cpu") is None
+        finish(engine, run_id=prep, worker="w", attempt=1, status="succeeded")
+        from adlab.worker.context import load_inputs
+
+        [inp] = load_inputs(engine, get_run(engine, run_id=main).depends_on)
+        assert inp.run_id == prep and inp.pipeline == "diag" and inp.status == "succeeded"
+        assert claim(engine, worker="w", device="cpu").id == main
+    finally:
+        from adlab.pipelines import _REGISTRY
+
+        _REGISTRY.pop("needy", None)

@@ -1,0 +1,380 @@
+"""The SQL side of grouped comparison: filter runs, group them, rank them inside each group.
+
+The grouping rule lives here, in the queries: a stored group is ``runs.group_hash`` (indexed);
+a regrouping by keys given on the command line is ``GROUP BY partition_hash`` plus the
+canonical value of each key, computed in SQL from ``params.value_num`` (numbers: ``2e-4`` and
+``0.0002`` are one value) and a normalised ``value_text`` (booleans and nulls spelled any way
+are one value). Ranks come from ``RANK() OVER (PARTITION BY <group> ...)``, so ties share a
+rank and no run is ever ranked against a run of another group.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+from sqlalchemy import and_, case, exists, func, literal, or_, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import aliased
+from sqlalchemy.sql import ColumnElement
+
+from adlab.analysis.values import canonical, canonical_number
+from adlab.db.engine import reader
+from adlab.db.models import Metric, Param, Run
+from adlab.errors import AdlabError
+
+_TRUE = ("true", "yes", "on")
+_FALSE = ("false", "no", "off")
+_NULL = ("null", "none", "~", "")
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    """Which runs take part. ``where`` pairs compare parameter values by meaning."""
+
+    study: str | None = None
+    pipeline: str | None = None
+    statuses: tuple[str, ...] = ("succeeded",)
+    name_like: str | None = None
+    run_ids: tuple[int, ...] | None = None
+    where: tuple[tuple[str, Any], ...] = ()
+
+    def describe(self) -> dict[str, Any]:
+        """The filter as shown in reports and JSON (only what was set)."""
+        out: dict[str, Any] = {}
+        for key in ("study", "pipeline", "name_like"):
+            if getattr(self, key):
+                out[key] = getattr(self, key)
+        out["statuses"] = list(self.statuses)
+        if self.run_ids:
+            out["run_ids"] = list(self.run_ids)
+        if self.where:
+            out["where"] = {k: v for k, v in self.where}
+        return out
+
+
+def canonical_text(num: ColumnElement, text: ColumnElement) -> ColumnElement:
+    """SQL for the non-numeric part of a canonical value (NULL for numbers and nulls)."""
+    low = func.lower(func.trim(text))
+    return case(
+        (num.is_not(None), None),
+        (low.in_(_TRUE), literal("true")),
+        (low.in_(_FALSE), literal("false")),
+        (low.in_(_NULL), None),
+        else_=func.trim(text),
+    )
+
+
+def value_from_sql(num: float | None, text: str | None) -> Any:
+    """The canonical Python value for a (value_num, canonical_text) pair read back from SQL."""
+    if num is not None:
+        return canonical_number(num)
+    if text is None:
+        return None
+    if text == "true":
+        return True
+    if text == "false":
+        return False
+    if text[:1] in "[{":
+        try:
+            return canonical(json.loads(text))
+        except ValueError:
+            return text
+    return text
+
+
+def _param_equals(key: str, value: Any) -> ColumnElement:
+    p = aliased(Param)
+    c = canonical(value)
+    base = and_(p.run_id == Run.id, p.key == key)
+    if c is None:
+        return ~exists().where(base, or_(p.value_num.is_not(None),
+                                         canonical_text(p.value_num, p.value_text).is_not(None)))
+    if isinstance(c, bool):
+        return exists().where(base, canonical_text(p.value_num, p.value_text) == ("true" if c else "false"))
+    if isinstance(c, (int, float)):
+        return exists().where(base, p.value_num == float(c))
+    text = json.dumps(c, sort_keys=True) if isinstance(c, (list, dict)) else str(c)
+    return exists().where(base, canonical_text(p.value_num, p.value_text) == text)
+
+
+def filter_clauses(filters: RunFilter | None) -> list[ColumnElement]:
+    f = filters or RunFilter()
+    clauses: list[ColumnElement] = []
+    if f.statuses:
+        clauses.append(Run.status.in_(list(f.statuses)))
+    if f.study:
+        clauses.append(Run.study == f.study)
+    if f.pipeline:
+        clauses.append(Run.pipeline == f.pipeline)
+    if f.name_like:
+        clauses.append(Run.name.contains(f.name_like, autoescape=True))
+    if f.run_ids:
+        clauses.append(Run.id.in_(list(f.run_ids)))
+    for key, value in f.where:
+        clauses.append(_param_equals(key, value))
+    return clauses
+
+
+@dataclass
+class RankedRow:
+    """One run's value of the ranking metric and its place in its group."""
+
+    run_id: int
+    name: str
+    pipeline: str
+    partition_hash: str
+    group_id: str  # stored group hash, or a key made from partition + canonical key values
+    key_values: dict[str, Any]  # canonical values of the requested group keys (regrouping only)
+    seed: int | None
+    value: float | None
+    rank: int | None  # None when the metric is undefined (NULL) for this run
+    info_json: str | None = None
+    group_keys_json: str = "[]"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _Selection:
+    """The filtered runs that carry the metric, with the SQL expressions of their group."""
+
+    stmt_from: Any  # a select() with FROM/JOIN/WHERE set, no columns yet
+    metric: Any  # the aliased metrics row
+    group_by: list[ColumnElement]
+    key_cols: list[tuple[str, ColumnElement, ColumnElement]]
+
+
+def _selection(metric: str, scope: str, filters: RunFilter | None,
+               group_keys: Sequence[str] | None) -> _Selection:
+    """FROM runs JOIN the run-level metric row [LEFT JOIN one params row per group key] WHERE
+    filters. Metric rows with a step are training curves, not results, and are left out."""
+    m = aliased(Metric)
+    key_cols: list[tuple[str, ColumnElement, ColumnElement]] = []
+    joins = []
+    for key in group_keys or ():
+        p = aliased(Param)
+        joins.append((p, and_(p.run_id == Run.id, p.key == key)))
+        key_cols.append((key, p.value_num, canonical_text(p.value_num, p.value_text)))
+    if group_keys:
+        group_by: list[ColumnElement] = [Run.partition_hash]
+        for _, num, txt in key_cols:
+            group_by += [num, txt]
+    else:
+        group_by = [Run.group_hash]
+    on = and_(m.run_id == Run.id, m.key == metric, m.scope == scope, m.step.is_(None))
+    stmt = select(Run.id).select_from(Run).join(m, on)
+    for p, cond in joins:
+        stmt = stmt.outerjoin(p, cond)
+    stmt = stmt.where(*filter_clauses(filters))
+    return _Selection(stmt, m, group_by, key_cols)
+
+
+def _group_id(partition_hash: str, group_hash: str, key_values: dict[str, Any] | None) -> str:
+    if key_values is None:
+        return group_hash
+    return partition_hash + "|" + json.dumps(key_values, sort_keys=True)
+
+
+def ranked_rows(engine: Engine, *, metric: str, scope: str = "", filters: RunFilter | None = None,
+                group_keys: Sequence[str] | None = None, higher_is_better: bool = True) -> list[RankedRow]:
+    """Every filtered run that has ``metric``, with its rank inside its group (SQL window)."""
+    sel = _selection(metric, scope, filters, group_keys)
+    m = sel.metric
+    undefined = case((m.value.is_(None), 1), else_=0)
+    order = m.value.desc() if higher_is_better else m.value.asc()
+    rank = func.rank().over(partition_by=sel.group_by, order_by=[undefined, order])
+    cols: list[ColumnElement] = [Run.id, Run.name, Run.pipeline, Run.partition_hash, Run.group_hash,
+                                 Run.seed, m.value, rank.label("rnk"), Run.info_json,
+                                 Run.group_keys_json]
+    for _, num, txt in sel.key_cols:
+        cols += [num, txt]
+    q = sel.stmt_from.with_only_columns(*cols)
+    rows: list[RankedRow] = []
+    seen: set[int] = set()
+    with reader(engine).connect() as conn:
+        for r in conn.execute(q):
+            if r[0] in seen:  # a metric recorded twice for one run: the first row ranks it
+                continue
+            seen.add(r[0])
+            key_values = None
+            if group_keys:
+                key_values = {key: value_from_sql(r[10 + 2 * i], r[11 + 2 * i])
+                              for i, (key, _, _) in enumerate(sel.key_cols)}
+            value = r[6]
+            rows.append(RankedRow(run_id=r[0], name=r[1], pipeline=r[2], partition_hash=r[3],
+                                  group_id=_group_id(r[3], r[4], key_values),
+                                  key_values=key_values or {}, seed=r[5], value=value,
+                                  rank=int(r[7]) if value is not None else None,
+                                  info_json=r[8], group_keys_json=r[9] or "[]"))
+    return rows
+
+
+def differing_keys(engine: Engine, *, metric: str, scope: str = "", filters: RunFilter | None = None,
+                   group_keys: Sequence[str] | None = None) -> dict[str, list[str]]:
+    """Per group id, the parameter keys whose canonical value is not the same in all its runs
+    (a key missing from some runs counts as differing). One aggregate query over the groups."""
+    sel = _selection(metric, scope, filters, group_keys)
+    p = aliased(Param)
+    txt = canonical_text(p.value_num, p.value_text)
+    gcols = [Run.partition_hash, func.min(Run.group_hash)] if group_keys else [func.min(Run.partition_hash), Run.group_hash]
+    key_group = [c for _, num, t in sel.key_cols for c in (num, t)]
+    cols = [*gcols, *key_group, p.key, func.count(), func.count(func.distinct(Run.id)),
+            func.count(p.value_num), func.count(txt), func.min(p.value_num), func.max(p.value_num),
+            func.min(txt), func.max(txt)]
+    q = (sel.stmt_from.with_only_columns(*cols).join(p, p.run_id == Run.id)
+         .group_by(*sel.group_by, p.key))
+    size_q = sel.stmt_from.with_only_columns(*gcols, *key_group, func.count(func.distinct(Run.id))) \
+        .group_by(*sel.group_by)
+    nk = len(key_group)
+    out: dict[str, list[str]] = {}
+    with reader(engine).connect() as conn:
+        sizes: dict[str, int] = {}
+        for r in conn.execute(size_q):
+            sizes[_group_id(r[0], r[1], _key_values(sel, r[2:2 + nk]) if group_keys else None)] = r[2 + nk]
+        for r in conn.execute(q):
+            gid = _group_id(r[0], r[1], _key_values(sel, r[2:2 + nk]) if group_keys else None)
+            key, _, n_runs, n_num, n_txt, lo_n, hi_n, lo_t, hi_t = r[2 + nk:]
+            if n_num == 0 and n_txt == 0:
+                continue  # null everywhere it is present, and missing elsewhere: the same
+            same = ((n_num == sizes[gid] and lo_n == hi_n) or (n_txt == sizes[gid] and lo_t == hi_t))
+            if not same:
+                out.setdefault(gid, []).append(key)
+    for keys in out.values():
+        keys.sort()
+    return out
+
+
+def _key_values(sel: _Selection, flat: Sequence[Any]) -> dict[str, Any]:
+    return {key: value_from_sql(flat[2 * i], flat[2 * i + 1]) for i, (key, _, _) in enumerate(sel.key_cols)}
+
+
+def metric_values(engine: Engine, *, run_ids: Iterable[int], metrics: Sequence[str],
+                  scope: str = "") -> dict[int, dict[str, float | None]]:
+    """Run-level values of several metrics for the given runs (newest row per run and key)."""
+    ids = sorted(set(run_ids))
+    out: dict[int, dict[str, float | None]] = {}
+    if not ids or not metrics:
+        return out
+    with reader(engine).connect() as conn:
+        for chunk in _chunks(ids):
+            q = (select(Metric.run_id, Metric.key, Metric.value, Metric.id)
+                 .where(Metric.run_id.in_(chunk), Metric.key.in_(list(metrics)),
+                        Metric.scope == scope, Metric.step.is_(None))
+                 .order_by(Metric.id))
+            for run_id, key, value, _ in conn.execute(q):
+                out.setdefault(run_id, {})[key] = value
+    return out
+
+
+def _chunks(ids: Sequence[int], size: int = 30000) -> Iterable[list[int]]:
+    for start in range(0, len(ids), size):
+        yield list(ids[start:start + size])
+
+
+def param_values(engine: Engine, *, run_ids: Iterable[int], keys: Sequence[str] | None = None
+                 ) -> dict[int, dict[str, Any]]:
+    """Canonical parameter values of runs (all keys, or only ``keys``)."""
+    ids = sorted(set(run_ids))
+    out: dict[int, dict[str, Any]] = {}
+    if not ids:
+        return out
+    txt = canonical_text(Param.value_num, Param.value_text)
+    with reader(engine).connect() as conn:
+        for chunk in _chunks(ids):
+            q = select(Param.run_id, Param.key, Param.value_num, txt).where(Param.run_id.in_(chunk))
+            if keys is not None:
+                if not keys:
+                    return out
+                q = q.where(Param.key.in_(list(keys)))
+            for run_id, key, num, t in conn.execute(q):
+                out.setdefault(run_id, {})[key] = value_from_sql(num, t)
+    return out
+
+
+def resolve_param_keys(engine: Engine, *, keys: Sequence[str], filters: RunFilter | None = None
+                       ) -> list[str]:
+    """Map each requested key to a stored parameter key: exact, else the unique key whose last
+    dotted part matches (``lr`` -> ``train.lr``). Unknown or ambiguous keys are errors."""
+    resolved: list[str] = []
+    with reader(engine).connect() as conn:
+        for key in keys:
+            q = (select(Param.key).distinct().join(Run, Run.id == Param.run_id)
+                 .where(or_(Param.key == key, Param.key.like(f"%.{_escape_like(key)}", escape="\\")))
+                 .where(*filter_clauses(filters)).limit(50))
+            found = sorted({k for (k,) in conn.execute(q)})
+            if key in found:
+                resolved.append(key)
+            elif len(found) == 1:
+                resolved.append(found[0])
+            elif not found:
+                known = sorted({k for (k,) in conn.execute(
+                    select(Param.key).distinct().join(Run, Run.id == Param.run_id)
+                    .where(*filter_clauses(filters)).limit(200))})
+                raise AdlabError(f"group key {key!r} is not a parameter of the selected runs; "
+                                 f"known keys: {', '.join(known) or '(none)'}")
+            else:
+                raise AdlabError(f"group key {key!r} is ambiguous ({', '.join(found)}); "
+                                 "give the full dotted key")
+    return resolved
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def run_lookup(engine: Engine, *, refs: Sequence[str | int]) -> list[int]:
+    """Run ids for ids or names given by the user (a name must match exactly one run)."""
+    ids: list[int] = []
+    with reader(engine).connect() as conn:
+        for ref in refs:
+            text = str(ref).strip()
+            if text.isdigit():
+                found = conn.execute(select(Run.id).where(Run.id == int(text))).scalar()
+                if found is None:
+                    raise AdlabError(f"run {text} does not exist; `adlab runs` lists the runs")
+                ids.append(int(found))
+                continue
+            rows = [r for (r,) in conn.execute(select(Run.id).where(Run.name == text).order_by(Run.id))]
+            if not rows:
+                raise AdlabError(f"no run is named {text!r}; `adlab runs` lists the runs")
+            if len(rows) > 1:
+                raise AdlabError(f"{len(rows)} runs are named {text!r} (ids {', '.join(map(str, rows))}); "
+                                 "give the run id instead")
+            ids.append(rows[0])
+    return ids
+
+
+def scoped_metrics(engine: Engine, *, run_ids: Iterable[int], metrics: Sequence[str] | None = None
+                   ) -> list[tuple[int, str, str, float | None]]:
+    """(run_id, key, scope, value) for every scoped (per-category, per-dataset) run-level metric."""
+    ids = sorted(set(run_ids))
+    out: list[tuple[int, str, str, float | None]] = []
+    with reader(engine).connect() as conn:
+        for chunk in _chunks(ids):
+            q = (select(Metric.run_id, Metric.key, Metric.scope, Metric.value)
+                 .where(Metric.run_id.in_(chunk), Metric.scope != "", Metric.step.is_(None))
+                 .order_by(Metric.run_id, Metric.key, Metric.scope, Metric.id))
+            if metrics is not None:
+                q = q.where(Metric.key.in_(list(metrics)))
+            out.extend(tuple(r) for r in conn.execute(q))
+    return out
+
+
+def metric_keys(engine: Engine, *, filters: RunFilter | None = None) -> list[tuple[str, int]]:
+    """Run-level metric keys of the filtered runs with how many runs carry each."""
+    q = (select(Metric.key, func.count(func.distinct(Metric.run_id)))
+         .join(Run, Run.id == Metric.run_id)
+         .where(Metric.scope == "", Metric.step.is_(None), *filter_clauses(filters))
+         .group_by(Metric.key).order_by(Metric.key))
+    with reader(engine).connect() as conn:
+        return [(k, int(n)) for k, n in conn.execute(q)]
+
+
+def headline_metric(engine: Engine, *, filters: RunFilter | None = None) -> str | None:
+    """The most common headline metric among the filtered runs (ties: alphabetical)."""
+    q = (select(Run.headline_metric, func.count()).where(Run.headline_metric.is_not(None),
+                                                         *filter_clauses(filters))
+         .group_by(Run.headline_metric))
+    with reader(engine).connect() as conn:
+        rows = sorted(conn.execute(q), key=lambda r: (-r[1], r[0]))
+    return rows[0][0] if rows else None

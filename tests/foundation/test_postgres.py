@@ -1,0 +1,135 @@
+"""The lab on PostgreSQL: migrations, SKIP LOCKED claims, SIGKILL chaos, copying a lab over."""
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from sqlalchemy import func, select
+from sqlmodel import Session
+
+from adlab.config.loader import build_run_specs
+from adlab.db.engine import get_engine
+from adlab.db.migrate import head_revision, schema_drift
+from adlab.db.models import Event, Metric, Run
+from adlab.queue import claim, enqueue, finish
+
+pytestmark = pytest.mark.postgres
+
+
+def test_postgres_migrates_and_matches_models(pg_url):
+    engine = get_engine(pg_url)
+    assert schema_drift(engine) == []
+
+
+def _upgrade(url: str) -> None:
+    subprocess.run([sys.executable, "-m", "adlab", "--db", url, "db", "upgrade"], check=True,
+                   capture_output=True)
+
+
+def test_concurrent_upgrade_from_several_hosts(pg_url):
+    procs = [subprocess.Popen([sys.executable, "-m", "adlab", "--db", pg_url, "db", "upgrade", "--json"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1] for o in outs]
+    assert all(json.loads(o[0])["revision"] == head_revision() for o in outs)
+
+
+def _claimer(url: str, name: str, out) -> None:  # noqa: ANN001
+    engine = get_engine(url)
+    got = []
+    while (run := claim(engine, worker=name, device="cpu")) is not None:
+        got.append(run.id)
+        finish(engine, run_id=run.id, worker=name, attempt=run.attempt, status="succeeded")
+    out.put(got)
+
+
+def test_skip_locked_claims_never_duplicate(pg_url):
+    engine = get_engine(pg_url)
+    created = enqueue(engine, build_run_specs({"pipeline": "diag", "grid": {"value": list(range(300))}})).created
+    ctx = mp.get_context("spawn")
+    out = ctx.Queue()
+    procs = [ctx.Process(target=_claimer, args=(pg_url, f"w{i}", out)) for i in range(8)]
+    for p in procs:
+        p.start()
+    claimed = [rid for _ in procs for rid in out.get(timeout=180)]
+    for p in procs:
+        p.join(30)
+    assert sorted(claimed) == sorted(created)
+
+
+def _start_worker(url: str, name: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "adlab", "--db", url, "worker", "--poll", "0.1", "--name", name],
+        env={**os.environ, "ADLAB_LEASE_S": "2"}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+@pytest.mark.slow
+def test_eight_workers_500_runs_random_sigkills_each_finishes_once(pg_url):
+    engine = get_engine(pg_url)
+    raw = {"pipeline": "diag", "steps": 2, "step_seconds": 0.05, "max_attempts": 20,
+           "grid": {"value": list(range(500))}}
+    created = enqueue(engine, build_run_specs(raw)).created
+    assert len(created) == 500
+    rng = random.Random(7)
+    workers = {f"w{i}": _start_worker(pg_url, f"w{i}") for i in range(8)}
+    kills, serial = 0, 8
+    deadline = time.monotonic() + 400
+    try:
+        while time.monotonic() < deadline:
+            time.sleep(rng.uniform(0.3, 0.9))
+            with Session(engine) as s:
+                left = s.exec(select(func.count()).where(Run.status.in_(("queued", "running")))).scalar()
+            if not left:
+                break
+            if kills < 25:
+                victim = rng.choice(sorted(workers))
+                workers.pop(victim).send_signal(signal.SIGKILL)
+                kills += 1
+                name = f"w{serial}"
+                serial += 1
+                workers[name] = _start_worker(pg_url, name)
+    finally:
+        for p in workers.values():
+            p.send_signal(signal.SIGTERM)
+        for p in workers.values():
+            p.wait(timeout=60)
+    with Session(engine) as s:
+        statuses = dict(s.exec(select(Run.status, func.count()).group_by(Run.status)).all())
+        assert statuses == {"succeeded": 500}, statuses
+        finished = s.exec(select(Event.run_id, func.count()).where(Event.message == "succeeded")
+                          .group_by(Event.run_id)).all()
+        assert len(finished) == 500 and all(n == 1 for _, n in finished)
+        values = s.exec(select(func.count()).where(Metric.key == "value")).scalar()
+        assert values == 500  # each run recorded its result exactly once
+        retried = s.exec(select(func.count()).where(Run.attempt > 1)).scalar()
+        requeues = s.exec(select(func.count()).where(Event.message.startswith("re-queued: worker"))).scalar()
+    assert kills == 25
+    assert retried >= 1 and requeues >= retried  # killed runs were reaped and retried
+
+
+def test_copy_sqlite_lab_into_postgres(pg_url, tmp_path, cli):
+    sqlite_url = f"sqlite:///{tmp_path / 'lab.db'}"
+    src = get_engine(sqlite_url)
+    enqueue(src, build_run_specs({"pipeline": "diag", "grid": {"value": [0.1, 0.2, 0.3], "seed": [0, 1]}}))
+    proc = subprocess.run([sys.executable, "-m", "adlab", "--db", sqlite_url, "worker", "--until-empty"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    out = cli("--db", sqlite_url, "db", "copy", "--to", pg_url, "--json")
+    assert out.returncode == 0, out.stderr
+    rows = json.loads(out.stdout)["rows"]
+    assert rows["runs"] == 6 and rows["metrics"] == 12 and rows["params"] > 0
+    a = json.loads(cli("--db", sqlite_url, "runs", "--json").stdout)
+    b = json.loads(cli("--db", pg_url, "runs", "--json").stdout)
+    assert a == b
+    # ids continue after the copied ones
+    again = enqueue(get_engine(pg_url), build_run_specs({"pipeline": "diag", "value": 9.0}))
+    assert again.created == [7]
+    refused = cli("--db", sqlite_url, "db", "copy", "--to", pg_url)
+    assert refused.returncode == 1 and "already has 7 run(s)" in refused.stderr
