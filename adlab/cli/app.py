@@ -20,6 +20,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "adlab.cli.data_cmd",
     "adlab.cli.metrics_cmd",
     "adlab.cli.mmad_cmd",
+    "adlab.cli.models_cmd",
     "adlab.cli.demo_cmd",
     "adlab.cli.compare_cmd",
     "adlab.cli.report_cmd",
@@ -61,10 +62,30 @@ def _register_all() -> None:
 _register_all()
 
 
+def hoist_db_option(argv: list[str]) -> list[str]:
+    """Accept ``--db X`` anywhere (``adlab runs --db x.db``), not only before the command."""
+    args, hoisted, i = [], [], 0
+    while i < len(argv):
+        a = argv[i]
+        if a == "--":
+            args.extend(argv[i:])
+            break
+        if a == "--db" and i + 1 < len(argv):
+            hoisted += [a, argv[i + 1]]
+            i += 2
+            continue
+        if a.startswith("--db="):
+            hoisted.append(a)
+        else:
+            args.append(a)
+        i += 1
+    return hoisted + args
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: user errors become one line on stderr and exit code 1."""
     try:
-        app(args=argv, prog_name="adlab")
+        app(args=hoist_db_option(sys.argv[1:] if argv is None else list(argv)), prog_name="adlab")
     except AdlabError as exc:
         err_console.print(f"error: {exc}", markup=False, soft_wrap=True)
         sys.exit(1)

@@ -131,8 +131,11 @@ def build_run_specs(
             params = apply_overrides(params, all_sets)
             validated = _validate(spec, params, where)
             expanded = spec.expand(validated) if spec.expand else [validated]
+            split_keys = _differing_keys(expanded)
             for one in expanded:
                 run_spec = _make_spec(spec, one, study, condition, point, group_keys, where)
+                if split_keys and (condition.name or not template_covers(spec, study, split_keys)):
+                    run_spec.name = _with_suffix(run_spec.name, [run_spec.flat[k] for k in split_keys])
                 _attach_dependencies(spec, run_spec, where)
                 specs.append(run_spec)
     _dedupe_names(specs)
@@ -192,6 +195,35 @@ def _attach_dependencies(spec: PipelineSpec, run_spec: RunSpec, where: str) -> N
         needed.study = run_spec.study
         needed.priority = run_spec.priority + 1  # prerequisites first
         run_spec.needs.append(needed)
+
+
+def _differing_keys(expanded: list[PipelineParams]) -> list[str]:
+    """Params that tell a pipeline's expanded runs apart (e.g. the category of each)."""
+    if len(expanded) < 2:
+        return []
+    flats = [flatten(p.model_dump(mode="json")) for p in expanded]
+    keys = sorted(set().union(*flats))
+    return [k for k in keys if len({canonical_key(f.get(k)) for f in flats}) > 1]
+
+
+def canonical_key(value: Any) -> str:
+    from adlab.analysis.values import canonical_json
+
+    return canonical_json(value)
+
+
+def template_covers(spec: PipelineSpec, study: StudyFields, keys: list[str]) -> bool:
+    template = study.name_template or spec.name_template or ""
+    return all("{" + k.replace(".", "_") + "}" in template for k in keys)
+
+
+def _with_suffix(name: str, values: list[Any]) -> str:
+    parts: list[str] = []
+    for v in values:
+        text = _short(v)
+        if text not in parts:
+            parts.append(text)
+    return f"{name}_{'_'.join(parts)}"
 
 
 def _dedupe_names(specs: list[RunSpec]) -> None:
