@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "adlab.cli.compare_cmd",
     "adlab.cli.report_cmd",
     "adlab.cli.io_cmd",
+    "adlab.cli.submit_cmd",
     "adlab.cli.tui_cmd",
 )
 
