@@ -175,21 +175,51 @@ def _group_id(partition_hash: str, group_hash: str, key_values: dict[str, Any] |
     return partition_hash + "|" + json.dumps(key_values, sort_keys=True)
 
 
+@dataclass
+class GroupAggregate:
+    """Count, sum and sum of squares of a metric over all runs of a group (SQL aggregates)."""
+
+    n: int  # runs with a value
+    total: float
+    total_sq: float
+    runs: int = 0  # runs in the group, undefined values included
+
+
 def ranked_rows(engine: Engine, *, metric: str, scope: str = "", filters: RunFilter | None = None,
-                group_keys: Sequence[str] | None = None, higher_is_better: bool = True) -> list[RankedRow]:
-    """Every filtered run that has ``metric``, with its rank inside its group (SQL window)."""
+                group_keys: Sequence[str] | None = None, higher_is_better: bool = True,
+                top: int | None = None) -> tuple[list[RankedRow], dict[str, GroupAggregate]]:
+    """Filtered runs that have ``metric`` with their rank inside their group (SQL window), and
+    each group's aggregate over all its runs. With ``top``, only runs ranked <= top (ties
+    included, undefined values excluded) come back; the aggregates still cover every run."""
     sel = _selection(metric, scope, filters, group_keys)
     m = sel.metric
-    undefined = case((m.value.is_(None), 1), else_=0)
-    order = m.value.desc() if higher_is_better else m.value.asc()
-    rank = func.rank().over(partition_by=sel.group_by, order_by=[undefined, order])
-    cols: list[ColumnElement] = [Run.id, Run.name, Run.pipeline, Run.partition_hash, Run.group_hash,
-                                 Run.seed, m.value, rank.label("rnk"), Run.info_json,
-                                 Run.group_keys_json]
-    for _, num, txt in sel.key_cols:
-        cols += [num, txt]
-    q = sel.stmt_from.with_only_columns(*cols)
+    # Narrow rows through the window (id, group columns, value); wide columns are joined after
+    # the top-N cut, so the sorter never carries names or JSON.
+    key_group = [c for _, num, t in sel.key_cols for c in (num, t)]
+    group_cols = [Run.partition_hash, Run.group_hash, *key_group]
+    inner = sel.stmt_from.with_only_columns(Run.id.label("rid"), m.value.label("v"),
+                                            *[c.label(f"g{i}") for i, c in enumerate(group_cols)]
+                                            ).subquery()
+    gcols = [inner.c[f"g{i}"] for i in range(len(group_cols))]
+    part = [gcols[0], *gcols[2:]] if group_keys else [gcols[1]]
+    undefined = case((inner.c.v.is_(None), 1), else_=0)
+    order = inner.c.v.desc() if higher_is_better else inner.c.v.asc()
+    window = {"partition_by": part}
+    ranked = select(inner.c.rid, inner.c.v, *gcols,
+                    func.rank().over(order_by=[undefined, order], **window).label("rnk"),
+                    func.count(inner.c.v).over(**window).label("n"),
+                    func.sum(inner.c.v).over(**window).label("s"),
+                    func.sum(inner.c.v * inner.c.v).over(**window).label("ss"),
+                    func.count().over(**window).label("nall")).subquery()
+    q = select(ranked.c.rid, Run.name, Run.pipeline, ranked.c.g0, ranked.c.g1, Run.seed,
+               ranked.c.v, ranked.c.rnk, Run.info_json, Run.group_keys_json, ranked.c.n,
+               ranked.c.s, ranked.c.ss, ranked.c.nall,
+               *[ranked.c[f"g{i}"] for i in range(2, len(group_cols))]
+               ).join(Run, Run.id == ranked.c.rid)
+    if top is not None:
+        q = q.where(ranked.c.rnk <= top)
     rows: list[RankedRow] = []
+    aggregates: dict[str, GroupAggregate] = {}
     seen: set[int] = set()
     with reader(engine).connect() as conn:
         for r in conn.execute(q):
@@ -198,15 +228,45 @@ def ranked_rows(engine: Engine, *, metric: str, scope: str = "", filters: RunFil
             seen.add(r[0])
             key_values = None
             if group_keys:
-                key_values = {key: value_from_sql(r[10 + 2 * i], r[11 + 2 * i])
+                key_values = {key: value_from_sql(r[14 + 2 * i], r[15 + 2 * i])
                               for i, (key, _, _) in enumerate(sel.key_cols)}
             value = r[6]
+            gid = _group_id(r[3], r[4], key_values)
+            if gid not in aggregates:
+                aggregates[gid] = GroupAggregate(int(r[10]), float(r[11] or 0.0), float(r[12] or 0.0),
+                                                 int(r[13]))
             rows.append(RankedRow(run_id=r[0], name=r[1], pipeline=r[2], partition_hash=r[3],
-                                  group_id=_group_id(r[3], r[4], key_values),
-                                  key_values=key_values or {}, seed=r[5], value=value,
+                                  group_id=gid, key_values=key_values or {}, seed=r[5], value=value,
                                   rank=int(r[7]) if value is not None else None,
                                   info_json=r[8], group_keys_json=r[9] or "[]"))
-    return rows
+    return rows, aggregates
+
+
+def group_aggregates(engine: Engine, *, rank_metric: str, metric: str, scope: str = "",
+                     filters: RunFilter | None = None, group_keys: Sequence[str] | None = None
+                     ) -> dict[str, GroupAggregate]:
+    """Aggregates of a second metric over every run of each group (groups as ranked by
+    ``rank_metric``), without fetching the runs."""
+    sel = _selection(rank_metric, scope, filters, group_keys)
+    same = metric == rank_metric
+    m2 = sel.metric if same else aliased(Metric)
+    gcols = ([Run.partition_hash, func.min(Run.group_hash)] if group_keys
+             else [func.min(Run.partition_hash), Run.group_hash])
+    key_group = [c for _, num, t in sel.key_cols for c in (num, t)]
+    q = sel.stmt_from.with_only_columns(*gcols, *key_group, func.count(m2.value), func.sum(m2.value),
+                                        func.sum(m2.value * m2.value), func.count())
+    if not same:
+        q = q.outerjoin(m2, and_(m2.run_id == Run.id, m2.key == metric, m2.scope == scope,
+                                 m2.step.is_(None)))
+    q = q.group_by(*sel.group_by)
+    nk = len(key_group)
+    out: dict[str, GroupAggregate] = {}
+    with reader(engine).connect() as conn:
+        for r in conn.execute(q):
+            gid = _group_id(r[0], r[1], _key_values(sel, r[2:2 + nk]) if group_keys else None)
+            out[gid] = GroupAggregate(int(r[2 + nk]), float(r[3 + nk] or 0.0), float(r[4 + nk] or 0.0),
+                                      int(r[5 + nk]))
+    return out
 
 
 def differing_keys(engine: Engine, *, metric: str, scope: str = "", filters: RunFilter | None = None,
@@ -298,6 +358,10 @@ def resolve_param_keys(engine: Engine, *, keys: Sequence[str], filters: RunFilte
     resolved: list[str] = []
     with reader(engine).connect() as conn:
         for key in keys:
+            exact = conn.execute(select(Param.id).where(Param.key == key).limit(1)).first()
+            if exact is not None:
+                resolved.append(key)
+                continue
             q = (select(Param.key).distinct().join(Run, Run.id == Param.run_id)
                  .where(or_(Param.key == key, Param.key.like(f"%.{_escape_like(key)}", escape="\\")))
                  .where(*filter_clauses(filters)).limit(50))

@@ -69,13 +69,18 @@ def _aware(value: dt.datetime | None) -> dt.datetime | None:
 
 
 def fetch_run_rows(engine: Engine, *, after_id: int | None = None,
-                   finished_since: dt.datetime | None = None) -> RunRowsBatch:
+                   finished_since: dt.datetime | None = None,
+                   watch_ids: Sequence[int] = ()) -> RunRowsBatch:
     """All runs (``after_id`` None), or only those that may have changed since a previous
-    batch: id above ``after_id``, still queued/running, or finished at/after ``finished_since``."""
+    batch: id above ``after_id``, queued/running now, listed in ``watch_ids`` (the caller's
+    queued/running rows, which may have finished since), or finished at/after
+    ``finished_since``."""
     q = select(*RUN_ROW_COLUMNS)
     full = after_id is None
     if not full:
         changed = [Run.id > after_id, Run.status.in_(ACTIVE_STATUSES)]
+        if watch_ids:
+            changed.append(Run.id.in_(list(watch_ids)))
         if finished_since is not None:
             changed.append(Run.finished_at >= finished_since)
         q = q.where(or_(*changed))

@@ -1,0 +1,188 @@
+"""``adlab compare``: rank runs inside their groups (or the seed runner's flat MMAD table).
+
+Without ``--group`` the group stored on each run is used (the study's ``group_keys``, else every
+parameter except seeds and names, always inside the evaluation partition). ``--group lr,dia``
+regroups by those keys inside each stored partition, in SQL. Named runs (ids or names) from
+different groups are refused with exit 1 unless ``--across-groups``.
+"""
+from __future__ import annotations
+
+from typing import Any, List, Optional
+
+import typer
+
+from adlab.cli._common import JsonOption, db_url, emit_json, info, out_console
+
+
+def split_keys(values: List[str] | None) -> list[str]:
+    """``--group a,b --group c`` -> [a, b, c]."""
+    return [k.strip() for v in values or [] for k in v.split(",") if k.strip()]
+
+
+def build_filter(*, study: str | None, pipeline: str | None, status: List[str] | None,
+                 name: str | None, where: List[str] | None, run_ids: list[int] | None = None,
+                 default_status: tuple[str, ...] = ("succeeded",)) -> Any:
+    """The RunFilter shared by compare, report and export options."""
+    from adlab.config.overrides import parse_set_option
+    from adlab.db.compare_queries import RunFilter
+
+    statuses = tuple(status) if status else default_status
+    if statuses == ("all",):
+        statuses = ()
+    pairs = tuple(parse_set_option(w) for w in where or [])
+    return RunFilter(study=study, pipeline=pipeline, statuses=statuses, name_like=name,
+                     run_ids=tuple(run_ids) if run_ids else None, where=pairs)
+
+
+StudyOption = typer.Option(None, "--study", help="Only runs of this study.")
+PipelineOption = typer.Option(None, "--pipeline", help="Only runs of this pipeline.")
+StatusOption = typer.Option(None, "--status", help="Run status to include (repeatable; default succeeded; `all`).")
+NameOption = typer.Option(None, "--name", help="Only runs whose name contains this text.")
+WhereOption = typer.Option(None, "--where", help="Parameter filter by meaning, e.g. --where data.dataset=visa (repeatable).")
+
+
+def _engine():  # noqa: ANN202
+    from adlab.db.engine import get_engine
+
+    return get_engine(db_url())
+
+
+def compare_command(
+    runs: Optional[List[str]] = typer.Argument(None, help="Run ids or names to compare (default: all selected runs)."),
+    group: Optional[List[str]] = typer.Option(None, "--group", help="Regroup by these keys (comma-separated), inside each evaluation partition."),
+    metric: Optional[List[str]] = typer.Option(None, "--metric", "-m", help="Metric to rank by (repeatable; the first ranks). Default: the runs' headline metric."),
+    sort: Optional[str] = typer.Option(None, "--sort", help="rank (default), name, or a metric to rank by; with --flat: accuracy or name."),
+    baseline: Optional[str] = typer.Option(None, "--baseline", help="Run (id or name) the deltas are taken against, in percentage points."),
+    across_groups: bool = typer.Option(False, "--across-groups", help="Allow named runs of different groups; the differing parameters are printed."),
+    scope: str = typer.Option("", "--scope", help="Metric scope (e.g. a category); default the run-level value."),
+    lower: Optional[List[str]] = typer.Option(None, "--lower-is-better", help="Metric where lower is better (repeatable; loss/error/latency... already are)."),
+    top: Optional[int] = typer.Option(None, "--top", min=1, help="List at most N runs per group (statistics use all)."),
+    flat: bool = typer.Option(False, "--flat", help="The seed runner's flat table of MMAD runs (compare_results.py)."),
+    study: Optional[str] = StudyOption,
+    pipeline: Optional[str] = PipelineOption,
+    status: Optional[List[str]] = StatusOption,
+    name: Optional[str] = NameOption,
+    where: Optional[List[str]] = WhereOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Rank runs by a metric inside each group: best run, deltas, mean ± std over seeds."""
+    from adlab.analysis.compare import compare, flat_table
+    from adlab.db.compare_queries import run_lookup
+
+    engine = _engine()
+    if flat:
+        filters = build_filter(study=study, pipeline=pipeline or "mmad", status=status, name=name,
+                               where=where)
+        table = flat_table(engine, filters=filters, sort=sort or "accuracy")
+        if as_json:
+            emit_json(table)
+        else:
+            print_flat(table)
+        return
+    run_ids = run_lookup(engine, refs=runs) if runs else None
+    base_id = run_lookup(engine, refs=[baseline])[0] if baseline else None
+    filters = build_filter(study=study, pipeline=pipeline, status=status, name=name, where=where)
+    result = compare(engine, metrics=metric or None, group_keys=split_keys(group) or None,
+                     run_ids=run_ids, filters=filters, baseline=base_id,
+                     across_groups=across_groups, sort=sort, scope=scope,
+                     lower_is_better=lower or (), top=top)
+    if as_json:
+        emit_json(result.to_json())
+        return
+    print_comparison(result)
+
+
+def _num(v: float | None, digits: int = 4) -> str:
+    return "-" if v is None else f"{v:.{digits}f}"
+
+
+def _signed(v: float | None) -> str:
+    return "-" if v is None else f"{v:+.2f}"
+
+
+def print_comparison(result: Any) -> None:
+    from rich.table import Table
+
+    from adlab.analysis.compare import format_value
+
+    if not result.groups:
+        info("no runs match (check --status, --study, --metric and --scope)")
+        return
+    for d in result.differences:
+        vals = ", ".join(f"{n}={format_value(v)}" for n, v in d.values.items())
+        out_console.print(f"differs across groups: {d.key}: {vals}", markup=False)
+    for g in result.groups:
+        part = " ".join(f"{k}={format_value(v)}" for k, v in g.partition.items())
+        keys = " ".join(f"{k}={format_value(v)}" for k, v in g.keys.items())
+        st = g.stats[result.metric]
+        spread = f" ± {st.std:.4f}" if st.std is not None else ""
+        head = (f"{g.label} [{part}]" + (f" {keys}" if keys else "") + f" — {g.n_runs} run(s); "
+                f"{result.metric} mean {_num(st.mean)}{spread} (n={st.n})")
+        if g.best:
+            head += f"; best {g.best.name} (#{g.best.id}) {_num(g.best.value)}"
+        out_console.print(head, markup=False)
+        table = Table(show_edge=False, pad_edge=False)
+        for col in ("rank", "id", "name"):
+            table.add_column(col, justify="right" if col != "name" else "left")
+        for m in result.metrics:
+            table.add_column(m, justify="right")
+        if g.baseline is not None:
+            for m in result.metrics:
+                table.add_column(f"Δ{m} (pp)", justify="right")
+        for k in g.differing:
+            table.add_column(k)
+        multi = any(v.n > 1 for v in g.variants)
+        if multi:
+            table.add_column(f"{result.metric} over seeds", justify="right")
+        for r in g.runs:
+            cells = ["-" if r.rank is None else str(r.rank), str(r.id),
+                     r.name + (" (baseline)" if r.is_baseline else "")]
+            cells += [_num(r.values.get(m)) for m in result.metrics]
+            if g.baseline is not None:
+                cells += [_signed(r.delta_pp.get(m)) for m in result.metrics]
+            cells += [format_value(r.params.get(k)) for k in g.differing]
+            if multi:
+                v = g.variants[r.variant]
+                cells.append(f"{_num(v.mean)} ± {_num(v.std)} (n={v.n})" if v.n > 1 else "")
+            table.add_row(*cells)
+        out_console.print(table)
+        if len(g.runs) < g.n_runs:
+            out_console.print(f"  ... {g.n_runs - len(g.runs)} more run(s) (--top)", markup=False)
+    info(f"{result.n_runs} run(s) in {len(result.groups)} group(s); ranked by {result.metric}"
+         f" ({'higher' if result.higher_is_better[result.metric] else 'lower'} is better)")
+
+
+def print_flat(table: Any) -> None:
+    """The seed's compare_results.py layout."""
+    line = "=" * 60
+    cols = ("Experiment", "LLM", "AD Model", "Few-shot", "Accuracy", "Images", "Errors", "Time",
+            "Timestamp")
+    widths = (25, 14, 14, 8, 8, 6, 6, 8, 16)
+    out_console.print(line, markup=False)
+    out_console.print(" ".join(c.ljust(w) for c, w in zip(cols, widths)).rstrip(), markup=False)
+    out_console.print("-" * 60, markup=False)
+
+    def val(v: Any) -> str:
+        from adlab.analysis.compare import format_value
+
+        return "none" if v is None or v is False else format_value(v)
+
+    for r in table.rows:
+        cells = (r.experiment, val(r.llm), val(r.ad_model), val(r.few_shot),
+                 "-" if r.accuracy is None else f"{r.accuracy:.1f}%",
+                 "-" if r.images is None else f"{r.images:.0f}",
+                 "-" if r.errors is None else f"{r.errors:.0f}",
+                 "-" if r.time_s is None else f"{r.time_s:.0f}s",
+                 (r.timestamp or "-")[:16])
+        out_console.print(" ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip(),
+                          markup=False)
+    out_console.print(line, markup=False)
+    out_console.print("", markup=False)
+    out_console.print(f"Total experiments: {table.total}", markup=False)
+    if table.best is not None:
+        out_console.print(f"Best accuracy: {table.best.accuracy:.1f}% ({table.best.experiment})",
+                          markup=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("compare")(compare_command)

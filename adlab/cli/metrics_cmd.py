@@ -1,0 +1,132 @@
+"""``adlab metrics``: evaluate any method's anomaly maps with the official metric definitions.
+
+    adlab metrics FILE.npz [--fpr-limit L] [--json]
+    adlab metrics --maps-dir DIR --dataset-root ROOT [--category C ...] [--json]
+
+The .npz holds ``anomaly_maps`` (N,H,W), ``masks`` (N,H,W, 0/1), optionally ``scores`` (N,)
+(default: each map's maximum), ``labels`` (N,) (default: the mask has a defect pixel) and
+``categories`` (N,) strings, which switch to per-category results plus their mean. With
+``--maps-dir`` the maps are TIFFs in the official MVTec AD evaluation layout
+(``<category>/test/<defect>/<name>.tiff``) beside an MVTec-layout dataset, evaluated per
+category plus the mean. Maps of another size than their mask are resized bilinearly to it.
+
+With ``--json`` the seven metric keys are at top level (the category mean when there are
+categories), null when undefined, with the reasons under ``undefined``; per-category reports
+sit under ``per_category``. NumPy/SciPy are imported only when the command runs; torch only
+when a GPU is used.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from adlab.cli._common import JsonOption, emit_json, info, out_console
+
+
+def _fmt(value: float) -> str:
+    return "n/a" if math.isnan(value) else f"{value:.4f}"
+
+
+def _print_single(report: Any) -> None:
+    for key, value in report.values.items():
+        label = f"{key} (FPR <= {report.fpr_limit:g})" if key == "aupro" else key
+        out_console.print(f"{label:<24}{_fmt(value)}", markup=False)
+    out_console.print(f"{report.n_images} images ({report.n_anomalous} anomalous), "
+                      f"{report.n_pixels:,} pixels", markup=False)
+    for key, reason in report.undefined.items():
+        out_console.print(f"{key}: {reason}", markup=False)
+
+
+def _print_table(reports: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    keys = list(next(iter(reports.values())).values)
+    table = Table(show_edge=False)
+    table.add_column("category")
+    for key in keys:
+        table.add_column(key, justify="right")
+    for name, report in reports.items():
+        table.add_row(name, *(_fmt(report.values[k]) for k in keys))
+    out_console.print(table)
+    for name, report in reports.items():
+        for key, reason in {**report.undefined, **report.notes}.items():
+            out_console.print(f"{name} {key}: {reason}", markup=False)
+
+
+def _per_category_json(reports: dict[str, Any]) -> dict[str, Any]:
+    mean = reports["mean"]
+    out = mean.to_dict()
+    out["per_category"] = {n: r.to_dict() for n, r in reports.items() if n != "mean"}
+    return out
+
+
+def _split_categories(npz: Any) -> dict[str, tuple]:
+    import numpy as np
+
+    names = np.asarray(npz.categories).astype(str)
+    groups: dict[str, tuple] = {}
+    for name in dict.fromkeys(names.tolist()):
+        idx = np.flatnonzero(names == name)
+        groups[name] = (npz.anomaly_maps[idx], npz.masks[idx],
+                        None if npz.scores is None else npz.scores[idx],
+                        None if npz.labels is None else npz.labels[idx])
+    return groups
+
+
+def metrics_command(
+    file: Optional[Path] = typer.Argument(
+        None, help="An .npz with anomaly_maps (N,H,W), masks (N,H,W) and optional scores, "
+                   "labels, categories."),
+    fpr_limit: float = typer.Option(0.3, "--fpr-limit", help="FPR limit of AU-PRO, in (0, 1]."),
+    maps_dir: Optional[Path] = typer.Option(
+        None, "--maps-dir", help="Anomaly maps as <category>/test/<defect>/<name>.tiff."),
+    dataset_root: Optional[Path] = typer.Option(
+        None, "--dataset-root", help="MVTec-layout dataset root (test images, ground_truth)."),
+    category: Optional[list[str]] = typer.Option(
+        None, "--category", metavar="NAME",
+        help="Evaluate only this category (repeatable; with --maps-dir)."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Image/pixel AUROC, AU-PRO, F1-max and AP, exactly as the official evaluations define them."""
+    if (file is None) == (maps_dir is None):
+        raise typer.BadParameter("give either FILE.npz or --maps-dir DIR --dataset-root ROOT.")
+    if maps_dir is not None and dataset_root is None:
+        raise typer.BadParameter("--maps-dir needs --dataset-root (the MVTec-layout dataset).")
+    if category and maps_dir is None:
+        raise typer.BadParameter("--category applies to --maps-dir only.")
+
+    from adlab.metrics import evaluate, evaluate_per_category
+
+    if file is not None:
+        from adlab.metrics.files import load_npz
+
+        data = load_npz(file)
+        if data.categories is not None:
+            reports = evaluate_per_category(_split_categories(data), fpr_limit=fpr_limit,
+                                            device=device)
+        else:
+            report = evaluate(data.anomaly_maps, data.masks, data.scores, data.labels,
+                              fpr_limit=fpr_limit, device=device)
+            if as_json:
+                emit_json(report.to_dict())
+            else:
+                _print_single(report)
+            return
+    else:
+        from adlab.metrics.files import load_official_layout
+
+        info(f"reading anomaly maps from {maps_dir} ...")
+        per_category = load_official_layout(maps_dir, dataset_root, category or None)
+        reports = evaluate_per_category(per_category, fpr_limit=fpr_limit, device=device)
+    if as_json:
+        emit_json(_per_category_json(reports))
+    else:
+        _print_table(reports)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("metrics")(metrics_command)

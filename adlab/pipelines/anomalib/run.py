@@ -1,0 +1,283 @@
+"""The ``anomalib`` pipeline: per category fit -> ONNX export -> parity -> onnxruntime scoring ->
+metrics, thresholds, predictions, maps and heatmaps; then the run-level means and files.
+
+Output layout (under ``ctx.output_dir``)::
+
+    <category>/bundle/           exported model (see export.py), with thresholds in bundle.json
+    <category>/checkpoints/      Lightning checkpoint (train.checkpoint)
+    <category>/anomaly_maps.npz  float16 maps + image order + scores
+    <category>/heatmaps/*.png    overlays
+    predictions.json             the seed's AD predictions records, every category
+    thresholds.yaml              the seed's thresholds file (global + per "<Dataset>/<category>")
+
+A finished category is remembered in the partial-result store, so a re-claimed run resumes
+with the next category.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from adlab.errors import PipelineError
+from adlab.pipelines.anomalib.params import AnomalibParams
+from adlab.pipelines.base import RunContext
+
+STATE_PREFIX = "category/"
+ARTIFACT_KINDS = {"onnx": "onnx", "onnx_head": "onnx", "memory_bank": "memory_bank"}
+
+
+@dataclass
+class CategoryOutcome:
+    category: str
+    key: str  # "<Dataset>/<category>"
+    metrics: dict[str, float]
+    image_threshold: float
+    pixel_threshold: float | None
+    bundle_dir: str
+    maps_file: str
+    n_test: int
+    parity: dict[str, Any]
+
+
+def _evenly_spaced(items: list, limit: int | None) -> list:
+    if limit is None or len(items) <= limit:
+        return list(items)
+    idx = np.linspace(0, len(items) - 1, limit).round().astype(int)
+    return [items[i] for i in sorted(set(idx.tolist()))]
+
+
+def _record_timing(ctx: RunContext, key: str, value: float, scope: str) -> dict[str, float]:
+    ctx.metric(key, value, scope=scope)
+    return {key: float(value)}
+
+
+def _parity(ctx: RunContext, module: Any, scorer: Any, paths: list[Path], params: AnomalibParams,
+            scope: str) -> dict[str, float]:
+    from adlab.pipelines.anomalib.export import torch_reference
+    from adlab.pipelines.anomalib.infer import decode
+
+    sample = _evenly_spaced(paths, params.export.parity_samples)
+    images = decode(sample, params.size_hw)
+    score_diff, map_diff = 0.0, 0.0
+    for start in range(0, len(sample), scorer.batch_size):
+        batch = images[start:start + scorer.batch_size]
+        ref_s, ref_m = torch_reference(module, batch)
+        got_s, got_m = scorer.score(batch)
+        score_diff = max(score_diff, float(np.abs(ref_s - got_s).max()))
+        map_diff = max(map_diff, float(np.abs(ref_m - got_m).max()))
+    result = {"samples": len(sample), "max_abs_score": score_diff, "max_abs_map": map_diff,
+              "tolerance": params.export.parity_tolerance, "mode": params.export.memory_bank}
+    ctx.metric("parity_score_max_abs", score_diff, scope=scope)
+    ctx.metric("parity_map_max_abs", map_diff, scope=scope)
+    if max(score_diff, map_diff) > params.export.parity_tolerance:
+        raise PipelineError(
+            f"{scope}: ONNX/torch parity {max(score_diff, map_diff):.3g} (score {score_diff:.3g}, "
+            f"map {map_diff:.3g} on {len(sample)} images) exceeds export.parity_tolerance "
+            f"{params.export.parity_tolerance:g}; the exported model does not reproduce the "
+            f"trained one")
+    return result
+
+
+def _metrics(ctx: RunContext, maps: np.ndarray, masks: np.ndarray, scores: np.ndarray,
+             labels: np.ndarray, scope: str) -> dict[str, float]:
+    from adlab.metrics import evaluate
+
+    device = "auto" if ctx.device.startswith("cuda") else "cpu"
+    report = evaluate(maps, masks, scores=scores, labels=labels, device=device)
+    for key, value in report.values.items():
+        ctx.metric(key, value, scope=scope)
+    for key, why in report.undefined.items():
+        ctx.log(f"{scope}: {key} undefined ({why})", level="warning")
+    return {k: float(v) for k, v in report.values.items()}
+
+
+def _thresholds(scores: np.ndarray, labels: np.ndarray, maps: np.ndarray,
+                masks: np.ndarray) -> tuple[float, float | None]:
+    """F1-optimal image threshold, and pixel threshold where the category has defect masks."""
+    from adlab.metrics import f1_max
+
+    if labels.min() == labels.max():
+        image_t = float(scores.max()) + 1e-6 if labels.max() == 0 else float(scores.min())
+    else:
+        image_t = float(f1_max(scores, labels)[1])
+    pixel_t = None
+    if masks.any() and not masks.all():
+        pixel_t = float(f1_max(maps.reshape(-1), masks.reshape(-1))[1])
+    return image_t, pixel_t
+
+
+def run_category(ctx: RunContext, params: AnomalibParams, root: Path, dataset_label: str,
+                 category: str) -> CategoryOutcome:
+    from lightning.pytorch import seed_everything
+
+    from adlab.data import load_category, load_image, load_mask
+    from adlab.pipelines.anomalib.export import export_bundle, update_bundle_meta
+    from adlab.pipelines.anomalib.infer import load_scorer, score_paths
+    from adlab.pipelines.anomalib.models import build_model
+    from adlab.pipelines.anomalib.predictions import save_anomaly_maps
+    from adlab.pipelines.anomalib.train import train_model
+    from adlab.pipelines.anomalib.visuals import pick_examples, write_overlay
+
+    scope = category
+    workdir = ctx.output_dir / category
+    if workdir.exists():  # leftovers of an interrupted attempt
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True)
+    data = load_category(params.data.dataset, root, category, **params.data.options)
+    train = data.train[: params.data.train_limit] if params.data.train_limit else data.train
+    test = _evenly_spaced(data.test, params.data.test_limit)
+    if not test:
+        raise PipelineError(f"{dataset_label}/{category}: no test images; check the test folder")
+    timings: dict[str, float] = {}
+
+    seed_everything(params.seed, workers=True, verbose=False)
+    built = build_model(params)
+    ctx.set_info("weights", built.weights)
+    result = train_model(built, train, data.val, params=params, ctx=ctx, workdir=workdir, label=scope)
+    timings |= _record_timing(ctx, "fit_s", result.fit_s, scope)
+    ctx.metric("epochs_run", result.epochs_run, scope=scope)
+    if result.best_val_loss is not None:
+        ctx.metric("best_val_loss", result.best_val_loss, scope=scope)
+    if result.checkpoint is not None and params.train.checkpoint:
+        ctx.artifact(result.checkpoint, "checkpoint")
+    elif result.checkpoint is not None:
+        shutil.rmtree(result.checkpoint.parent, ignore_errors=True)
+    shutil.rmtree(workdir / "engine", ignore_errors=True)
+    ctx.check_cancelled()
+
+    start = time.perf_counter()
+    exported = export_bundle(built.module, workdir / "bundle", size_hw=params.size_hw,
+                             batch_size=params.inference.batch_size,
+                             memory_bank=params.export.memory_bank, model_type=built.info.name,
+                             extra_meta={"dataset": params.data.dataset, "dataset_label": dataset_label,
+                                         "category": category, "weights": built.weights})
+    timings |= _record_timing(ctx, "export_s", time.perf_counter() - start, scope)
+    for role, path in exported.files.items():
+        if role != "bundle":
+            ctx.artifact(path, ARTIFACT_KINDS.get(role, "onnx_data" if role.endswith("_data") else role))
+    onnx_bytes = sum(p.stat().st_size for r, p in exported.files.items() if r != "bundle")
+    ctx.metric("export_mb", onnx_bytes / 2**20, scope=scope)
+    ctx.check_cancelled()
+
+    scorer = load_scorer(exported.bundle_dir, device=ctx.device, provider=params.inference.provider)
+    test_paths = [s.image_path for s in test]
+    parity = _parity(ctx, built.module, scorer, test_paths, params, scope)
+    ctx.set_info("onnx_providers", list(getattr(scorer, "providers", [])))
+    del built
+    ctx.check_cancelled()
+
+    def on_batch(done: int, total: int) -> None:
+        ctx.progress(done, total)
+        ctx.check_cancelled()
+
+    scored = score_paths(scorer, test_paths, threads=params.inference.decode_threads, on_batch=on_batch)
+    timings |= _record_timing(ctx, "infer_ms_per_image", scored.ms_per_image, scope)
+    timings |= _record_timing(ctx, "infer_wall_s", scored.wall_s, scope)
+    ctx.log(f"{category}: scored {len(test)} test image(s) with onnxruntime "
+            f"({scored.ms_per_image:.1f} ms/image, {', '.join(getattr(scorer, 'providers', []))})")
+
+    masks = np.stack([load_mask(s, params.size_hw) for s in test]).astype(np.uint8)
+    labels = np.asarray([s.label for s in test], dtype=np.int64)
+    metrics = _metrics(ctx, scored.maps, masks, scored.scores, labels, scope)
+    image_t, pixel_t = _thresholds(scored.scores, labels, scored.maps, masks)
+    ctx.metric("image_threshold", image_t, scope=scope)
+    update_bundle_meta(exported.bundle_dir, image_threshold=image_t,
+                       pixel_threshold=pixel_t if pixel_t is not None else image_t)
+    ctx.artifact(exported.files["bundle"], "bundle")
+
+    maps_file = save_anomaly_maps(workdir / "anomaly_maps.npz", scored.maps,
+                                  [str(p) for p in test_paths], scored.scores)
+    ctx.artifact(maps_file, "anomaly_maps")
+    low, high = float(np.percentile(scored.maps, 1)), float(scored.maps.max())
+    for i in pick_examples(labels, scored.scores, params.visuals.count):
+        sample = test[i]
+        png = write_overlay(workdir / "heatmaps" / f"{i:04d}_{sample.defect_type}_{Path(sample.image_path).stem}.png",
+                            load_image(sample.image_path, params.size_hw), scored.maps[i],
+                            masks[i] if sample.label == 1 else None,
+                            title=f"{dataset_label}/{category} {sample.defect_type} "
+                                  f"score {scored.scores[i]:.4g}", vmin=low, vmax=high)
+        ctx.artifact(png, "heatmap")
+    return CategoryOutcome(category=category, key=f"{dataset_label}/{category}",
+                           metrics={**metrics, **timings}, image_threshold=image_t,
+                           pixel_threshold=pixel_t, bundle_dir=str(exported.bundle_dir),
+                           maps_file=str(maps_file), n_test=len(test), parity=parity)
+
+
+def _write_run_outputs(ctx: RunContext, params: AnomalibParams, root: Path, dataset_label: str,
+                       outcomes: list[CategoryOutcome]) -> None:
+    from adlab.data import image_size, load_category
+    from adlab.metrics import f1_max
+    from adlab.pipelines.anomalib.predict import display_path
+    from adlab.pipelines.anomalib.predictions import (
+        Thresholds, load_anomaly_maps, prediction_record, write_predictions,
+    )
+
+    pooled_scores, pooled_labels, records = [], [], []
+    for outcome in outcomes:
+        maps, paths, scores = load_anomaly_maps(Path(outcome.maps_file))
+        data = load_category(params.data.dataset, root, outcome.category, **params.data.options)
+        by_path = {str(s.image_path): s for s in data.test}
+        labels = np.asarray([by_path[p].label for p in paths])
+        pooled_scores.append(scores)
+        pooled_labels.append(labels)
+        for i, path in enumerate(paths):
+            records.append(prediction_record(
+                image_path=display_path(Path(path), root.parent), score=float(scores[i]),
+                threshold=outcome.image_threshold,
+                pixel_threshold=outcome.pixel_threshold if outcome.pixel_threshold is not None
+                else outcome.image_threshold,
+                anomaly_map=maps[i], original_hw=image_size(Path(path)), dataset=dataset_label,
+                category=outcome.category, model_type=params.model))
+    all_scores, all_labels = np.concatenate(pooled_scores), np.concatenate(pooled_labels)
+    if all_labels.min() != all_labels.max():
+        global_t = float(f1_max(all_scores, all_labels)[1])
+    else:
+        global_t = float(np.mean([o.image_threshold for o in outcomes]))
+    pixel = {o.key: o.pixel_threshold for o in outcomes if o.pixel_threshold is not None}
+    thresholds = Thresholds(global_=global_t, categories={o.key: o.image_threshold for o in outcomes},
+                            pixel_global=float(np.median(list(pixel.values()))) if pixel else None,
+                            pixel_categories=pixel or None)
+    ctx.metric("global_threshold", global_t)
+    ctx.artifact(thresholds.to_yaml(ctx.output_dir / "thresholds.yaml"), "thresholds")
+    ctx.artifact(write_predictions(records, ctx.output_dir / "predictions.json"), "predictions")
+
+
+def run(ctx: RunContext) -> None:
+    from adlab.data import dataset_root, resolve_categories
+
+    params = ctx.params
+    assert isinstance(params, AnomalibParams)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing in a run may reach the hub
+    root = dataset_root(params.data.root, params.data.dataset)
+    categories = resolve_categories(params.data.dataset, root, params.data.category_list() or "all",
+                                    **params.data.options)
+    dataset_label = root.name
+    ctx.set_info("categories", categories)
+    ctx.set_info("data_root", str(root))
+    ctx.output_dir.mkdir(parents=True, exist_ok=True)
+    outcomes: list[CategoryOutcome] = []
+    for category in categories:
+        ctx.check_cancelled()
+        saved = ctx.state.get(STATE_PREFIX + category)
+        if saved and Path(saved["maps_file"]).is_file() and Path(saved["bundle_dir"]).is_dir():
+            ctx.log(f"{category}: already done in an earlier attempt, skipping")
+            outcomes.append(CategoryOutcome(**saved))
+            continue
+        ctx.log(f"{category}: starting ({len(outcomes) + 1}/{len(categories)})")
+        outcome = run_category(ctx, params, root, dataset_label, category)
+        ctx.state.put(STATE_PREFIX + category, asdict(outcome))
+        outcomes.append(outcome)
+        ctx.set_info("parity", {o.category: o.parity for o in outcomes})
+    _write_run_outputs(ctx, params, root, dataset_label, outcomes)
+    keys = sorted(set.intersection(*(set(o.metrics) for o in outcomes)))
+    for key in keys:
+        values = [o.metrics[key] for o in outcomes if np.isfinite(o.metrics[key])]
+        if values:
+            ctx.metric(key, float(np.mean(values)))
+    ctx.metric("categories", float(len(outcomes)))

@@ -1,0 +1,67 @@
+"""Registration of the ``anomalib`` pipeline (import-light: pydantic and adlab.data only)."""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from adlab.errors import AdlabError, ConfigError
+from adlab.pipelines.anomalib.params import AnomalibParams
+from adlab.pipelines.base import PipelineParams, PipelineSpec
+
+
+def resolve_run_categories(params: AnomalibParams) -> list[str]:
+    """The categories a run covers, ``all`` resolved against the dataset on disk."""
+    from adlab.data import dataset_root, resolve_categories
+
+    data = params.data
+    root = dataset_root(data.root, data.dataset)
+    return resolve_categories(data.dataset, root, data.category_list() or "all", **data.options)
+
+
+def expand(params: PipelineParams) -> list[PipelineParams]:
+    """``split_runs: per_category`` over several (or all) categories -> one run per category."""
+    assert isinstance(params, AnomalibParams)
+    named = params.data.category_list()
+    if params.data.split_runs != "per_category" or (named is not None and len(named) == 1):
+        return [params]
+    try:
+        categories = resolve_run_categories(params) if named is None else named
+    except AdlabError as exc:
+        raise ConfigError(f"data.categories: cannot list the categories of "
+                          f"{params.data.dataset!r} to make one run per category ({exc})") from None
+    out: list[PipelineParams] = []
+    for category in categories:
+        config = params.model_dump(mode="json")
+        config["data"]["categories"] = category
+        out.append(AnomalibParams.model_validate(config))
+    return out
+
+
+def derived(params: PipelineParams) -> Mapping[str, Any]:
+    """The resolved category set joins the evaluation partition (``all`` means what is on disk)."""
+    assert isinstance(params, AnomalibParams)
+    named = params.data.category_list()
+    if named is not None:
+        return {"data.category_set": sorted(named)}
+    try:
+        return {"data.category_set": sorted(resolve_run_categories(params))}
+    except AdlabError:
+        return {"data.category_set": "all"}
+
+
+SPEC = PipelineSpec(
+    name="anomalib",
+    params_model=AnomalibParams,
+    runner="adlab.pipelines.anomalib.run:run",
+    description="Train an anomalib image model, export it to ONNX, score the test set with "
+                "onnxruntime (optionally faiss for PatchCore), write predictions, thresholds, "
+                "metrics and heatmaps.",
+    partition_keys=("data.dataset", "data.category_set", "data.test_limit", "image_size"),
+    non_group_keys=("seed", "data.root", "data.split_runs", "data.categories", "train.num_workers",
+                    "train.checkpoint", "export.parity_samples", "export.parity_tolerance",
+                    "export.memory_bank", "inference", "visuals"),
+    headline_metric="image_auroc",
+    name_template="{model}_{data_dataset}_{data_categories}",
+    expand=expand,
+    derived=derived,
+    shortcut_paths={"data_root": "data.root", "ad_model": "model"},
+)

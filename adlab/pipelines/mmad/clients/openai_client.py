@@ -1,0 +1,75 @@
+"""OpenAI chat completions through the official ``openai`` SDK; also any OpenAI-compatible
+server (vLLM, Ollama, LM Studio) by base URL."""
+from __future__ import annotations
+
+from typing import Any, Optional, Sequence
+
+from adlab.pipelines.mmad.clients.base import (
+    Completion, RetryPolicy, call_with_retries, classify_status, is_transport_error,
+    retry_after_of,
+)
+from adlab.pipelines.mmad.prompting import ImagePart, Message
+
+
+def to_openai(messages: Sequence[Message], detail: str) -> list[dict[str, Any]]:
+    out = []
+    for m in messages:
+        if m.role == "assistant":
+            out.append({"role": "assistant", "content": m.text})
+            continue
+        content: list[dict[str, Any]] = []
+        for part in m.parts:
+            if isinstance(part, ImagePart):
+                content.append({"type": "image_url", "image_url": {
+                    "url": f"data:{part.mime};base64,{part.base64()}", "detail": detail}})
+            else:
+                content.append({"type": "text", "text": part})
+        out.append({"role": m.role, "content": content})
+    return out
+
+
+def classify(exc: BaseException) -> tuple[str, Optional[float], str]:
+    import openai
+
+    if isinstance(exc, openai.APIStatusError):
+        return classify_status(exc.status_code, retry_after_of(exc.response.headers),
+                               f"HTTP {exc.status_code}: {str(exc)[:200]}")
+    if isinstance(exc, (openai.APITimeoutError, openai.APIConnectionError)) or is_transport_error(exc):
+        return classify_status(None, None, f"{type(exc).__name__}: {str(exc)[:200]}", transport=True)
+    return classify_status(None, None, f"{type(exc).__name__}: {str(exc)[:200]}")
+
+
+class OpenAIClient:
+    batch_size = 1
+
+    def __init__(self, *, name: str, model_id: str, api_key: str, base_url: Optional[str],
+                 timeout_s: float, policy: RetryPolicy, concurrency: int, max_tokens: int,
+                 temperature: float, detail: str = "low", provider: str = "openai") -> None:
+        import openai
+
+        self.name, self.model_id, self.concurrency = name, model_id, concurrency
+        self.provider = provider
+        self._client = openai.OpenAI(api_key=api_key, base_url=base_url, timeout=timeout_s,
+                                     max_retries=0)
+        self._key = api_key
+        self._policy, self._max_tokens, self._temperature = policy, max_tokens, temperature
+        self._detail = detail
+
+    def _send(self, messages: Sequence[Message]) -> Completion:
+        resp = self._client.chat.completions.create(
+            model=self.model_id, messages=to_openai(messages, self._detail),
+            max_tokens=self._max_tokens, temperature=self._temperature)
+        text = resp.choices[0].message.content or "" if resp.choices else ""
+        usage = resp.usage
+        return Completion(text=text, tokens_in=int(getattr(usage, "prompt_tokens", 0) or 0),
+                          tokens_out=int(getattr(usage, "completion_tokens", 0) or 0))
+
+    def complete(self, messages: Sequence[Message]) -> Completion:
+        return call_with_retries(lambda: self._send(messages), classify, self._policy,
+                                 secrets=[self._key], provider=self.provider)
+
+    def complete_batch(self, batch: Sequence[Sequence[Message]]) -> list[Completion]:
+        return [self.complete(m) for m in batch]
+
+    def close(self) -> None:
+        self._client.close()

@@ -1,0 +1,194 @@
+"""Params of the ``mmad`` pipeline, shaped like the seed's ``configs/experiment.yaml``.
+
+Top level: ``ad_model``, ``llm``, ``data_root``, ``output_dir``; sections ``eval`` (sampling and
+prompting protocol), ``ad`` (where the AD findings come from), ``api`` (remote endpoints) and
+``local`` (Hugging Face models). The seed runner's flags (``--llm``, ``--few-shot``, ...) map onto
+these paths (adlab.config.overrides.SHORTCUT_PATHS). Import-light: pydantic and the registry only.
+
+Secrets never enter params (they are stored in the database): keys come from environment
+variables only, and a value that looks like a key is refused.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Literal, Optional, Union
+
+from pydantic import Field, field_validator, model_validator
+
+from adlab.pipelines.base import PipelineParams
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_SECRET_PATTERNS = (
+    re.compile(r"sk-[A-Za-z0-9_\-]{16,}"),  # OpenAI / Anthropic style keys
+    re.compile(r"AIza[0-9A-Za-z_\-]{30,}"),  # Google API keys
+    re.compile(r"(?i)[?&](api[_-]?key|key|token|access_token)=[^&]{8,}"),  # key in a URL query
+    re.compile(r"(?i)^[a-z][a-z0-9+.\-]*://[^/@\s:]+:[^/@\s]+@"),  # user:password@ in a URL
+    re.compile(r"(?i)^bearer\s+\S{12,}$"),
+)
+
+
+def looks_like_secret(text: str) -> bool:
+    """True when ``text`` holds what looks like an API key or a credential in a URL."""
+    return any(p.search(text) for p in _SECRET_PATTERNS)
+
+
+def _refuse_secrets(value: Any, path: str) -> None:
+    if isinstance(value, str) and looks_like_secret(value):
+        raise ValueError(
+            f"`{path}` looks like it contains an API key or password; params are stored in the "
+            f"database, so put the key in an environment variable (OPENAI_API_KEY, "
+            f"ANTHROPIC_API_KEY, GEMINI_API_KEY, or the one named by api.api_key_env) instead")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _refuse_secrets(item, f"{path}.{key}" if path else str(key))
+    if isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            _refuse_secrets(item, f"{path}[{i}]")
+
+
+class EvalParams(PipelineParams):
+    few_shot: int = Field(default=1, ge=0, le=8, description="normal template images shown (0-8)")
+    similar_template: bool = Field(default=True, description="true: similar_templates; false: random_templates")
+    max_images: Optional[int] = Field(default=None, ge=1, description="null = all; applied after sampling")
+    sample_per_folder: Optional[int] = Field(default=None, ge=1,
+                                             description="N images per dataset/category/split folder (null = all)")
+    sample_seed: int = Field(default=42, description="sampling seed (same seed = same sample)")
+    max_image_size: tuple[int, int] = Field(default=(512, 512),
+                                            description="[width, height]: larger images shrink, aspect kept")
+    batch_mode: Optional[bool] = Field(default=None,
+                                       description="true: all questions of an image in one request; "
+                                                   "null = the model's default (false for llava models)")
+    history: bool = Field(default=False, description="ask one question per turn, keeping the chat history")
+    resume: bool = Field(default=False, description="accepted for the seed's --resume; adlab always "
+                                                    "resumes a re-claimed run from its stored answers")
+    max_tokens: int = Field(default=200, ge=1, le=8192, description="answer length limit")
+    temperature: float = Field(default=0.0, ge=0.0, le=2.0)
+    error_budget: float = Field(default=0.1, ge=0.0, le=1.0,
+                                description="fraction of questions that may fail after retries "
+                                            "before the run fails")
+
+    @field_validator("max_image_size")
+    @classmethod
+    def _positive(cls, value: tuple[int, int]) -> tuple[int, int]:
+        if min(value) < 16 or max(value) > 8192:
+            raise ValueError("max_image_size must be [width, height] between 16 and 8192 pixels")
+        return value
+
+
+class FitParams(PipelineParams):
+    """Few-shot AD model fitted per category on the normal templates listed in mmad.json."""
+
+    max_templates: int = Field(default=8, ge=2, le=256, description="normal images per category")
+    holdout: int = Field(default=1, ge=1, le=64,
+                         description="normal images held out to set the threshold (max of their scores)")
+    image_size: int = Field(default=224, ge=32, le=1024)
+    model_params: dict[str, Any] = Field(default_factory=dict,
+                                         description="anomalib model params (e.g. backbone, pre_trained)")
+    weights: Optional[str] = Field(default=None, description="local pretrained backbone weights file")
+    threshold_margin: float = Field(default=1.0, gt=0.0,
+                                    description="threshold = margin x max held-out normal score")
+
+
+class AdParams(PipelineParams):
+    output: Optional[Union[int, str]] = Field(
+        default=None, description="existing AD predictions JSON, or the id of an earlier AD run "
+                                  "(mmad_ad or anomalib): skips AD inference")
+    config: Optional[str] = Field(default=None, description="YAML with checkpoints/thresholds/fit "
+                                                            "(the seed's ad.config)")
+    thresholds: Optional[str] = Field(default=None, description="the seed's thresholds.yaml "
+                                                                "(global + <Dataset>/<category>)")
+    checkpoints: Optional[Union[str, list[str]]] = Field(
+        default=None, description="folder(s) of exported models per <Dataset>/<category>/ "
+                                  "(anomalib bundles) or anomalib run output folders")
+    checkpoint_run: Optional[int] = Field(default=None, description="an anomalib run whose "
+                                                                     "exported models score the images")
+    fit: FitParams = Field(default_factory=FitParams)
+
+    @field_validator("output")
+    @classmethod
+    def _output(cls, value: Optional[Union[int, str]]) -> Optional[Union[int, str]]:
+        if isinstance(value, str):
+            text = value.strip()
+            if not text or text.lower() in ("null", "none"):
+                return None
+            if text.isdigit():
+                return int(text)
+            if text.lower().startswith("run:") and text[4:].strip().isdigit():
+                return int(text[4:].strip())
+            return text
+        return value
+
+
+class ApiParams(PipelineParams):
+    provider: Literal["auto", "openai", "anthropic", "gemini", "openai-compatible", "hf"] = "auto"
+    base_url: Optional[str] = Field(default=None, description="endpoint (vLLM, Ollama, LM Studio, a proxy)")
+    model_id: Optional[str] = Field(default=None, description="model id sent to the endpoint "
+                                                              "(default: the registry's)")
+    api_key_env: Optional[str] = Field(default=None, description="environment variable holding the key")
+    concurrency: int = Field(default=8, ge=1, le=256, description="requests in flight at once")
+    timeout_s: float = Field(default=120.0, gt=0.0, le=3600.0)
+    max_retries: int = Field(default=5, ge=0, le=50, description="retries on 429, 5xx, timeouts")
+    backoff_s: float = Field(default=1.0, ge=0.0, le=600.0, description="first retry delay (doubles)")
+    max_backoff_s: float = Field(default=60.0, ge=0.0, le=3600.0)
+    image_detail: Literal["low", "high", "auto"] = Field(default="low",
+                                                         description="OpenAI image detail (MMAD: low)")
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _env_name(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None and not _ENV_NAME.match(value):
+            raise ValueError("api_key_env is the NAME of an environment variable (e.g. "
+                             "VLLM_API_KEY), not the key itself")
+        return value
+
+
+class LocalParams(PipelineParams):
+    batch_size: int = Field(default=4, ge=1, le=256, description="prompts per generate() call")
+    dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field(
+        default="auto", description="auto: bf16 (fp16 without bf16 support) on GPU, fp32 on CPU")
+    attn_implementation: Optional[str] = None
+    trust_remote_code: bool = False
+
+
+class MmadParams(PipelineParams):
+    ad_model: Optional[str] = Field(default=None, description="patchcore, padim, ... or null (no AD)")
+    llm: str = Field(default="qwen", description="registry name, HF id or local path (`adlab models`)")
+    data_root: Optional[str] = Field(default=None, description="MMAD folder (mmad.json + image tree); "
+                                                               "else $ADLAB_DATA_ROOT[/MMAD]")
+    mmad_json: Optional[str] = Field(default=None, description="default: <data_root>/mmad.json")
+    output_dir: Optional[str] = Field(default=None, description="extra folder for answers_*.json "
+                                                                "(they are run artifacts anyway)")
+    eval: EvalParams = Field(default_factory=EvalParams)
+    ad: AdParams = Field(default_factory=AdParams)
+    api: ApiParams = Field(default_factory=ApiParams)
+    local: LocalParams = Field(default_factory=LocalParams)
+
+    @field_validator("ad_model")
+    @classmethod
+    def _null_ad(cls, value: Optional[str]) -> Optional[str]:
+        if value is None or value.strip().lower() in ("", "null", "none"):
+            return None
+        return value.strip()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_secrets(cls, data: Any) -> Any:
+        _refuse_secrets(data, "")
+        return data
+
+    @model_validator(mode="after")
+    def _model_defaults(self) -> "MmadParams":
+        """Fill per-model defaults (batch_mode) so the stored config says what ran."""
+        from adlab.pipelines.mmad.registry import resolve_llm
+
+        entry = resolve_llm(self.llm, provider=self.api.provider, base_url=self.api.base_url)
+        if self.eval.batch_mode is None:
+            self.eval.batch_mode = bool(entry.defaults.get("batch_mode", False))
+        if self.eval.history and self.eval.batch_mode:
+            raise ValueError("eval.history asks one question per turn, so it cannot be combined "
+                             "with eval.batch_mode: true; set one of them to false")
+        if self.ad_model is None and (self.ad.output is not None or self.ad.checkpoints
+                                      or self.ad.checkpoint_run is not None):
+            raise ValueError("ad.output / ad.checkpoints are set but ad_model is null; set "
+                             "ad_model (e.g. patchcore) or remove them")
+        return self

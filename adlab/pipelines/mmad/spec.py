@@ -1,0 +1,145 @@
+"""Registration of ``mmad`` (VLM evaluation on MMAD) and ``mmad_ad`` (the AD run feeding it).
+
+Import-light: pydantic, json and yaml only. ``mmad`` with ``ad_model`` set asks for an
+``mmad_ad`` run on exactly the sampled images (queued first, or an identical queued/succeeded
+one reused) and waits for it; ``ad.output`` naming a predictions JSON or a run id skips that.
+
+Comparison: the partition is the evaluation itself: the sampled subset (a hash over the chosen
+images and their mmad.json records, computed at queue time), few-shot count, template kind,
+batch/history protocol and image size. The LLM, the AD model and endpoint settings are left out
+of the default group, so ``adlab compare`` ranks LLM x AD combinations on the same evaluation
+(the seed's compare_results table).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+from adlab.errors import ConfigError
+from adlab.pipelines import register_pipeline
+from adlab.pipelines.base import Dependency, PipelineParams, PipelineSpec
+from adlab.pipelines.mmad.ad_params import MmadAdParams
+from adlab.pipelines.mmad.params import MmadParams
+
+_SUBSET_CACHE: dict[tuple, tuple[str, int]] = {}
+
+
+def subset_facts(data_root: str | None, mmad_json: str | None, per_folder: int | None, seed: int,
+                 max_images: int | None) -> dict[str, Any]:
+    """``{"subset": sha256[:16], "subset_size": n}``; when mmad.json is not readable here, the
+    sampling parameters stand in (``subset: "unresolved:..."``)."""
+    from adlab.pipelines.mmad.data import load_mmad, resolve_json, select_images
+
+    try:
+        path = resolve_json(data_root, mmad_json)
+        stat = path.stat()
+    except (ConfigError, OSError):
+        return {"subset": f"unresolved:{mmad_json or 'mmad.json'}:{per_folder}:{seed}:{max_images}",
+                "subset_size": None}
+    key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size, per_folder, seed, max_images)
+    if key not in _SUBSET_CACHE:
+        subset = select_images(load_mmad(path), per_folder=per_folder, seed=seed, max_images=max_images)
+        _SUBSET_CACHE[key] = (subset.sha256[:16], len(subset.images))
+    digest, size = _SUBSET_CACHE[key]
+    return {"subset": digest, "subset_size": size}
+
+
+def mmad_derived(params: PipelineParams) -> Mapping[str, Any]:
+    assert isinstance(params, MmadParams)
+    ev = params.eval
+    facts = subset_facts(params.data_root, params.mmad_json, ev.sample_per_folder, ev.sample_seed,
+                         ev.max_images)
+    return {f"eval.{k}": v for k, v in facts.items()}
+
+
+def ad_run_config(params: MmadParams) -> dict[str, Any]:
+    """The ``mmad_ad`` params for an MMAD run: same sampling, AD settings from ``ad``/``ad.config``."""
+    ad = params.ad
+    config: dict[str, Any] = {}
+    if ad.config:
+        import yaml
+
+        path = Path(ad.config).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"ad.config: {path} does not exist; give a YAML with checkpoints, "
+                              f"thresholds and/or fit, or remove ad.config")
+        loaded = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"ad.config: {path} must hold a mapping (checkpoints:, thresholds:, fit:)")
+        allowed = {"checkpoints", "checkpoint_run", "thresholds", "fit", "batch_size"}
+        unknown = sorted(set(loaded) - allowed)
+        if unknown:
+            raise ConfigError(f"ad.config: {path} has unknown key {unknown[0]!r}; allowed: "
+                              f"{', '.join(sorted(allowed))}")
+        config.update(loaded)
+    for key in ("checkpoints", "checkpoint_run", "thresholds"):
+        value = getattr(ad, key)
+        if value is not None:
+            config[key] = value
+    if "fit" not in config or ad.fit != type(ad.fit)():
+        config["fit"] = ad.fit.model_dump(mode="json")
+    ev = params.eval
+    return {"ad_model": params.ad_model, "data_root": params.data_root, "mmad_json": params.mmad_json,
+            "sample_per_folder": ev.sample_per_folder, "sample_seed": ev.sample_seed,
+            "max_images": ev.max_images, **config}
+
+
+def mmad_dependencies(params: PipelineParams) -> list[Dependency]:
+    assert isinstance(params, MmadParams)
+    if params.ad_model is None:
+        return []
+    output = params.ad.output
+    if isinstance(output, int):
+        return [Dependency(run_id=output)]
+    if isinstance(output, str):
+        if not Path(output).expanduser().is_file():
+            raise ConfigError(f"ad.output: predictions file {output} does not exist; give an "
+                              f"existing AD predictions JSON, an AD run id, or null to run the AD model")
+        return []
+    return [Dependency(pipeline="mmad_ad", params=ad_run_config(params))]
+
+
+def ad_derived(params: PipelineParams) -> Mapping[str, Any]:
+    assert isinstance(params, MmadAdParams)
+    return subset_facts(params.data_root, params.mmad_json, params.sample_per_folder,
+                        params.sample_seed, params.max_images)
+
+
+def ad_dependencies(params: PipelineParams) -> list[Dependency]:
+    assert isinstance(params, MmadAdParams)
+    return [Dependency(run_id=params.checkpoint_run)] if params.checkpoint_run is not None else []
+
+
+SPEC = PipelineSpec(
+    name="mmad",
+    params_model=MmadParams,
+    runner="adlab.pipelines.mmad.run:run",
+    description="Evaluate a vision-language model (API or local) on MMAD questions, optionally "
+                "with an AD model's findings in the prompt; stratified sampling, resumable answers, "
+                "MMAD scoring.",
+    partition_keys=("eval.subset", "eval.few_shot", "eval.similar_template", "eval.batch_mode",
+                    "eval.history", "eval.max_image_size"),
+    non_group_keys=("llm", "ad_model", "ad", "api", "local", "data_root", "mmad_json", "output_dir",
+                    "eval.resume", "eval.error_budget", "eval.sample_per_folder",
+                    "eval.sample_seed", "eval.max_images", "eval.subset_size"),
+    headline_metric="accuracy",
+    name_template="{ad_model}_{llm}_{eval_few_shot}shot",
+    dependencies=mmad_dependencies,
+    derived=mmad_derived,
+)
+
+AD_SPEC = register_pipeline(PipelineSpec(
+    name="mmad_ad",
+    params_model=MmadAdParams,
+    runner="adlab.pipelines.mmad.ad_predict:run",
+    description="AD model predictions (score, verdict, defect location) for the images an MMAD "
+                "evaluation samples: exported anomalib models or a few-shot fit per category.",
+    partition_keys=("subset",),
+    non_group_keys=("data_root", "mmad_json", "sample_per_folder", "sample_seed", "max_images",
+                    "batch_size", "subset_size"),
+    headline_metric="image_auroc",
+    name_template="{ad_model}_mmad_ad",
+    dependencies=ad_dependencies,
+    derived=ad_derived,
+))
+

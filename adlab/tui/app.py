@@ -1,0 +1,69 @@
+"""The Textual application behind ``adlab tui``.
+
+Structure: screens (runs, detail, compare, dialogs) own their widgets and talk through
+messages; every database access goes through :mod:`adlab.tui.data` or :mod:`adlab.tui.actions`
+inside worker threads. The app only holds what all screens share: the engine, the run cache,
+the clock and the refresh interval.
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+from sqlalchemy.engine import Engine
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+
+from adlab.tui.data import Clock, LabData, utc_now
+
+
+def describe_db(engine: Engine) -> str:
+    url = engine.url
+    if url.get_backend_name() == "sqlite":
+        return str(url.database)
+    return url.render_as_string(hide_password=True)
+
+
+class LabApp(App):
+    CSS_PATH = "app.tcss"
+    TITLE = "adlab"
+    ENABLE_COMMAND_PALETTE = True
+    BINDINGS = [Binding("q", "quit", "Quit"), Binding("ctrl+q", "quit", "Quit", show=False)]
+
+    def __init__(self, *, engine: Engine | None = None, db_url: str | None = None,
+                 refresh_s: float = 1.0, clock: Clock | None = None,
+                 lease_s: float | None = None, db_label: str | None = None) -> None:
+        super().__init__()
+        if engine is None:
+            from adlab.db.engine import get_engine
+            from adlab.settings import database_url
+
+            engine = get_engine(db_url or database_url())
+        if lease_s is None:
+            from adlab.settings import lease_seconds
+
+            lease_s = lease_seconds()
+        self.engine = engine
+        self.refresh_s = refresh_s
+        self.clock: Clock = clock or utc_now
+        self.lease_s = lease_s
+        self.db_label = db_label or describe_db(engine)
+        self.data = LabData(engine, clock=self.clock)
+
+    def on_mount(self) -> None:
+        from adlab.tui.screens.runs import RunsScreen
+
+        self.push_screen(RunsScreen())
+
+    @property
+    def runs_screen(self):  # noqa: ANN201 - RunsScreen, imported lazily
+        from adlab.tui.screens.runs import RunsScreen
+
+        return next(s for s in self.screen_stack if isinstance(s, RunsScreen))
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """Every action of the current screen is also a command palette entry."""
+        commands = getattr(screen, "palette_commands", None)
+        if commands is not None:
+            yield from commands()
+        yield from super().get_system_commands(screen)

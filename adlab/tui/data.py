@@ -1,0 +1,112 @@
+"""The monitor's data layer. Every method here reads or writes the database and is meant to be
+called from a worker thread, never from Textual's event loop, so the interface never freezes
+on a slow disk or a busy database."""
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from sqlalchemy.engine import Engine
+
+from adlab.db.tui_queries import RunRow, WorkerRow, fetch_run_rows, fetch_workers
+from adlab.tui.runs_model import (RunCache, RunFilter, SortSpec, choices, status_counts,
+                                  view_rows)
+
+Clock = Callable[[], dt.datetime]
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+@dataclass(frozen=True)
+class LabSnapshot:
+    """Everything the runs screen shows, computed off the UI thread; immutable once built."""
+
+    view: list[RunRow]
+    total: int
+    counts: dict[str, int]
+    pipelines: list[str]
+    groups: list[tuple[str, str]]
+    workers: list[WorkerRow]
+    now: dt.datetime
+    version: int
+    read_ms: float  # time spent in the database
+    build_ms: float  # time spent filtering and sorting
+    full_reload: bool = False
+    started_at: float = 0.0  # time.perf_counter() when the read began / the view was built
+    built_at: float = 0.0
+
+
+@dataclass
+class LabData:
+    """Owns the run cache; one refresh at a time (callers run it in an exclusive worker)."""
+
+    engine: Engine
+    clock: Clock = utc_now
+    cache: RunCache = field(default_factory=RunCache)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def snapshot(self, run_filter: RunFilter, sort: SortSpec, *, fetch: bool = True) -> LabSnapshot:
+        """Read what changed (or everything, the first time), then build the filtered view."""
+        t0 = time.perf_counter()
+        workers: list[WorkerRow] | None = None
+        full = False
+        with self._lock:
+            if fetch or not self.cache.loaded:
+                batch = fetch_run_rows(self.engine, **self.cache.next_query())
+                full = batch.full
+                if not self.cache.apply(batch):  # something was deleted elsewhere: reload
+                    self.cache = RunCache()
+                    self.cache.apply(fetch_run_rows(self.engine))
+                    full = True
+                workers = fetch_workers(self.engine)
+            t1 = time.perf_counter()
+            rows = list(self.cache.rows.values())
+            version = self.cache.version
+        now = self.clock()
+        view = view_rows(rows, run_filter, sort, now)
+        pipelines, groups = choices(rows)
+        t2 = time.perf_counter()
+        return LabSnapshot(view=view, total=len(rows), counts=status_counts(rows),
+                           pipelines=pipelines, groups=groups,
+                           workers=workers if workers is not None else [], now=now,
+                           version=version, read_ms=(t1 - t0) * 1000, build_ms=(t2 - t1) * 1000,
+                           full_reload=full, started_at=t0, built_at=t2)
+
+    def forget(self, run_ids: list[int]) -> None:
+        with self._lock:
+            self.cache.forget(run_ids)
+
+
+def run_detail_bundle(engine: Engine, run_id: int, *, after_event_id: int,
+                      answers_signature: tuple | None) -> dict[str, Any]:
+    """One live update of the detail screen: the run, its metrics, artifacts, the log lines
+    after ``after_event_id`` and, when the MMAD answers changed, their per-type accuracy."""
+    from adlab.db.queries import run_detail, run_events
+    from adlab.db.tui_queries import answer_items_signature
+
+    detail = run_detail(engine, run_id=run_id)
+    events = run_events(engine, run_id=run_id, after_id=after_event_id, limit=2000)
+    signature = answer_items_signature(engine, run_id=run_id)
+    bundle: dict[str, Any] = {"detail": detail, "events": events, "answers_signature": signature}
+    if signature[0] and signature != answers_signature:
+        bundle["mmad"] = mmad_accuracy(engine, run_id)
+    return bundle
+
+
+def mmad_accuracy(engine: Engine, run_id: int) -> dict[str, Any]:
+    """Per-dataset, per-question-type accuracy (percent) of the answers stored so far, scored
+    with MMAD's rules; ``{"error": ...}`` when an item is malformed."""
+    from adlab.db.tui_queries import mmad_answer_records
+    from adlab.errors import AdlabError
+    from adlab.metrics.mmad import score_answers
+
+    records = mmad_answer_records(engine, run_id=run_id)
+    try:
+        return score_answers(records)
+    except AdlabError as exc:
+        return {"error": f"stored answers of run {run_id} cannot be scored: {exc}"}

@@ -1,0 +1,1 @@
+"""Screens of the monitor: runs (main), run detail, compare, dialogs, file viewer."""

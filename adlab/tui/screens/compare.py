@@ -1,0 +1,112 @@
+"""The compare screen: ``adlab compare`` for the marked runs, else for the runs in view."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Iterable
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Label, Select, Static
+from textual.worker import Worker, WorkerState
+
+from adlab.tui.compare_view import CompareResult, load_comparison, renderable
+
+if TYPE_CHECKING:
+    from adlab.tui.app import LabApp
+
+COMPARE_GROUP = "compare-load"
+
+
+class CompareScreen(Screen):
+    BINDINGS = [Binding("escape,backspace", "app.pop_screen", "Back"),
+                Binding("m", "focus_metric", "Metric"),
+                Binding("k", "focus_keys", "Group keys"),
+                Binding("ctrl+r", "reload", "Reload", show=False)]
+
+    def __init__(self, *, marked: list[int], in_view: list[int]) -> None:
+        super().__init__()
+        self.marked, self.in_view = marked, in_view
+        self.metric: str | None = None
+        self.group_keys: list[str] | None = None
+        self.result: CompareResult | None = None
+        self.loads = 0
+
+    @property
+    def lab(self) -> "LabApp":
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        scope = (f"{len(self.marked)} marked run(s)" if self.marked
+                 else f"{len(self.in_view)} run(s) in view (succeeded runs are ranked)")
+        yield Static(Text.assemble((" Compare ", "bold reverse"), f"  {scope}"),
+                     classes="screen-title")
+        with Horizontal(id="compare-controls"):
+            yield Label("metric ")
+            yield Select([], prompt="headline metric", id="compare-metric")
+            yield Label("  group by ")
+            yield Input(placeholder="stored groups (or keys: lr,epochs)", id="compare-keys")
+        with VerticalScroll(id="compare-scroll"):
+            yield Static(Text("comparing…", style="dim"), id="compare-body")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.action_reload()
+
+    def action_reload(self) -> None:
+        self.query_one("#compare-body", Static).update(Text("comparing…", style="dim"))
+        self._load(self.metric, self.group_keys)
+
+    @work(thread=True, group=COMPARE_GROUP, exclusive=True, exit_on_error=False)
+    def _load(self, metric: str | None, group_keys: list[str] | None) -> CompareResult:
+        return load_comparison(self.lab.engine, marked=self.marked, in_view=self.in_view,
+                               metric=metric, group_keys=group_keys)
+
+    @on(Worker.StateChanged)
+    def _loaded(self, event: Worker.StateChanged) -> None:
+        if event.worker.group != COMPARE_GROUP:
+            return
+        body = self.query_one("#compare-body", Static)
+        if event.state == WorkerState.SUCCESS:
+            self.result = event.worker.result
+            body.update(renderable(self.result))
+            self._set_metric_choices(self.result.metric_keys)
+            self.loads += 1
+        elif event.state == WorkerState.ERROR:
+            self.result = None
+            body.update(Text(str(event.worker.error), style="bold #e06c75"))
+            self.loads += 1
+
+    def _set_metric_choices(self, keys: list[str]) -> None:
+        select = self.query_one("#compare-metric", Select)
+        with select.prevent(Select.Changed):
+            select.set_options([(k, k) for k in keys])
+            if self.metric in keys:
+                select.value = self.metric
+
+    @on(Select.Changed, "#compare-metric")
+    def _metric_chosen(self, event: Select.Changed) -> None:
+        self.metric = None if event.value == Select.NULL else str(event.value)
+        self.action_reload()
+
+    @on(Input.Submitted, "#compare-keys")
+    def _keys_entered(self, event: Input.Submitted) -> None:
+        keys = [k.strip() for k in event.value.split(",") if k.strip()]
+        self.group_keys = keys or None
+        self.action_reload()
+
+    def action_focus_metric(self) -> None:
+        self.query_one("#compare-metric", Select).focus()
+
+    def action_focus_keys(self) -> None:
+        self.query_one("#compare-keys", Input).focus()
+
+    def palette_commands(self) -> Iterable[SystemCommand]:
+        yield SystemCommand("Back to runs", "Close the comparison", self.app.pop_screen)
+        yield SystemCommand("Choose metric", "Rank by another metric", self.action_focus_metric)
+        yield SystemCommand("Group by keys", "Group by named parameters instead of stored groups",
+                            self.action_focus_keys)
+        yield SystemCommand("Reload comparison", "Compare again with the latest results",
+                            self.action_reload)

@@ -1,0 +1,349 @@
+"""One run in depth: config and provenance, metrics per category, the live log, artifacts, and
+for MMAD runs the accuracy per question type as the answers come in."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Log, Static, TabbedContent, TabPane
+from textual.worker import Worker, WorkerState
+
+from adlab.tui import fmt
+from adlab.tui.data import run_detail_bundle
+from adlab.tui.screens.viewer import FileViewer, is_viewable
+
+if TYPE_CHECKING:
+    from adlab.tui.app import LabApp
+
+DETAIL_GROUP = "detail-refresh"
+PROVENANCE_KEYS = ("status", "attempt", "worker", "device", "created_at", "started_at",
+                   "finished_at", "git_commit", "git_dirty", "seed", "output_dir",
+                   "config_hash", "group_hash", "partition_hash", "error")
+
+
+def _parse_ts(value: Any) -> dt.datetime | None:
+    if not value:
+        return None
+    parsed = dt.datetime.fromisoformat(str(value))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
+
+
+def title_text(d: dict[str, Any], now: dt.datetime) -> Text:
+    status = d["status"]
+    started, finished = _parse_ts(d.get("started_at")), _parse_ts(d.get("finished_at"))
+    elapsed = fmt.elapsed_seconds(status, started, finished, now)
+    eta = fmt.eta_seconds(status, elapsed, d.get("progress_done") or 0, d.get("progress_total"))
+    text = Text.assemble((f" #{d['id']} ", "bold reverse"), " ", (d["name"], "bold"), "  ",
+                         fmt.status_text(status, cancelling=bool(d.get("cancel_requested"))),
+                         "  ", (d["pipeline"], "#61afef"), "  ")
+    text.append_text(fmt.progress_bar(d.get("progress_done") or 0, d.get("progress_total"), 24))
+    if elapsed is not None:
+        text.append(f"  elapsed {fmt.duration(elapsed)}")
+    if eta is not None:
+        text.append(f"  ETA {fmt.duration(eta)}", style="#e5c07b")
+    if d.get("headline_value") is not None:
+        text.append(f"  {fmt.headline(d.get('headline_metric'), d.get('headline_value'))}",
+                    style="bold")
+    if d.get("progress_message") and status == "running":
+        text.append(f"  {d['progress_message']}", style="dim")
+    return text
+
+
+def overview_renderable(d: dict[str, Any]) -> Group:
+    prov = Table.grid(padding=(0, 2))
+    prov.add_column(style="bold #8aa4c8", no_wrap=True)
+    prov.add_column()
+    for key in PROVENANCE_KEYS:
+        value = d.get(key)
+        if value is None or value == "":
+            continue
+        if key.endswith("_at"):
+            value = fmt.timestamp(_parse_ts(value))
+        prov.add_row(key, Text(str(value), style="#e06c75" if key == "error" else ""))
+    for key, value in sorted((d.get("versions") or {}).items()):
+        prov.add_row(f"version {key}", str(value))
+    for key, value in sorted((d.get("info") or {}).items()):
+        prov.add_row(f"info {key}", json.dumps(value) if not isinstance(value, str) else value)
+    params = Table(box=None, padding=(0, 2), show_header=True, header_style="bold")
+    params.add_column("parameter", style="#56b6c2", no_wrap=True)
+    params.add_column("value")
+    for key, value in (d.get("params") or {}).items():
+        params.add_row(key, value)
+    if d.get("group_keys"):
+        params.caption = f"group keys: {', '.join(d['group_keys'])}"
+    return Group(Text("Provenance", style="bold underline"), prov, Text(""),
+                 Text("Parameters", style="bold underline"), params, Text(""),
+                 Text("Config", style="bold underline"),
+                 Text(json.dumps(d.get("config"), indent=2, sort_keys=True), style="dim"))
+
+
+def metrics_renderable(metrics: list[dict[str, Any]]) -> Table | Text:
+    """Metrics pivoted: one row per category (scope), one column per metric; the latest step
+    of a metric recorded several times."""
+    if not metrics:
+        return Text("no metrics recorded yet", style="dim")
+    keys: list[str] = []
+    scopes: list[str] = []
+    cells: dict[tuple[str, str], dict[str, Any]] = {}
+    for m in metrics:
+        if m["key"] not in keys:
+            keys.append(m["key"])
+        if m["scope"] not in scopes:
+            scopes.append(m["scope"])
+        cells[(m["scope"], m["key"])] = m
+    scopes.sort(key=lambda s: (s != "", s))
+    table = Table(box=None, padding=(0, 2), header_style="bold")
+    table.add_column("category", style="#56b6c2", no_wrap=True)
+    for key in keys:
+        table.add_column(key, justify="right")
+    for scope in scopes:
+        row = []
+        for key in keys:
+            m = cells.get((scope, key))
+            if m is None:
+                row.append("")
+            elif m["value"] is None:
+                row.append(Text("undefined" if not m.get("note") else f"n/a ({m['note']})",
+                                style="dim"))
+            else:
+                row.append(fmt.metric_value(m["value"]))
+        table.add_row(scope or "(run)", *row, style="bold" if scope == "" else None)
+    return table
+
+
+def mmad_renderable(score: dict[str, Any]) -> Table | Text | Group:
+    """MMAD accuracy (%) per dataset and question type, with answer counts, as it accumulates."""
+    if "error" in score:
+        return Text(score["error"], style="#e06c75")
+    summary = score.get("_summary", {})
+    counts = summary.get("counts", {})
+    datasets = [k for k in score if k not in ("Average", "_summary")]
+    types: list[str] = []
+    for d in datasets:
+        for t in score[d]:
+            if t != "Average" and t not in types:
+                types.append(t)
+    table = Table(box=None, padding=(0, 2), header_style="bold")
+    table.add_column("dataset", style="#56b6c2", no_wrap=True)
+    for t in [*types, "Average"]:
+        table.add_column(t, justify="right")
+    for d in [*datasets, "Average"]:
+        row = []
+        for t in [*types, "Average"]:
+            value = score.get(d, {}).get(t)
+            if value is None:
+                row.append("")
+                continue
+            n = counts.get(d, {}).get(t, {}) if d != "Average" else {}
+            label = f"{value:.1f}%"
+            if n:
+                label += f" ({n['correct']}/{n['total']})"
+            row.append(label)
+        table.add_row(d, *row, style="bold" if d == "Average" else None)
+    note = Text(f"{summary.get('n_answers', 0)} answers so far, "
+                f"{summary.get('n_unparseable', 0)} unparseable (counted wrong); "
+                "Anomaly Detection is balanced accuracy", style="dim")
+    return Group(table, Text(""), note)
+
+
+def open_command() -> list[str] | None:
+    """The desktop opener, when there is a desktop to open on (not over plain SSH)."""
+    if sys.platform == "darwin":
+        return ["open"]
+    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        opener = shutil.which("xdg-open")
+        return [opener] if opener else None
+    return None
+
+
+def resolve_artifact(stored: str) -> Path:
+    from adlab.settings import artifacts_root
+
+    path = Path(stored)
+    return path if path.is_absolute() else artifacts_root() / path
+
+
+class RunDetailScreen(Screen):
+    BINDINGS = [
+        Binding("escape,backspace", "app.pop_screen", "Back"),
+        Binding("o", "open_artifact", "Open artifact"),
+        Binding("y", "copy_path", "Copy path"),
+        Binding("1", "tab('overview')", "Overview", show=False),
+        Binding("2", "tab('metrics')", "Metrics", show=False),
+        Binding("3", "tab('log')", "Log", show=False),
+        Binding("4", "tab('artifacts')", "Artifacts", show=False),
+        Binding("5", "tab('mmad')", "MMAD", show=False),
+    ]
+
+    def __init__(self, run_id: int) -> None:
+        super().__init__()
+        self.run_id = run_id
+        self.detail: dict[str, Any] | None = None
+        self.last_event_id = 0
+        self.answers_signature: tuple | None = None
+        self.mmad: dict[str, Any] | None = None
+        self.refreshes = 0
+        self._inflight = False
+        self._shown: dict[str, Any] = {}
+
+    @property
+    def lab(self) -> "LabApp":
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield Static(Text(f" run #{self.run_id} — loading…"), id="detail-title",
+                     classes="screen-title")
+        with TabbedContent(id="detail-tabs", initial="overview"):
+            with TabPane("Overview", id="overview"):
+                with VerticalScroll():
+                    yield Static(id="overview-body")
+            with TabPane("Metrics", id="metrics"):
+                with VerticalScroll():
+                    yield Static(id="metrics-body")
+            with TabPane("Log", id="log"):
+                yield Log(id="log-body", max_lines=5000, auto_scroll=True)
+            with TabPane("Artifacts", id="artifacts"):
+                yield DataTable(id="artifacts-body", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#artifacts-body", DataTable)
+        table.add_columns("kind", "path", "size")
+        self.request_refresh()
+        self.set_interval(self.lab.refresh_s, self.request_refresh, name="detail-refresh")
+
+    # live data -------------------------------------------------------------------------------
+    def request_refresh(self) -> None:
+        if self._inflight:
+            return
+        self._inflight = True
+        self._load(self.last_event_id, self.answers_signature)
+
+    @work(thread=True, group=DETAIL_GROUP, exit_on_error=False)
+    def _load(self, after_event_id: int, signature: tuple | None) -> dict[str, Any]:
+        return run_detail_bundle(self.lab.engine, self.run_id, after_event_id=after_event_id,
+                                 answers_signature=signature)
+
+    @on(Worker.StateChanged)
+    def _loaded(self, event: Worker.StateChanged) -> None:
+        if event.worker.group != DETAIL_GROUP:
+            return
+        if event.state == WorkerState.SUCCESS:
+            self._apply(event.worker.result)
+        elif event.state == WorkerState.ERROR:
+            self.query_one("#detail-title", Static).update(
+                Text(f" run #{self.run_id}: {event.worker.error}", style="bold #e06c75"))
+        if event.state in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
+            self._inflight = False
+
+    def _changed(self, part: str, value: Any) -> bool:
+        if self._shown.get(part) == value:
+            return False
+        self._shown[part] = value
+        return True
+
+    def _apply(self, bundle: dict[str, Any]) -> None:
+        d = bundle["detail"]
+        self.detail = d
+        now = self.lab.clock()
+        self.query_one("#detail-title", Static).update(title_text(d, now))
+        overview_key = {k: v for k, v in d.items() if k not in ("metrics", "artifacts",
+                                                                 "heartbeat_at", "progress_done",
+                                                                 "progress_message")}
+        if self._changed("overview", overview_key):
+            self.query_one("#overview-body", Static).update(overview_renderable(d))
+        if self._changed("metrics", d["metrics"]):
+            self.query_one("#metrics-body", Static).update(metrics_renderable(d["metrics"]))
+        if self._changed("artifacts", d["artifacts"]):
+            table = self.query_one("#artifacts-body", DataTable)
+            table.clear()
+            for i, a in enumerate(d["artifacts"]):
+                table.add_row(a["kind"], a["path"], fmt.human_bytes(a["bytes"]), key=str(i))
+        log = self.query_one("#log-body", Log)
+        for e in bundle["events"]:
+            ts = e["ts"].strftime("%H:%M:%S") if hasattr(e["ts"], "strftime") else str(e["ts"])
+            log.write_line(f"{ts} {e['level']:<7} {e['source']:>10}  {e['message']}")
+            self.last_event_id = e["id"]
+        self.answers_signature = bundle["answers_signature"]
+        if "mmad" in bundle:
+            self.mmad = bundle["mmad"]
+            self._show_mmad(bundle["mmad"])
+        self.refreshes += 1
+
+    def _show_mmad(self, score: dict[str, Any]) -> None:
+        tabs = self.query_one("#detail-tabs", TabbedContent)
+        body = mmad_renderable(score)
+        if not self.query("#mmad-body"):
+            tabs.add_pane(TabPane("MMAD accuracy", VerticalScroll(Static(body, id="mmad-body")),
+                                  id="mmad"))
+        else:
+            self.query_one("#mmad-body", Static).update(body)
+
+    # actions ---------------------------------------------------------------------------------
+    def action_tab(self, tab: str) -> None:
+        if self.query(f"#{tab}"):
+            self.query_one("#detail-tabs", TabbedContent).active = tab
+
+    def _current_artifact(self) -> Path | None:
+        if not self.detail or not self.detail["artifacts"]:
+            self.notify("this run has no artifacts", severity="warning")
+            return None
+        table = self.query_one("#artifacts-body", DataTable)
+        index = max(0, min(table.cursor_row, len(self.detail["artifacts"]) - 1))
+        return resolve_artifact(self.detail["artifacts"][index]["path"])
+
+    @on(DataTable.RowSelected, "#artifacts-body")
+    def _artifact_chosen(self) -> None:
+        self.action_open_artifact()
+
+    def action_open_artifact(self) -> None:
+        """Text files (reports, logs) open in the built-in viewer; images and other files in
+        the desktop's viewer when there is a desktop, else their path goes to the clipboard."""
+        path = self._current_artifact()
+        if path is None:
+            return
+        if not path.exists():
+            self.notify(f"{path} does not exist on this machine", severity="error")
+            return
+        if is_viewable(path):
+            self.app.push_screen(FileViewer(path))
+            return
+        command = open_command()
+        if command:
+            subprocess.Popen([*command, str(path)], stdout=subprocess.DEVNULL,  # noqa: S603
+                             stderr=subprocess.DEVNULL, start_new_session=True)
+            self.notify(f"opened {path.name}")
+        else:
+            self.app.copy_to_clipboard(str(path))
+            self.notify(f"no desktop to open {path.name} on; path copied: {path}", timeout=8)
+
+    def action_copy_path(self) -> None:
+        path = self._current_artifact()
+        if path is not None:
+            self.app.copy_to_clipboard(str(path))
+            self.notify(f"copied {path}")
+
+    def palette_commands(self) -> Iterable[SystemCommand]:
+        yield SystemCommand("Back to runs", "Close the run detail", self.app.pop_screen)
+        yield SystemCommand("Open artifact", "Open the highlighted artifact (reports, heatmaps)",
+                            self.action_open_artifact)
+        yield SystemCommand("Copy artifact path", "Copy the highlighted artifact's path",
+                            self.action_copy_path)
+        for tab in ("overview", "metrics", "log", "artifacts", "mmad"):
+            yield SystemCommand(f"Show {tab}", f"Switch to the {tab} tab",
+                                lambda t=tab: self.action_tab(t), discover=False)
+

@@ -1,0 +1,366 @@
+"""The runs screen: live table, filters, workers panel, and the actions on selected runs."""
+from __future__ import annotations
+
+import gc
+import time
+from typing import TYPE_CHECKING, Any, Callable, Iterable
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Static
+from textual.worker import Worker, WorkerState
+
+from adlab.tui import actions
+from adlab.tui.columns import RUN_COLUMNS
+from adlab.tui.data import LabSnapshot
+from adlab.tui.fmt import STATUS_STYLES
+from adlab.tui.runs_model import STATUSES, RunFilter, SortSpec
+from adlab.tui.screens.dialogs import ConfirmDialog, PathDialog
+from adlab.tui.widgets.filter_bar import FilterBar
+from adlab.tui.widgets.run_table import RunTable
+from adlab.tui.widgets.workers_panel import WorkersPanel
+
+if TYPE_CHECKING:
+    from adlab.tui.app import LabApp
+
+REFRESH_GROUP = "runs-refresh"
+ACTION_GROUP = "runs-action"
+
+
+class RunsScreen(Screen):
+    """The lab at a glance. Reads happen in a worker thread; the table only swaps row lists."""
+
+    BINDINGS = [
+        Binding("slash", "focus_filter", "Filter", key_display="/"),
+        Binding("escape", "focus_table", "Table", show=False),
+        Binding("c", "compare", "Compare"),
+        Binding("n", "queue_file", "Queue file"),
+        Binding("x", "cancel_runs", "Cancel"),
+        Binding("r", "retry_runs", "Retry"),
+        Binding("R", "requeue_runs", "Re-queue", key_display="R"),
+        Binding("d,delete", "delete_runs", "Delete"),
+        Binding("e", "export_report", "Export"),
+        Binding("s", "cycle_sort", "Sort"),
+        Binding("S", "reverse_sort", "Reverse", show=False, key_display="S"),
+        Binding("u", "clear_marks", "Unmark", show=False),
+        Binding("w", "toggle_workers", "Workers", show=False),
+        Binding("ctrl+r", "refresh_now", "Refresh", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.run_filter = RunFilter()
+        self.sort = SortSpec()
+        self.snapshot: LabSnapshot | None = None
+        self.refreshes = 0  # applied snapshots (tests and the benchmark wait on this)
+        self.last_apply_ms = 0.0
+        self._inflight = False
+        self._pending_fetch: bool | None = None
+        self._requested_at = 0.0
+        self.last_cycle_ms = 0.0  # request -> table updated, for the latest refresh
+        self.last_message: tuple[str, bool] | None = None  # outcome of the latest action
+
+    @property
+    def lab(self) -> "LabApp":
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="runs-title", classes="screen-title")
+        yield FilterBar(id="filters")
+        yield RunTable(RUN_COLUMNS, id="runs")
+        yield Static(id="runs-status", classes="status-line")
+        yield WorkersPanel(id="workers")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(RunTable).focus()
+        self._render_title()
+        self.request_refresh()
+        self.set_interval(self.lab.refresh_s, self.request_refresh, name="runs-refresh")
+
+    # refresh ---------------------------------------------------------------------------------
+    def request_refresh(self, fetch: bool = True) -> None:
+        """Ask for a new snapshot; while one is in flight, remember to take another after it."""
+        if self._inflight:
+            self._pending_fetch = bool(self._pending_fetch) or fetch
+            return
+        self._inflight = True
+        self._requested_at = time.perf_counter()
+        self._load_snapshot(self.run_filter, self.sort, fetch)
+
+    @work(thread=True, group=REFRESH_GROUP, exit_on_error=False)
+    def _load_snapshot(self, run_filter: RunFilter, sort: SortSpec, fetch: bool) -> LabSnapshot:
+        return self.lab.data.snapshot(run_filter, sort, fetch=fetch)
+
+    @on(Worker.StateChanged)
+    def _worker_done(self, event: Worker.StateChanged) -> None:
+        worker = event.worker
+        if worker.group == REFRESH_GROUP:
+            if event.state == WorkerState.SUCCESS:
+                self._apply(worker.result)
+            elif event.state == WorkerState.ERROR:
+                self._status(f"database read failed: {worker.error}", error=True)
+            if event.state in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
+                self._inflight = False
+                if self._pending_fetch is not None:
+                    fetch, self._pending_fetch = self._pending_fetch, None
+                    self.request_refresh(fetch)
+        elif worker.group == ACTION_GROUP and event.state in (WorkerState.SUCCESS, WorkerState.ERROR):
+            self._action_finished(worker, event.state)
+
+    def _apply(self, snap: LabSnapshot) -> None:
+        t0 = time.perf_counter()
+        if snap.full_reload:
+            # Move the freshly loaded rows (and the widgets) out of the cyclic collector's
+            # view: with 10,000 cached runs a full collection costs 50-80 ms and landed in
+            # random refreshes. Rows are plain tuples, so refcounting still frees old ones.
+            gc.freeze()
+        self.snapshot = snap
+        table = self.query_one(RunTable)
+        table.set_sort(self.sort.column, self.sort.reverse)
+        table.set_rows(snap.view, snap.now)
+        self.query_one(FilterBar).set_choices(snap.pipelines, snap.groups)
+        self.query_one(WorkersPanel).show(snap.workers, snap.now, self.lab.lease_s)
+        self._render_title()
+        self._render_status()
+        self.refreshes += 1
+        now = time.perf_counter()
+        self.last_apply_ms = (now - t0) * 1000
+        self.last_cycle_ms = (now - self._requested_at) * 1000
+
+    def _render_title(self) -> None:
+        snap = self.snapshot
+        title = Text.assemble((" adlab ", "bold reverse"), " ", (self.lab.db_label, "dim"))
+        if snap is not None:
+            title.append("   ")
+            for status in STATUSES:
+                n = snap.counts.get(status, 0)
+                if n:
+                    title.append(f"{n} {status}", style=STATUS_STYLES[status])
+                    title.append("  ")
+        self.query_one("#runs-title", Static).update(title)
+
+    def _render_status(self) -> None:
+        snap = self.snapshot
+        if snap is None:
+            return
+        table = self.query_one(RunTable)
+        parts = [f"{len(snap.view)} of {snap.total} runs"]
+        if self.run_filter.active:
+            parts.append("filtered")
+        if table.marked:
+            parts.append(f"{len(table.marked)} marked")
+        column = next((c.label for c in RUN_COLUMNS if c.key == self.sort.column), self.sort.column)
+        parts.append(f"sorted by {column} {'▼' if self.sort.reverse else '▲'}")
+        line = Text(" · ".join(parts), style="dim")
+        if self.last_message is not None:
+            message, error = self.last_message
+            line.append("  │  ", style="dim")
+            line.append(message, style="bold #e06c75" if error else "#98c379")
+        self.query_one("#runs-status", Static).update(line)
+
+    def _status(self, message: str, *, error: bool = False) -> None:
+        """Show the outcome of an action (or a failure) beside the table summary."""
+        self.last_message = (message, error)
+        if self.snapshot is None:
+            self.query_one("#runs-status", Static).update(
+                Text(message, style="bold #e06c75" if error else "dim"))
+        else:
+            self._render_status()
+
+    # filters and sorting ---------------------------------------------------------------------
+    @on(FilterBar.Changed)
+    def _filter_changed(self, event: FilterBar.Changed) -> None:
+        self.run_filter = event.run_filter
+        self.request_refresh(fetch=False)
+
+    @on(Input.Submitted, "#filter-text")
+    def _filter_submitted(self) -> None:
+        self.action_focus_table()
+
+    @on(RunTable.SortRequested)
+    def _sort_requested(self, event: RunTable.SortRequested) -> None:
+        self.sort_by(event.column)
+
+    def sort_by(self, column: str, reverse: bool | None = None) -> None:
+        if reverse is None:  # clicking the sorted column again flips it
+            reverse = not self.sort.reverse if column == self.sort.column else column in (
+                "id", "metric", "elapsed", "progress")
+        self.sort = SortSpec(column, reverse)
+        self.request_refresh(fetch=False)
+
+    def action_cycle_sort(self) -> None:
+        keys = [c.key for c in RUN_COLUMNS]
+        nxt = keys[(keys.index(self.sort.column) + 1) % len(keys)] if self.sort.column in keys else "id"
+        self.sort_by(nxt, reverse=nxt in ("id", "metric", "elapsed", "progress"))
+
+    def action_reverse_sort(self) -> None:
+        self.sort_by(self.sort.column, not self.sort.reverse)
+
+    def set_filter(self, run_filter: RunFilter) -> None:
+        self.query_one(FilterBar).set_filter(run_filter)
+
+    def action_focus_filter(self) -> None:
+        self.query_one("#filter-text", Input).focus()
+
+    def action_focus_table(self) -> None:
+        self.query_one(RunTable).focus()
+
+    def action_toggle_workers(self) -> None:
+        panel = self.query_one(WorkersPanel)
+        panel.display = not panel.display
+
+    def action_clear_marks(self) -> None:
+        self.query_one(RunTable).clear_marks()
+        self._render_status()
+
+    def action_refresh_now(self) -> None:
+        self.request_refresh()
+
+    @on(RunTable.Highlighted)
+    def _highlighted(self) -> None:
+        self._render_status()
+
+    # navigation ------------------------------------------------------------------------------
+    @on(RunTable.Activated)
+    def _activated(self, event: RunTable.Activated) -> None:
+        self.open_detail(event.run_id)
+
+    def open_detail(self, run_id: int) -> None:
+        from adlab.tui.screens.detail import RunDetailScreen
+
+        self.app.push_screen(RunDetailScreen(run_id))
+
+    def action_open_detail(self) -> None:
+        run_id = self.query_one(RunTable).current_id
+        if run_id is not None:
+            self.open_detail(run_id)
+
+    def action_compare(self) -> None:
+        from adlab.tui.screens.compare import CompareScreen
+
+        table = self.query_one(RunTable)
+        marked = [r.id for r in table.rows if r.id in table.marked]
+        self.app.push_screen(CompareScreen(marked=marked, in_view=[r.id for r in table.rows]))
+
+    # actions ---------------------------------------------------------------------------------
+    def selected_ids(self) -> list[int]:
+        return self.query_one(RunTable).selected_ids()
+
+    def _describe(self, ids: list[int]) -> str:
+        names = {r.id: r.name for r in self.query_one(RunTable).rows}
+        shown = ", ".join(f"#{i} {names.get(i, '')}".strip() for i in ids[:5])
+        return shown + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
+
+    def run_action(self, label: str, fn: Callable[..., Any], *args: Any,
+                   forget: bool = False) -> None:
+        """Run ``fn(engine, *args)`` in a thread; report its outcome as a notification."""
+        self._status(f"{label}…")
+        self._action_worker(label, fn, args, forget)
+
+    @work(thread=True, group=ACTION_GROUP, exit_on_error=False)
+    def _action_worker(self, label: str, fn: Callable[..., Any], args: Iterable[Any],
+                       forget: bool) -> tuple[str, Any, bool]:
+        return label, fn(self.lab.engine, *args), forget
+
+    def _action_finished(self, worker: Worker, state: WorkerState) -> None:
+        from adlab.errors import AdlabError
+
+        if state == WorkerState.ERROR:
+            exc = worker.error
+            text = str(exc) if isinstance(exc, AdlabError) else f"{type(exc).__name__}: {exc}"
+            self.notify(text, severity="error", timeout=8)
+            self._status(text, error=True)
+        else:
+            label, result, forget = worker.result
+            if isinstance(result, actions.BulkResult):
+                if forget and result.done:
+                    self.lab.data.forget(result.done)
+                    self.query_one(RunTable).marked.difference_update(result.done)
+                self.notify(result.summary(), title=label,
+                            severity="warning" if result.errors else "information")
+                self._status(result.summary(), error=bool(result.errors))
+            else:
+                self.notify(str(result), title=label)
+                self._status(str(result))
+        self.request_refresh()
+
+    def _need_selection(self) -> list[int] | None:
+        ids = self.selected_ids()
+        if not ids:
+            self.notify("no run selected", severity="warning")
+            return None
+        return ids
+
+    def action_cancel_runs(self) -> None:
+        if (ids := self._need_selection()) is not None:
+            self.run_action("Cancel", actions.cancel_runs, ids)
+
+    def action_retry_runs(self) -> None:
+        if (ids := self._need_selection()) is not None:
+            self.run_action("Retry", actions.retry_runs, ids)
+
+    def action_requeue_runs(self) -> None:
+        if (ids := self._need_selection()) is not None:
+            self.run_action("Re-queue", actions.requeue_runs, ids)
+
+    def action_delete_runs(self) -> None:
+        ids = self._need_selection()
+        if ids is None:
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.run_action("Delete", actions.delete_runs, ids, forget=True)
+
+        self.app.push_screen(ConfirmDialog(
+            f"Delete {len(ids)} run(s) — {self._describe(ids)} — with their metrics, artifact "
+            "records and logs? This cannot be undone.", yes_label="Delete"), answered)
+
+    def action_queue_file(self) -> None:
+        def chosen(path: str | None) -> None:
+            if path:
+                self.run_action("Queue", actions.queue_config, path)
+
+        self.app.push_screen(PathDialog("Queue a config file (study YAML):",
+                                        placeholder="examples/study.yaml"), chosen)
+
+    def action_export_report(self) -> None:
+        ids = self.selected_ids() if self.query_one(RunTable).marked else \
+            [r.id for r in self.query_one(RunTable).rows]
+        if not ids:
+            self.notify("no runs in view to report on", severity="warning")
+            return
+
+        def chosen(path: str | None) -> None:
+            if path:
+                self.run_action("Export", actions.export_report, ids, path)
+
+        default = f"exports/reports/report_{len(ids)}_runs.md"
+        self.app.push_screen(PathDialog(f"Export a report of {len(ids)} run(s) to:",
+                                        value=default), chosen)
+
+    # command palette -------------------------------------------------------------------------
+    def palette_commands(self) -> Iterable[SystemCommand]:
+        yield SystemCommand("Run details", "Open the highlighted run", self.action_open_detail)
+        yield SystemCommand("Compare runs", "Grouped comparison of the marked runs, else of the runs in view", self.action_compare)
+        yield SystemCommand("Queue config file", "Expand a study YAML and queue its runs", self.action_queue_file)
+        yield SystemCommand("Cancel runs", "Cancel the marked (or highlighted) runs", self.action_cancel_runs)
+        yield SystemCommand("Retry runs", "Put failed/cancelled runs back in the queue", self.action_retry_runs)
+        yield SystemCommand("Re-queue runs", "Queue a fresh run with the same config", self.action_requeue_runs)
+        yield SystemCommand("Delete runs", "Delete the marked (or highlighted) runs, after confirmation", self.action_delete_runs)
+        yield SystemCommand("Export report", "Write a markdown report of the selection", self.action_export_report)
+        yield SystemCommand("Filter runs", "Focus the free-text filter", self.action_focus_filter)
+        yield SystemCommand("Clear filters", "Show every run", lambda: self.set_filter(RunFilter()))
+        yield SystemCommand("Toggle workers panel", "Show or hide the workers", self.action_toggle_workers)
+        yield SystemCommand("Clear marks", "Unmark every run", self.action_clear_marks)
+        for status in STATUSES:
+            yield SystemCommand(f"Show {status} runs", f"Filter the table to {status} runs",
+                                lambda s=status: self.set_filter(RunFilter(status=s)), discover=False)
+        for column in RUN_COLUMNS:
+            yield SystemCommand(f"Sort by {column.label if column.key != 'id' else 'id'}",
+                                "Sort the runs table (again to reverse)",
+                                lambda k=column.key: self.sort_by(k), discover=False)

@@ -1,0 +1,257 @@
+"""A virtualised runs table: it holds a plain list of rows and renders only the visible lines,
+so replacing 10,000 rows costs a list swap, not 10,000 widget updates (Textual's DataTable
+takes ~1.7 s to add 10,000 rows on a laptop core)."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Sequence
+
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual import events
+from textual.binding import Binding
+from textual.geometry import Size
+from textual.message import Message
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from adlab.db.tui_queries import RunRow
+from adlab.tui.columns import RUN_COLUMNS, Column, fit_columns
+
+MARK = "●"
+
+
+class RunTable(ScrollView, can_focus=True):
+    """Runs, one per line, under a fixed header line. Space marks runs for bulk actions."""
+
+    BINDINGS = [
+        Binding("up,k", "cursor(-1)", "Up", show=False),
+        Binding("down,j", "cursor(1)", "Down", show=False),
+        Binding("pageup", "page(-1)", "Page up", show=False),
+        Binding("pagedown", "page(1)", "Page down", show=False),
+        Binding("home,g", "jump(0)", "First", show=False),
+        Binding("end,G", "jump(-1)", "Last", show=False),
+        Binding("enter", "activate", "Details", show=True),
+        Binding("space", "toggle_mark", "Mark", show=True),
+    ]
+    COMPONENT_CLASSES = {"run-table--header", "run-table--cursor", "run-table--marked",
+                         "run-table--sorted"}
+    DEFAULT_CSS = """
+    RunTable { height: 1fr; }
+    RunTable > .run-table--header { text-style: bold; background: $panel; }
+    RunTable > .run-table--cursor { background: $accent 35%; }
+    RunTable:focus > .run-table--cursor { background: $accent 60%; }
+    RunTable > .run-table--marked { color: $warning; }
+    RunTable > .run-table--sorted { color: $accent; text-style: bold underline; }
+    """
+
+    cursor = reactive(0, always_update=True, repaint=True)
+
+    class Highlighted(Message):
+        def __init__(self, table: "RunTable", run_id: int | None) -> None:
+            super().__init__()
+            self.table, self.run_id = table, run_id
+
+    class Activated(Message):
+        def __init__(self, table: "RunTable", run_id: int) -> None:
+            super().__init__()
+            self.table, self.run_id = table, run_id
+
+    class SortRequested(Message):
+        def __init__(self, table: "RunTable", column: str) -> None:
+            super().__init__()
+            self.table, self.column = table, column
+
+    def __init__(self, columns: Sequence[Column] = RUN_COLUMNS, *, name: str | None = None,
+                 id: str | None = None, classes: str | None = None) -> None:  # noqa: A002
+        super().__init__(name=name, id=id, classes=classes)
+        self.columns = tuple(columns)
+        self.rows: list[RunRow] = []
+        self.marked: set[int] = set()
+        self.now = dt.datetime.now(dt.timezone.utc)
+        self.sort_column, self.sort_reverse = "id", True
+        self._index: dict[int, int] = {}
+        self._layout: list[tuple[Column, int]] = []
+        self._layout_width = -1
+
+    # data ------------------------------------------------------------------------------------
+    def set_rows(self, rows: list[RunRow], now: dt.datetime) -> None:
+        """Show ``rows`` (already filtered and sorted), keeping the cursor on the same run."""
+        current = self.current_id
+        self.rows, self.now = rows, now
+        self._index = {r.id: i for i, r in enumerate(rows)}
+        self.marked &= self._index.keys()
+        self.virtual_size = Size(self.size.width, len(rows) + 1)
+        new_cursor = self._index.get(current, min(self.cursor, max(0, len(rows) - 1))) \
+            if current is not None else 0
+        moved = new_cursor != self.cursor or current != self.current_id_at(new_cursor)
+        self.cursor = new_cursor
+        self._scroll_cursor_into_view()
+        self.refresh()
+        if moved:
+            self.post_message(self.Highlighted(self, self.current_id))
+
+    def set_sort(self, column: str, reverse: bool) -> None:
+        self.sort_column, self.sort_reverse = column, reverse
+        self.refresh()
+
+    def current_id_at(self, index: int) -> int | None:
+        return self.rows[index].id if 0 <= index < len(self.rows) else None
+
+    @property
+    def current_id(self) -> int | None:
+        return self.current_id_at(self.cursor)
+
+    @property
+    def current_row(self) -> RunRow | None:
+        return self.rows[self.cursor] if 0 <= self.cursor < len(self.rows) else None
+
+    def selected_ids(self) -> list[int]:
+        """Marked runs in table order, else the run under the cursor."""
+        if self.marked:
+            return [r.id for r in self.rows if r.id in self.marked]
+        return [self.current_id] if self.current_id is not None else []
+
+    def select_id(self, run_id: int) -> bool:
+        index = self._index.get(run_id)
+        if index is None:
+            return False
+        self.cursor = index
+        self._scroll_cursor_into_view()
+        self.post_message(self.Highlighted(self, run_id))
+        return True
+
+    # actions ---------------------------------------------------------------------------------
+    def _move_to(self, index: int) -> None:
+        if not self.rows:
+            return
+        index = max(0, min(len(self.rows) - 1, index))
+        if index != self.cursor:
+            self.cursor = index
+            self.post_message(self.Highlighted(self, self.current_id))
+        self._scroll_cursor_into_view()
+
+    def action_cursor(self, delta: int) -> None:
+        self._move_to(self.cursor + delta)
+
+    def action_page(self, direction: int) -> None:
+        self._move_to(self.cursor + direction * max(1, self.size.height - 2))
+
+    def action_jump(self, where: int) -> None:
+        self._move_to(len(self.rows) - 1 if where < 0 else where)
+
+    def action_activate(self) -> None:
+        if self.current_id is not None:
+            self.post_message(self.Activated(self, self.current_id))
+
+    def action_toggle_mark(self) -> None:
+        run_id = self.current_id
+        if run_id is None:
+            return
+        self.marked.symmetric_difference_update({run_id})
+        self._move_to(self.cursor + 1)
+        self.refresh()
+
+    def clear_marks(self) -> None:
+        self.marked.clear()
+        self.refresh()
+
+    def _scroll_cursor_into_view(self) -> None:
+        visible = max(1, self.size.height - 1)
+        top = int(self.scroll_y)
+        if self.cursor < top:
+            self.scroll_to(y=self.cursor, animate=False, immediate=True)
+        elif self.cursor >= top + visible:
+            self.scroll_to(y=self.cursor - visible + 1, animate=False, immediate=True)
+
+    # mouse -----------------------------------------------------------------------------------
+    def on_click(self, event: events.Click) -> None:
+        if event.y == 0:
+            column = self._column_at(event.x)
+            if column is not None:
+                self.post_message(self.SortRequested(self, column.key))
+            return
+        index = int(self.scroll_y) + event.y - 1
+        if 0 <= index < len(self.rows):
+            self._move_to(index)
+            if event.chain >= 2:
+                self.action_activate()
+
+    def _column_at(self, x: int) -> Column | None:
+        pos = 2
+        for column, width in self._columns_for(self.size.width):
+            if pos <= x < pos + width:
+                return column
+            pos += width + 1
+        return None
+
+    # rendering -------------------------------------------------------------------------------
+    def on_resize(self, _event: events.Resize) -> None:
+        self.virtual_size = Size(self.size.width, len(self.rows) + 1)
+        self._scroll_cursor_into_view()
+
+    def _columns_for(self, width: int) -> list[tuple[Column, int]]:
+        if width != self._layout_width:
+            self._layout = fit_columns(self.columns, width)
+            self._layout_width = width
+        return self._layout
+
+    def _line_text(self, cells: list[Text], widths: list[int], lead: Text) -> Text:
+        line = Text(no_wrap=True, overflow="ellipsis")
+        line.append_text(lead)
+        for i, (cell, (column, width)) in enumerate(zip(cells, widths)):
+            if i:
+                line.append(" ")
+            cell.truncate(width, overflow="ellipsis", pad=False)
+            pad = width - cell.cell_len
+            if column.justify == "right":
+                line.append(" " * pad)
+                line.append_text(cell)
+            else:
+                line.append_text(cell)
+                line.append(" " * pad)
+        return line
+
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width
+        layout = self._columns_for(width)
+        if y == 0:
+            return self._render_header(layout, width)
+        index = int(self.scroll_y) + y - 1
+        if not 0 <= index < len(self.rows):
+            return Strip.blank(width, self.rich_style)
+        row = self.rows[index]
+        cells = [column.render(row, self.now, w) for column, w in layout]
+        marked = row.id in self.marked
+        lead = Text(MARK + " " if marked else "  ",
+                    style=self.get_component_rich_style("run-table--marked"))
+        text = self._line_text(cells, layout, lead)
+        segments = list(text.render(self.app.console))
+        strip = Strip(segments).adjust_cell_length(width)
+        base = self.rich_style
+        strip = strip.apply_style(base) if base else strip
+        if index == self.cursor:
+            strip = Strip([Segment(s.text, _over(s.style, self.get_component_rich_style(
+                "run-table--cursor"))) for s in strip], strip.cell_length)
+        return strip
+
+    def _render_header(self, layout: list[tuple[Column, int]], width: int) -> Strip:
+        header_style = self.get_component_rich_style("run-table--header")
+        sorted_style = self.get_component_rich_style("run-table--sorted")
+        cells = []
+        for column, _w in layout:
+            label = column.label
+            if column.key == self.sort_column:
+                label += " ▼" if self.sort_reverse else " ▲"
+            cells.append(Text(label, style=sorted_style if column.key == self.sort_column else ""))
+        text = self._line_text(cells, layout, Text("  "))
+        strip = Strip(list(text.render(self.app.console))).adjust_cell_length(width)
+        return Strip([Segment(s.text, header_style + s.style if s.style else header_style)
+                      for s in strip], strip.cell_length)
+
+
+def _over(style: Style | None, top: Style) -> Style:
+    """Put the cursor's background under the cell's own colours."""
+    return (style or Style()) + Style(bgcolor=top.bgcolor, bold=top.bold) if top.bgcolor else (style or Style())

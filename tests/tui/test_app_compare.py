@@ -1,0 +1,84 @@
+"""Pilot tests of the compare screen and the report export action."""
+from __future__ import annotations
+
+import pytest
+
+from adlab.tui.capture import screen_text
+from adlab.tui.screens.compare import CompareScreen
+from adlab.tui.widgets.run_table import RunTable
+from tui_lab import SIZE, runs_loaded, wait_for
+
+pytestmark = pytest.mark.asyncio
+
+
+async def open_compare(pilot) -> CompareScreen:
+    await pilot.press("c")
+    return await wait_for(pilot, lambda: isinstance(pilot.app.screen, CompareScreen)
+                          and pilot.app.screen.loads and pilot.app.screen, what="comparison")
+
+
+async def test_runs_in_view_are_ranked_inside_their_groups(lab, make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await runs_loaded(pilot)
+        screen = await open_compare(pilot)
+        result = screen.result
+        assert result.mode == "ranking"
+        comp = result.comparison
+        assert comp.metric == "image_auroc"
+        by_best = {g.best.name: [r.name for r in g.runs] for g in comp.groups}
+        assert by_best == {"patchcore_wrn50_lr1e-3": ["patchcore_wrn50_lr1e-3", "patchcore_wrn50_lr1e-4"],
+                           "padim_r18": ["padim_r18"]}
+        text = screen_text(app)
+        assert "★ best: #1 patchcore_wrn50_lr1e-3 = 0.9731" in text
+        assert "★ 1" in text  # the best row is marked in its table
+
+
+async def test_cross_group_selection_shows_differing_parameters(lab, make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        runs = await runs_loaded(pilot)
+        table = runs.query_one(RunTable)
+        for key in ("best", "padim"):
+            table.select_id(lab[key])
+            await pilot.press("space")
+        screen = await open_compare(pilot)
+        assert screen.result.mode == "differences"
+        keys = [d.key for d in screen.result.comparison.differences]
+        assert "model" in keys and "lr" not in keys
+        text = screen_text(app)
+        assert "not ranked against each other" in text
+        assert "patchcore" in text and "padim" in text
+        assert "★" not in text  # no ranking, no best
+
+
+async def test_marked_runs_of_one_group_are_ranked(lab, make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        runs = await runs_loaded(pilot)
+        table = runs.query_one(RunTable)
+        for key in ("best", "second"):
+            table.select_id(lab[key])
+            await pilot.press("space")
+        screen = await open_compare(pilot)
+        assert screen.result.mode == "ranking"
+        [group] = screen.result.comparison.groups
+        assert [r.rank for r in group.runs] == [1, 2] and group.best.id == lab["best"]
+
+
+async def test_export_report_for_the_selection(lab, make_app, isolated_lab):
+    app = make_app()
+    out = isolated_lab / "reports" / "selection.md"
+    async with app.run_test(size=SIZE) as pilot:
+        runs = await runs_loaded(pilot)
+        table = runs.query_one(RunTable)
+        for key in ("best", "second"):
+            table.select_id(lab[key])
+            await pilot.press("space")
+        await pilot.press("e")
+        dialog = await wait_for(pilot, lambda: app.screen is not runs and app.screen, what="dialog")
+        dialog.query_one("#path").value = str(out)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: out.exists(), timeout=60, what="report written")
+        report = out.read_text(encoding="utf-8")
+        assert "patchcore_wrn50_lr1e-3" in report and "padim_r18" not in report
