@@ -534,6 +534,54 @@ def curve_figures(doc: Document, data: ReportData, figure: Callable[..., str | N
                 doc.figure(rel, f"{kind.upper()} curves of each group's best run")
 
 
+PLOT_KINDS = ("plot_comparison", "plot_bars", "plot_fusion", "plot_matrix", "plot_roc", "plot_pr")
+HEATMAPS_PER_RUN = 2
+
+
+def run_figures(doc: Document, data: ReportData, figures: Any) -> None:
+    """Plots that runs made themselves (study bars, fusion trade-off, cross-domain matrix,
+    ROC/PR) from every run in the report, and a few heatmaps of each group's best run. The
+    PNGs are copied beside the report so it stays readable when moved."""
+    import shutil
+
+    from adlab.settings import artifacts_root
+
+    if figures.dir is None:
+        return
+    run_ids = sorted(data.run_group)
+    best_ids = {g.best.id for g in data.comparison.groups if g.best}
+    if not run_ids:
+        return
+    q = (select(Artifact.run_id, Artifact.kind, Artifact.path)
+         .where(Artifact.run_id.in_(run_ids), Artifact.kind.in_(PLOT_KINDS + ("heatmap",)))
+         .order_by(Artifact.run_id, Artifact.id))
+    with reader(data.engine).connect() as conn:
+        rows = list(conn.execute(q))
+    root = artifacts_root()
+    heatmaps: dict[int, int] = {}
+    placed: list[tuple[str, str]] = []
+    for run_id, kind, path in rows:
+        if kind == "heatmap":
+            if run_id not in best_ids or heatmaps.get(run_id, 0) >= HEATMAPS_PER_RUN:
+                continue
+            heatmaps[run_id] = heatmaps.get(run_id, 0) + 1
+        src = Path(path) if Path(path).is_absolute() else root / path
+        if not src.exists() or src.suffix.lower() != ".png":
+            continue
+        name = f"run{run_id}_{kind}_{len(placed)}.png"
+        figures.dir.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, figures.dir / name)
+        figures.written.append(figures.dir / name)
+        run = data.run_group[run_id].runs if run_id in data.run_group else []
+        label = next((r.name for r in run if r.id == run_id), str(run_id))
+        placed.append((f"{figures.rel}/{name}", f"{kind.replace('_', ' ')} of run {run_id} ({label})"))
+    if not placed:
+        return
+    doc.h(1, "Figures from the runs")
+    for rel, caption in placed:
+        doc.figure(rel, caption)
+
+
 def group_best_params(engine: Engine, groups: list[Group]) -> dict[str, dict[str, Any]]:
     ids = {g.id: g.best.id if g.best else (g.runs[0].id if g.runs else None) for g in groups}
     params = cq.param_values(engine, run_ids=[i for i in ids.values() if i is not None])
