@@ -9,42 +9,17 @@ from adlab.pipelines.anomalib.model_params import (
     ModelInfo, ModelParams, resolve_model, validate_model_params,
 )
 from adlab.pipelines.base import PipelineParams
+from adlab.pipelines.dataset_params import DatasetName, DatasetSelection  # noqa: F401
 
-DatasetName = Literal["mvtec_ad", "visa", "mpdd", "mvtec_loco", "goodsad", "folder", "synthetic"]
 
 
-class DataParams(PipelineParams):
-    dataset: DatasetName = "synthetic"
-    root: Optional[str] = Field(default=None, description="dataset folder; else $ADLAB_DATA_ROOT/<dataset folder>")
-    categories: Union[str, list[str]] = Field(default="all", description='"all", one name, or a list')
+class DataParams(DatasetSelection):
     split_runs: Literal["per_category", "joint"] = Field(
         default="per_category",
         description="per_category: one run per category; joint: one run trains and scores each category")
-    options: dict[str, Any] = Field(default_factory=dict, description="layout options (folder layout only)")
-    train_limit: Optional[int] = Field(default=None, ge=1, description="use at most N training images")
-    test_limit: Optional[int] = Field(default=None, ge=1, description="score at most N test images (evenly spaced)")
     val_fraction: float = Field(default=0.1, gt=0.0, lt=1.0,
                                 description="normal training images held out for validation loss "
                                             "when the dataset has no validation split")
-
-    @field_validator("categories")
-    @classmethod
-    def _categories_not_empty(cls, value: Union[str, list[str]]) -> Union[str, list[str]]:
-        if isinstance(value, list):
-            if not value or any(not str(v).strip() for v in value):
-                raise ValueError("give at least one category name, or \"all\"")
-            return [str(v).strip() for v in value]
-        if not value.strip():
-            raise ValueError('give a category name, a list, or "all"')
-        return value.strip()
-
-    def category_list(self) -> Optional[list[str]]:
-        """The named categories, or None for ``all``."""
-        if isinstance(self.categories, list):
-            return list(self.categories)
-        if self.categories.lower() == "all":
-            return None
-        return [c.strip() for c in self.categories.split(",") if c.strip()]
 
 
 class EarlyStoppingParams(PipelineParams):

@@ -13,8 +13,8 @@ from typing import Any, Literal, Optional, Union
 from pydantic import Field, field_validator, model_validator
 
 from adlab.pipelines.base import PipelineParams
+from adlab.pipelines.dataset_params import DatasetName, DatasetSelection  # noqa: F401
 
-DatasetName = Literal["mvtec_ad", "visa", "mpdd", "mvtec_loco", "goodsad", "folder", "synthetic"]
 FusionStrategy = Literal["single", "concat", "weighted", "adaptive"]
 BankMethod = Literal["coreset", "knn", "pca", "kmeans"]
 
@@ -86,31 +86,8 @@ class MemoryBankParams(PipelineParams):
     num_neighbors: int = Field(default=9, ge=1, description="PatchCore image-score re-weighting")
 
 
-class DataParams(PipelineParams):
-    dataset: DatasetName = "synthetic"
-    root: Optional[str] = None
-    categories: Union[str, list[str]] = Field(default="all", description='"all", one name, or a list')
-    options: dict[str, Any] = Field(default_factory=dict, description="layout options (folder only)")
-    train_limit: Optional[int] = Field(default=None, ge=1)
-    test_limit: Optional[int] = Field(default=None, ge=1, description="evenly spaced test images per domain")
-
-    @field_validator("categories")
-    @classmethod
-    def _categories_not_empty(cls, value: Union[str, list[str]]) -> Union[str, list[str]]:
-        if isinstance(value, list):
-            if not value or any(not str(v).strip() for v in value):
-                raise ValueError('give at least one category name, or "all"')
-            return [str(v).strip() for v in value]
-        if not value.strip():
-            raise ValueError('give a category name, a list, or "all"')
-        return value.strip()
-
-    def category_list(self) -> Optional[list[str]]:
-        if isinstance(self.categories, list):
-            return list(self.categories)
-        if self.categories.lower() == "all":
-            return None
-        return [c.strip() for c in self.categories.split(",") if c.strip()]
+class DataParams(DatasetSelection):
+    """The dataset; ``test_limit`` is per domain."""
 
 
 class CrossDomainParams(PipelineParams):
