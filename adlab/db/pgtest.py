@@ -32,7 +32,7 @@ def _bin_dir() -> Path:
     raise PostgresUnavailable("PostgreSQL server binaries not found (apt-get install postgresql)")
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -74,7 +74,7 @@ def start_temp_postgres(max_connections: int = 200) -> TempPostgres:
     if as_user:
         shutil.chown(root, user=as_user)
     os.chmod(root, 0o755)
-    pg = TempPostgres(root=root, port=_free_port(), bin_dir=bin_dir, as_user=as_user)
+    pg = TempPostgres(root=root, port=free_port(), bin_dir=bin_dir, as_user=as_user)
     init = subprocess.run(pg._cmd(str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres",
                                   "--auth=trust", "-E", "UTF8", "--no-sync"),
                           capture_output=True, text=True, timeout=120)

@@ -15,15 +15,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from adlab.db.pgtest import free_port
+
 
 class SlurmUnavailable(RuntimeError):
     pass
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -60,8 +56,8 @@ def start_temp_slurm() -> TempSlurm:
     conf = root / "slurm.conf"
     conf.write_text(f"""ClusterName=adlabtest
 SlurmctldHost={host}(127.0.0.1)
-SlurmctldPort={_free_port()}
-SlurmdPort={_free_port()}
+SlurmctldPort={free_port()}
+SlurmdPort={free_port()}
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
