@@ -128,6 +128,13 @@ def test_copy_sqlite_lab_into_postgres(pg_url, tmp_path, cli):
     a = json.loads(cli("--db", sqlite_url, "runs", "--json").stdout)
     b = json.loads(cli("--db", pg_url, "runs", "--json").stdout)
     assert a == b
+    for args in (("compare", "--metric", "value", "--json"),
+                 ("compare", "--group", "value", "--metric", "value", "--json")):
+        on_sqlite = cli("--db", sqlite_url, *args)
+        on_pg = cli("--db", pg_url, *args)
+        assert on_sqlite.returncode == 0 and on_pg.returncode == 0, on_pg.stderr
+        assert json.loads(on_sqlite.stdout) == json.loads(on_pg.stdout)
+        assert len(json.loads(on_pg.stdout)["groups"]) == 3
     # ids continue after the copied ones
     again = enqueue(get_engine(pg_url), build_run_specs({"pipeline": "diag", "value": 9.0}))
     assert again.created == [7]
