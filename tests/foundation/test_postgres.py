@@ -73,7 +73,7 @@ def _start_worker(url: str, name: str) -> subprocess.Popen:
 @pytest.mark.slow
 def test_eight_workers_500_runs_random_sigkills_each_finishes_once(pg_url):
     engine = get_engine(pg_url)
-    raw = {"pipeline": "diag", "steps": 2, "step_seconds": 0.05, "max_attempts": 20,
+    raw = {"pipeline": "diag", "steps": 4, "step_seconds": 0.1, "max_attempts": 30,
            "grid": {"value": list(range(500))}}
     created = enqueue(engine, build_run_specs(raw)).created
     assert len(created) == 500
@@ -83,13 +83,19 @@ def test_eight_workers_500_runs_random_sigkills_each_finishes_once(pg_url):
     deadline = time.monotonic() + 400
     try:
         while time.monotonic() < deadline:
-            time.sleep(rng.uniform(0.3, 0.9))
+            time.sleep(rng.uniform(0.2, 0.6))
             with Session(engine) as s:
                 left = s.exec(select(func.count()).where(Run.status.in_(("queued", "running")))).scalar()
             if not left:
                 break
             if kills < 25:
-                victim = rng.choice(sorted(workers))
+                # Aim at a worker that holds a running run, so every kill interrupts work.
+                with Session(engine) as s:
+                    busy = set(s.exec(select(Run.worker).where(Run.status == "running")).scalars())
+                targets = sorted(busy & set(workers))
+                if not targets:
+                    continue
+                victim = rng.choice(targets)
                 workers.pop(victim).send_signal(signal.SIGKILL)
                 kills += 1
                 name = f"w{serial}"
@@ -111,7 +117,8 @@ def test_eight_workers_500_runs_random_sigkills_each_finishes_once(pg_url):
         retried = s.exec(select(func.count()).where(Run.attempt > 1)).scalar()
         requeues = s.exec(select(func.count()).where(Event.message.startswith("re-queued: worker"))).scalar()
     assert kills == 25
-    assert retried >= 1 and requeues >= retried  # killed runs were reaped and retried
+    # Each kill interrupted a run (one may have finished in the instant before): reaped, retried.
+    assert requeues >= kills // 2 and retried >= 1 and requeues >= retried
 
 
 def test_copy_sqlite_lab_into_postgres(pg_url, tmp_path, cli):
