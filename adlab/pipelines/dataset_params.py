@@ -19,7 +19,6 @@ class DatasetSelection(PipelineParams):
     root: Optional[str] = Field(default=None, description="dataset folder; else $ADLAB_DATA_ROOT/<dataset folder>")
     categories: Union[str, list[str]] = Field(default="all", description='"all", one name, or a list')
     options: dict[str, Any] = Field(default_factory=dict, description="layout options (folder layout only)")
-    train_limit: Optional[int] = Field(default=None, ge=1, description="use at most N training images")
     test_limit: Optional[int] = Field(default=None, ge=1, description="score at most N test images (evenly spaced)")
 
     @field_validator("categories")
@@ -40,3 +39,9 @@ class DatasetSelection(PipelineParams):
         if self.categories.lower() == "all":
             return None
         return [c.strip() for c in self.categories.split(",") if c.strip()]
+
+
+class TrainableSelection(DatasetSelection):
+    """For pipelines that fit on the training split."""
+
+    train_limit: Optional[int] = Field(default=None, ge=1, description="use at most N training images")

@@ -9,11 +9,11 @@ from adlab.pipelines.anomalib.model_params import (
     ModelInfo, ModelParams, resolve_model, validate_model_params,
 )
 from adlab.pipelines.base import PipelineParams
-from adlab.pipelines.dataset_params import DatasetName, DatasetSelection  # noqa: F401
+from adlab.pipelines.dataset_params import DatasetName, TrainableSelection  # noqa: F401
 
 
 
-class DataParams(DatasetSelection):
+class DataParams(TrainableSelection):
     split_runs: Literal["per_category", "joint"] = Field(
         default="per_category",
         description="per_category: one run per category; joint: one run trains and scores each category")

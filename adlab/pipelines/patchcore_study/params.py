@@ -13,7 +13,7 @@ from typing import Any, Literal, Optional, Union
 from pydantic import Field, field_validator, model_validator
 
 from adlab.pipelines.base import PipelineParams
-from adlab.pipelines.dataset_params import DatasetName, DatasetSelection  # noqa: F401
+from adlab.pipelines.dataset_params import DatasetName, TrainableSelection  # noqa: F401
 
 FusionStrategy = Literal["single", "concat", "weighted", "adaptive"]
 BankMethod = Literal["coreset", "knn", "pca", "kmeans"]
@@ -86,7 +86,7 @@ class MemoryBankParams(PipelineParams):
     num_neighbors: int = Field(default=9, ge=1, description="PatchCore image-score re-weighting")
 
 
-class DataParams(DatasetSelection):
+class DataParams(TrainableSelection):
     """The dataset; ``test_limit`` is per domain."""
 
 
