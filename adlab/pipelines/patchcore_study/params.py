@@ -8,7 +8,7 @@ member draws the study-level plots (see spec.py).
 """
 from __future__ import annotations
 
-from typing import Any, Literal, Optional, Union
+from typing import Any, Literal, Optional
 
 from pydantic import Field, field_validator, model_validator
 

@@ -8,9 +8,9 @@ checkpoint does not hold it).
 """
 from __future__ import annotations
 
-from typing import Literal, Optional, Union
+from typing import Literal, Optional
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from adlab.pipelines.base import PipelineParams
 from adlab.pipelines.dataset_params import DatasetName, DatasetSelection
