@@ -18,6 +18,9 @@ from sqlmodel import create_engine
 from adlab.errors import AdlabError
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
+# The newest migration in migrations/versions (a test checks it equals Alembic's head). Opening a
+# database at this revision needs no Alembic import, which keeps every command ~0.1 s faster.
+SCHEMA_HEAD = "0001"
 _ENGINES: dict[str, Engine] = {}
 _LOCK = threading.Lock()
 
@@ -73,7 +76,7 @@ def get_engine(url: str, *, migrate: bool = True) -> Engine:
         engine = _ENGINES.get(url)
         if engine is None:
             engine = make_engine(url)
-            if migrate:
+            if migrate and _stored_revision(engine) != SCHEMA_HEAD:
                 from adlab.db.migrate import ensure_head
 
                 ensure_head(engine)
@@ -93,6 +96,17 @@ def reader(engine: Engine) -> Engine:
     """The same engine for read-only work: SQLite transactions are deferred (WAL readers never
     wait for writers). Never write through it."""
     return engine.execution_options(sqlite_deferred=True) if is_sqlite(engine) else engine
+
+
+def _stored_revision(engine: Engine) -> str | None:
+    """The revision recorded in the database, without Alembic (None if never migrated)."""
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        with reader(engine).connect() as conn:
+            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except DBAPIError:
+        return None
 
 
 def dispose_all() -> None:
