@@ -17,7 +17,7 @@ def test_demo_runs_four_real_runs_and_writes_report(tmp_path, engine, cli):
                                       "padim_r18_woven", "padim_r18_washer"}
     report = tmp_path / "demo" / "report.md"
     assert f"report: {report}" in proc.stdout and report.exists()
-    assert "4 run(s) in 2 group(s)" in proc.stdout
+    assert "4 run(s) in 2 group(s)" in proc.stdout + proc.stderr
     again = cli("demo", "--out", str(tmp_path / "demo"), "--device", "cpu", timeout=300)
     assert again.returncode == 0 and "already done" in again.stderr  # nothing re-run
     assert len(list_runs(engine)) == 4
