@@ -311,9 +311,3 @@ def update_worker(engine: Engine, *, name: str, status: str, run_done: bool = Fa
             values["runs_done"] = Worker.runs_done + 1
         session.exec(update(Worker).where(Worker.name == name).values(**values))
         session.commit()
-
-
-def count_by_status(engine: Engine) -> dict[str, int]:
-    with Session(engine) as session:
-        rows = session.exec(select(Run.status, func.count()).group_by(Run.status)).all()
-    return {status: n for status, n in rows}

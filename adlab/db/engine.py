@@ -115,15 +115,3 @@ def dispose_all() -> None:
         for engine in _ENGINES.values():
             engine.dispose()
         _ENGINES.clear()
-
-
-def server_time_sql(engine: Engine) -> str:
-    """SQL for the database server's current UTC time (PostgreSQL: the server's clock)."""
-    if is_sqlite(engine):
-        return "strftime('%Y-%m-%d %H:%M:%f', 'now')"
-    return "timezone('UTC', now())"
-
-
-def ping(engine: Engine) -> None:
-    with engine.connect() as conn:
-        conn.execute(text("SELECT 1"))

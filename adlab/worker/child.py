@@ -1,14 +1,13 @@
 """Executes one claimed run in its own process, so a crashing pipeline cannot kill the worker.
 
-Started by the worker loop as ``python -m adlab.worker.child``. Records the outcome itself;
-if this process dies without doing so, the worker records the exit code instead.
+The worker forks a process (adlab.worker.process.RunProcess) that calls :func:`execute`. It
+records the outcome itself; if the process dies without doing so, the worker records the exit
+code instead.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import random
-import sys
 import traceback
 
 import adlab  # noqa: F401  (pins the malloc threshold before anything imports torch)
@@ -79,19 +78,3 @@ def execute(url: str, run_id: int, worker: str, attempt: int, device: str, run_d
             ctx.close()
     return EXIT_OK if finish(engine, run_id=run_id, worker=worker, attempt=attempt,
                              status=status, error=error) else EXIT_LOST
-
-
-def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="adlab-run-child")
-    p.add_argument("--db", required=True)
-    p.add_argument("--run", type=int, required=True)
-    p.add_argument("--worker", required=True)
-    p.add_argument("--attempt", type=int, required=True)
-    p.add_argument("--device", default="cpu", help="device the pipeline should use (cpu, cuda:0)")
-    p.add_argument("--run-device", default=None, help="device as recorded (cuda:3 on the host)")
-    a = p.parse_args(argv)
-    sys.exit(execute(a.db, a.run, a.worker, a.attempt, a.device, a.run_device or a.device))
-
-
-if __name__ == "__main__":
-    main()

@@ -2,10 +2,7 @@
 from __future__ import annotations
 
 import multiprocessing as mp
-import os
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
@@ -15,6 +12,7 @@ from adlab.config.loader import build_run_specs
 from adlab.db.models import Event
 from adlab.db.queries import get_run, list_runs, run_metrics
 from adlab.queue import enqueue
+from lab_helpers import start_worker, wait_until
 
 
 def _claimer(url: str, name: str, out: "mp.Queue") -> None:
@@ -53,26 +51,10 @@ def test_concurrent_claims_never_duplicate_or_lose(engine, n_workers):
     assert {r.status for r in list_runs(engine)} == {"succeeded"}
 
 
-def _worker(*extra: str, env: dict | None = None) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "adlab", "worker", "--poll", "0.2", *extra],
-                            env={**os.environ, **(env or {})}, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-
-
-def _wait(pred, timeout: float = 60.0, every: float = 0.1):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = pred()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError("condition not reached in time")
-
-
 def test_real_workers_share_runs(engine):
     specs = build_run_specs({"pipeline": "diag", "steps": 1, "grid": {"value": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]}})
     enqueue(engine, specs)
-    workers = [_worker("--until-empty", "--name", f"w{i}") for i in range(2)]
+    workers = [start_worker("--until-empty", "--name", f"w{i}") for i in range(2)]
     for w in workers:
         w.wait(timeout=120)
         assert w.returncode == 0, w.stderr.read()
@@ -86,14 +68,14 @@ def test_real_workers_share_runs(engine):
 def test_sigkilled_worker_run_is_reclaimed_and_finishes_once(engine):
     [rid] = enqueue(engine, build_run_specs({"pipeline": "diag", "steps": 30, "step_seconds": 0.1})).created
     env = {"ADLAB_LEASE_S": "2"}
-    first = _worker("--name", "victim", env=env)
-    _wait(lambda: get_run(engine, run_id=rid).progress_done >= 5)
+    first = start_worker("--name", "victim", env=env)
+    wait_until(lambda: get_run(engine, run_id=rid).progress_done >= 5)
     first.send_signal(signal.SIGKILL)
     first.wait()
     time.sleep(0.5)
     progress_at_kill = get_run(engine, run_id=rid).progress_done
     assert get_run(engine, run_id=rid).status == "running"  # nobody finished it
-    second = _worker("--until-empty", "--name", "rescuer", env=env)
+    second = start_worker("--until-empty", "--name", "rescuer", env=env)
     second.wait(timeout=120)
     run = get_run(engine, run_id=rid)
     assert run.status == "succeeded" and run.attempt == 2 and run.worker == "rescuer"
@@ -107,8 +89,8 @@ def test_sigkilled_worker_run_is_reclaimed_and_finishes_once(engine):
 
 def test_cancel_running_run(engine, cli):
     [rid] = enqueue(engine, build_run_specs({"pipeline": "diag", "steps": 600, "step_seconds": 0.1})).created
-    w = _worker("--until-empty", env={"ADLAB_LEASE_S": "3"})
-    _wait(lambda: get_run(engine, run_id=rid).progress_done >= 2)
+    w = start_worker("--until-empty", env={"ADLAB_LEASE_S": "3"})
+    wait_until(lambda: get_run(engine, run_id=rid).progress_done >= 2)
     assert cli("cancel", str(rid)).returncode == 0
     w.wait(timeout=60)
     run = get_run(engine, run_id=rid)
@@ -117,8 +99,8 @@ def test_cancel_running_run(engine, cli):
 
 def test_sigterm_releases_run(engine):
     [rid] = enqueue(engine, build_run_specs({"pipeline": "diag", "steps": 600, "step_seconds": 0.1})).created
-    w = _worker(env={"ADLAB_LEASE_S": "3"})
-    _wait(lambda: get_run(engine, run_id=rid).progress_done >= 2)
+    w = start_worker(env={"ADLAB_LEASE_S": "3"})
+    wait_until(lambda: get_run(engine, run_id=rid).progress_done >= 2)
     w.send_signal(signal.SIGTERM)
     w.wait(timeout=60)
     assert w.returncode == 0
@@ -130,7 +112,7 @@ def test_failing_and_crashing_runs_recorded_others_go_on(engine):
     enqueue(engine, build_run_specs({"pipeline": "diag", "steps": 3, "fail_at": 1}))
     enqueue(engine, build_run_specs({"pipeline": "diag", "steps": 3, "crash_at": 1, "max_attempts": 1}))
     enqueue(engine, build_run_specs({"pipeline": "diag", "steps": 2}))
-    w = _worker("--until-empty")
+    w = start_worker("--until-empty")
     w.wait(timeout=120)
     runs = {r.id: r for r in list_runs(engine)}
     assert runs[1].status == "failed" and "failing on purpose at step 1" in runs[1].error

@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -19,24 +17,9 @@ from adlab.pipelines.local import LocalRunContext
 from adlab.pipelines.mmad.params import MmadParams
 from adlab.pipelines.mmad.run import run as run_pipeline
 from mmad_loopback import LoopbackServer, Script
+from lab_helpers import start_worker, wait_until
 
 pytestmark = pytest.mark.slow
-
-
-def _worker(*extra: str, env: dict) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "adlab", "worker", "--poll", "0.2", *extra],
-                            env={**os.environ, **env}, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-
-
-def _wait(pred, timeout: float = 60.0, every: float = 0.05):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = pred()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError("condition not reached in time")
 
 
 def _queue(cli, tmp_path: Path, config: dict, *flags: str) -> list[int]:
@@ -58,7 +41,7 @@ def test_queue_with_seed_flags_run_and_score(cli, engine, mmad_tree, tmp_path):
     with LoopbackServer(Script(answers=truth)) as server:
         [rid] = _queue(cli, tmp_path, _config(root, server), "--llm", "gpt-4o",
                        "--sample-per-folder", "2", "--few-shot", "2", "--batch-mode")
-        worker = _worker("--until-empty", env={"OPENAI_API_KEY": "k-test"})
+        worker = start_worker("--until-empty", env={"OPENAI_API_KEY": "k-test"})
         worker.wait(timeout=120)
         assert worker.returncode == 0, worker.stderr.read()
     run = get_run(engine, run_id=rid)
@@ -88,8 +71,8 @@ def test_killed_worker_resumes_asking_only_missing_questions(cli, engine, mmad_t
     with LoopbackServer(Script(answers=truth, delay_s=0.25)) as server:
         config = _config(root, server)
         [rid] = _queue(cli, tmp_path, config)
-        victim = _worker("--name", "victim", env=env)
-        _wait(lambda: len(run_items(engine, run_id=rid, prefix="answer:")) >= 8)
+        victim = start_worker("--name", "victim", env=env)
+        wait_until(lambda: len(run_items(engine, run_id=rid, prefix="answer:")) >= 8)
         victim.send_signal(signal.SIGKILL)
         victim.wait()
         killed_at = time.time()
@@ -97,7 +80,7 @@ def test_killed_worker_resumes_asking_only_missing_questions(cli, engine, mmad_t
         time.sleep(0.5)  # the run's child died with the worker: nothing more is stored
         assert run_items(engine, run_id=rid, prefix="answer:") == stored_at_kill
         assert get_run(engine, run_id=rid).status == "running"
-        rescuer = _worker("--until-empty", "--name", "rescuer", env=env)
+        rescuer = start_worker("--until-empty", "--name", "rescuer", env=env)
         rescuer.wait(timeout=120)
         assert rescuer.returncode == 0, rescuer.stderr.read()
         log = server.requests()
