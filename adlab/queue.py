@@ -132,6 +132,8 @@ def claim(engine: Engine, *, worker: str, device: str) -> Run | None:
         if run.attempt > 1:  # results of an interrupted attempt are redone, not kept twice
             session.exec(delete(Metric).where(Metric.run_id == run_id))
             session.exec(delete(Artifact).where(Artifact.run_id == run_id))
+            session.exec(update(Run).where(Run.id == run_id)
+                         .values(headline_metric=None, headline_value=None))
         _event(session, run_id, f"claimed by {worker} on {device} (attempt {run.attempt})",
                source=worker)
         session.exec(update(Worker).where(Worker.name == worker).values(

@@ -18,6 +18,7 @@ Conventions:
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import math
 import re
@@ -28,6 +29,7 @@ from sqlalchemy.engine import Engine
 
 from adlab.analysis.values import canonical, canonical_json
 from adlab.db import compare_queries as cq
+from adlab.db import headline_ranking
 from adlab.db.compare_queries import RunFilter
 from adlab.errors import AdlabError
 
@@ -150,6 +152,7 @@ def partition_keys_of(pipeline: str, info_json: str | None) -> list[str]:
     return list(_spec_keys(pipeline)[0])
 
 
+@functools.lru_cache(maxsize=None)
 def _spec_keys(pipeline: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     try:
         from adlab.pipelines import get_pipeline
@@ -228,9 +231,14 @@ def compare(engine: Engine, *, metrics: Sequence[str] | None = None,
     keys = cq.resolve_param_keys(engine, keys=group_keys, filters=filters) if group_keys else None
 
     listing_top = None if run_ids else top
-    rows, aggregates = cq.ranked_rows(engine, metric=primary, scope=scope, filters=filters,
-                                      group_keys=keys, higher_is_better=higher[primary],
-                                      top=listing_top)
+    if headline_ranking.applies(engine, metric=primary, scope=scope, filters=filters):
+        rows, aggregates = headline_ranking.ranked_rows(
+            engine, metric=primary, filters=filters, group_keys=keys,
+            higher_is_better=higher[primary], top=listing_top)
+    else:
+        rows, aggregates = cq.ranked_rows(engine, metric=primary, scope=scope, filters=filters,
+                                          group_keys=keys, higher_is_better=higher[primary],
+                                          top=listing_top)
     if run_ids:
         missing = sorted(set(run_ids) - {r.run_id for r in rows})
         if missing:
@@ -314,9 +322,17 @@ def _listed_differences(engine: Engine, members: dict[str, list[cq.RankedRow]]) 
     out: dict[str, list[str]] = {}
     for gid, rs in members.items():
         keys = sorted({k for r in rs for k in params.get(r.run_id, {})})
-        out[gid] = [k for k in keys if len({canonical_json(params.get(r.run_id, {}).get(k))
+        out[gid] = [k for k in keys if len({_value_key(params.get(r.run_id, {}).get(k))
                                             for r in rs}) > 1]
     return out
+
+
+def _value_key(value: Any) -> Any:
+    """A hashable key equal for equal canonical values (as read back by ``param_values``), much
+    cheaper than :func:`canonical_json` for scalars; ``True`` and ``1`` stay apart."""
+    if isinstance(value, (list, dict)):
+        return ("json", canonical_json(value))
+    return (type(value) is bool, value)
 
 
 def _fraction_metrics(rows: list[cq.RankedRow], values: dict[int, dict[str, float | None]],

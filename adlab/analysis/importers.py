@@ -188,7 +188,9 @@ def _insert(session: Session, run: ImportedRun, source: str) -> int:
         else _default_partition_keys(run.params))
     non_group = tuple(spec.non_group_keys) if spec is not None else ()
     gkeys = list(run.group_keys) if run.group_keys else None
-    headline = run.headline_metric
+    # The headline is a metric the run records (ranking reads runs.headline_value for it).
+    recorded = {k for k, s, _ in run.metrics if s == ""}
+    headline = run.headline_metric if run.headline_metric in recorded else None
     if headline is None and spec is not None and any(k == spec.headline_metric and s == ""
                                                       for k, s, _ in run.metrics):
         headline = spec.headline_metric

@@ -37,6 +37,12 @@ class Run(SQLModel, table=True):
     __table_args__ = (
         Index("ix_runs_status_priority", "status", "priority", "id"),
         Index("ix_runs_group", "group_hash", "status"),
+        # Ranking by the headline metric reads only these (adlab.db.headline_ranking).
+        Index("ix_runs_status_headline", "status", "headline_metric"),
+        Index("ix_runs_headline_group", "headline_metric", "group_hash", "headline_value", "status",
+              "pipeline", "study"),
+        Index("ix_runs_headline_partition", "headline_metric", "partition_hash", "headline_value",
+              "status", "pipeline", "study"),
     )
 
     id: Optional[int] = Field(default=None, primary_key=True)

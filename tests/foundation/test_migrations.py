@@ -52,4 +52,27 @@ def test_concurrent_first_open_migrates_once(tmp_path):
 def test_db_cli(cli, tmp_path):
     proc = cli("--db", str(tmp_path / "x.db"), "db", "upgrade", "--json")
     assert proc.returncode == 0, proc.stderr
-    assert '"revision": "0001"' in proc.stdout
+    assert f'"revision": "{head_revision()}"' in proc.stdout
+
+
+def test_a_database_at_the_first_revision_upgrades_on_open_and_keeps_its_runs(tmp_path):
+    from sqlalchemy import text
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    old = make_engine(url)
+    assert upgrade(old, "0001") == "0001"
+    with old.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO runs (name, study, pipeline, status, config_json, config_hash, "
+            "partition_hash, group_hash, group_keys_json, priority, attempt, max_attempts, "
+            "cancel_requested, progress_done, created_at, headline_metric, headline_value) "
+            "VALUES ('r1', '', 'diag', 'succeeded', '{}', 'c', 'p', 'g', '[]', 0, 1, 1, 0, 0, "
+            "'2026-01-01 00:00:00', 'score', 0.5)"))
+    old.dispose()
+    engine = get_engine(url)
+    with engine.connect() as conn:
+        assert current_revision(conn) == head_revision()
+        assert conn.execute(text("SELECT name, headline_value FROM runs")).all() == [("r1", 0.5)]
+    indexes = {ix["name"] for ix in inspect(engine).get_indexes("runs")}
+    assert {"ix_runs_headline_group", "ix_runs_headline_partition",
+            "ix_runs_status_headline"} <= indexes

@@ -89,6 +89,30 @@ def test_stale_run_requeued_then_failed_after_max_attempts(engine):
     assert run.status == "failed" and "no heartbeat" in run.error
 
 
+def test_a_new_attempt_forgets_the_previous_attempts_results(engine, tmp_path):
+    """Metrics, and the headline copied onto the run, belong to one attempt: a re-claimed run
+    must not be ranked by what its interrupted attempt had recorded."""
+    from sqlmodel import Session, select
+
+    from adlab.db.models import Metric
+    from adlab.worker.context import DbRunContext
+
+    raw = {"pipeline": "diag", "max_attempts": 2}
+    [rid] = enqueue(engine, build_run_specs(raw)).created
+    run = claim(engine, worker="w1", device="cpu")
+    ctx = DbRunContext(engine, run, params=None, output_dir=tmp_path, device="cpu",
+                       headline_metric="score")
+    ctx.metric("score", 0.75)
+    ctx.close()
+    assert get_run(engine, run_id=rid).headline_value == 0.75
+    assert reap(engine, lease_s=0).requeued == [rid]
+    assert claim(engine, worker="w2", device="cpu").attempt == 2
+    row = get_run(engine, run_id=rid)
+    assert (row.headline_metric, row.headline_value) == (None, None)
+    with Session(engine) as s:
+        assert s.exec(select(Metric).where(Metric.run_id == rid)).all() == []
+
+
 def test_queue_cli_json_and_runs_listing(tmp_path, cli):
     cfg = tmp_path / "s.yaml"
     cfg.write_text("pipeline: diag\ngrid:\n  steps: [1, 2, 3]\n")
