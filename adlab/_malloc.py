@@ -8,7 +8,6 @@ run before torch allocates anything, so every entry point imports ``adlab`` firs
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 
 MMAP_THRESHOLD_BYTES = 131072
@@ -18,11 +17,10 @@ _M_MMAP_THRESHOLD = -3  # from malloc.h
 def pin_mmap_threshold() -> bool:
     """Set the threshold for this process and, via the environment, for its children."""
     os.environ.setdefault("MALLOC_MMAP_THRESHOLD_", str(MMAP_THRESHOLD_BYTES))
-    libc_name = ctypes.util.find_library("c")
-    if not libc_name:
-        return False
     try:
-        libc = ctypes.CDLL(libc_name)
+        # The process's own symbols include libc's; ctypes.util.find_library("c") would spawn
+        # ldconfig, which costs every command ~10 ms.
+        libc = ctypes.CDLL(None)
         return bool(libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES))
     except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to pin
         return False

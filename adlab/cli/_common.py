@@ -14,13 +14,30 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
 
 from adlab.errors import AdlabError
 
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+class _LazyConsole:
+    """A rich Console made on first use: commands that print JSON never import rich (~20 ms)."""
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+        self._console: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            options = {k: v() if callable(v) else v for k, v in self._options.items()}
+            self._console = Console(**options)
+        return getattr(self._console, name)
+
+
+err_console = _LazyConsole(stderr=True, highlight=False, soft_wrap=True)
 # Piped output keeps whole lines (rich would otherwise wrap at 80 columns).
-out_console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+out_console = _LazyConsole(highlight=False,
+                           width=lambda: None if sys.stdout.isatty() else 200)
 
 # Set by the root callback from ``--db``; read through :func:`db_url`.
 _GLOBAL: dict[str, Any] = {"db": None}

@@ -23,13 +23,16 @@ def build_filter(*, study: str | None, pipeline: str | None, status: List[str] |
                  name: str | None, where: List[str] | None, run_ids: list[int] | None = None,
                  default_status: tuple[str, ...] = ("succeeded",)) -> Any:
     """The RunFilter shared by compare, report and export options."""
-    from adlab.config.overrides import parse_set_option
     from adlab.db.compare_queries import RunFilter
 
     statuses = tuple(status) if status else default_status
     if statuses == ("all",):
         statuses = ()
-    pairs = tuple(parse_set_option(w) for w in where or [])
+    pairs: tuple = ()
+    if where:  # the YAML parser for values is imported only when needed
+        from adlab.config.overrides import parse_set_option
+
+        pairs = tuple(parse_set_option(w) for w in where)
     return RunFilter(study=study, pipeline=pipeline, statuses=statuses, name_like=name,
                      run_ids=tuple(run_ids) if run_ids else None, where=pairs)
 
