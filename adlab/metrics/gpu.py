@@ -7,11 +7,18 @@ per-score arrays (a few MB) come back to the host, so every metric formula is sh
 torch is imported only here, and only after a cheap check that an NVIDIA device exists, so a
 CPU-only run never pays for importing it. ``ADLAB_METRICS_DEVICE=cpu|cuda`` overrides the
 automatic choice.
+
+'auto' picks the GPU only when this process has already started CUDA (a pipeline that trained
+or ran a model there). Measured on an H100 with 16 cores: once CUDA is up the GPU path is
+1.25-1.45x faster from 4 M to 113 M pixels (113 M: 0.6-1.0 s against 0.8-1.3 s), but importing
+torch and starting CUDA cost ~3.5 s, so a fresh ``adlab metrics`` process on 113 M pixels took
+6.0-6.2 s with ``--device cuda`` against 2.2-2.9 s on the CPU threads.
 """
 from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 from typing import Any
 
 import numpy as np
@@ -39,6 +46,12 @@ def cuda_usable() -> bool:
     return bool(torch.cuda.is_available())
 
 
+def cuda_started() -> bool:
+    """True when torch is already imported and has initialised CUDA in this process."""
+    torch = sys.modules.get("torch")
+    return torch is not None and bool(torch.cuda.is_initialized())
+
+
 def choose_device(device: str, n_pixels: int) -> str:
     """'cpu' or 'cuda' for a request of 'auto', 'cpu' or 'cuda'."""
     wanted = device
@@ -54,7 +67,7 @@ def choose_device(device: str, n_pixels: int) -> str:
             raise MetricInputError(
                 "device 'cuda' was requested but torch sees no CUDA device; use device='cpu'.")
         return "cuda"
-    return "cuda" if n_pixels >= GPU_MIN_PIXELS and cuda_usable() else "cpu"
+    return "cuda" if n_pixels >= GPU_MIN_PIXELS and cuda_started() else "cpu"
 
 
 class TorchNegatives:
