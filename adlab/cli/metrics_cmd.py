@@ -2,6 +2,8 @@
 
     adlab metrics FILE.npz [--fpr-limit L] [--json]
     adlab metrics --maps-dir DIR --dataset-root ROOT [--category C ...] [--json]
+    adlab metrics --loco --maps-dir DIR --dataset-root ROOT [--category C ...]
+                  [--spro-limit L ...] [--json]
 
 The .npz holds ``anomaly_maps`` (N,H,W), ``masks`` (N,H,W, 0/1), optionally ``scores`` (N,)
 (default: each map's maximum), ``labels`` (N,) (default: the mask has a defect pixel) and
@@ -10,10 +12,18 @@ The .npz holds ``anomaly_maps`` (N,H,W), ``masks`` (N,H,W, 0/1), optionally ``sc
 (``<category>/test/<defect>/<name>.tiff``) beside an MVTec-layout dataset, evaluated per
 category plus the mean. Maps of another size than their mask are resized bilinearly to it.
 
-With ``--json`` the seven metric keys are at top level (the category mean when there are
-categories), null when undefined, with the reasons under ``undefined``; per-category reports
-sit under ``per_category``. NumPy/SciPy are imported only when the command runs; torch only
-when a GPU is used.
+``--loco`` evaluates the same map layout beside an MVTec LOCO AD dataset as the official LOCO
+script does (:mod:`adlab.metrics.loco_eval`): AU-sPRO at each ``--spro-limit`` (default 0.01,
+0.05, 0.1, 0.3, 1.0) for logical and for structural anomalies (each with the good images) and
+their mean (``spro@<limit>``, ``spro_logical@<limit>``, ``spro_structural@<limit>``), and image
+AUROC (map maximum) of logical, structural and all anomalies against the good images plus the
+logical/structural mean (``auroc_logical``, ``auroc_structural``, ``auroc_all``,
+``auroc_mean``). Saturation areas come from each category's ``defects_config.json``.
+
+With ``--json`` the metric keys (the seven, or the LOCO keys above) are at top level (the
+category mean when there are categories), null when undefined, with the reasons under
+``undefined``; per-category reports sit under ``per_category``. NumPy/SciPy are imported only
+when the command runs; torch only when a GPU is used.
 """
 from __future__ import annotations
 
@@ -56,6 +66,36 @@ def _print_table(reports: dict[str, Any]) -> None:
             out_console.print(f"{name} {key}: {reason}", markup=False)
 
 
+def _print_loco_table(reports: dict[str, Any]) -> None:
+    """One row per metric and one column per category: the LOCO keys are many."""
+    from rich.table import Table
+
+    table = Table(show_edge=False)
+    table.add_column("metric")
+    for name in reports:
+        table.add_column(name, justify="right")
+    for key in reports["mean"].values:
+        table.add_row(key, *(_fmt(r.values[key]) for r in reports.values()))
+    out_console.print(table)
+    for name, report in reports.items():
+        for key, reason in {**report.undefined, **report.notes}.items():
+            out_console.print(f"{name} {key}: {reason}", markup=False)
+
+
+def _check_loco_options(loco: bool, maps_dir: Optional[Path], spro_limit: Optional[list[float]],
+                        fpr_limit: float) -> None:
+    if loco and maps_dir is None:
+        raise typer.BadParameter(
+            "--loco needs --maps-dir DIR --dataset-root ROOT (an MVTec LOCO AD dataset).")
+    if loco and fpr_limit != 0.3:
+        raise typer.BadParameter("--fpr-limit is for AU-PRO; with --loco use --spro-limit.")
+    if spro_limit and not loco:
+        raise typer.BadParameter("--spro-limit applies to --loco only (AU-PRO uses --fpr-limit).")
+    for limit in spro_limit or ():
+        if not 0.0 < limit <= 1.0:
+            raise typer.BadParameter(f"--spro-limit must lie in (0, 1], got {limit:g}.")
+
+
 def _per_category_json(reports: dict[str, Any]) -> dict[str, Any]:
     mean = reports["mean"]
     out = mean.to_dict()
@@ -84,20 +124,40 @@ def metrics_command(
     maps_dir: Optional[Path] = typer.Option(
         None, "--maps-dir", help="Anomaly maps as <category>/test/<defect>/<name>.tiff."),
     dataset_root: Optional[Path] = typer.Option(
-        None, "--dataset-root", help="MVTec-layout dataset root (test images, ground_truth)."),
+        None, "--dataset-root",
+        help="MVTec-layout (or MVTec LOCO AD) dataset root (test images, ground_truth)."),
     category: Optional[list[str]] = typer.Option(
         None, "--category", metavar="NAME",
         help="Evaluate only this category (repeatable; with --maps-dir)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    loco: bool = typer.Option(
+        False, "--loco", help="MVTec LOCO AD: AU-sPRO and per-type image AUROC (with --maps-dir)."),
+    spro_limit: Optional[list[float]] = typer.Option(
+        None, "--spro-limit", metavar="L",
+        help="FPR limit of AU-sPRO (repeatable; default 0.01 0.05 0.1 0.3 1.0; with --loco)."),
     as_json: bool = JsonOption,
 ) -> None:
-    """Image/pixel AUROC, AU-PRO, F1-max and AP, exactly as the official evaluations define them."""
+    """Image/pixel AUROC, AU-PRO, F1-max and AP (or, with --loco, AU-sPRO and per-type AUROC),
+    exactly as the official evaluations define them."""
     if (file is None) == (maps_dir is None):
         raise typer.BadParameter("give either FILE.npz or --maps-dir DIR --dataset-root ROOT.")
     if maps_dir is not None and dataset_root is None:
         raise typer.BadParameter("--maps-dir needs --dataset-root (the MVTec-layout dataset).")
     if category and maps_dir is None:
         raise typer.BadParameter("--category applies to --maps-dir only.")
+    _check_loco_options(loco, maps_dir, spro_limit, fpr_limit)
+
+    if loco:
+        from adlab.metrics.loco_eval import OFFICIAL_SPRO_LIMITS, evaluate_loco
+
+        info(f"reading anomaly maps from {maps_dir} (MVTec LOCO AD) ...")
+        loco_reports = evaluate_loco(maps_dir, dataset_root, category or None,
+                                     spro_limit or OFFICIAL_SPRO_LIMITS)
+        if as_json:
+            emit_json(_per_category_json(loco_reports))
+        else:
+            _print_loco_table(loco_reports)
+        return
 
     from adlab.metrics import evaluate, evaluate_per_category
 

@@ -1,0 +1,315 @@
+"""MVTec LOCO AD evaluation of anomaly maps on disk, reported as the official script reports it.
+
+The official ``evaluate_experiment.py`` of MVTec LOCO AD computes, per category:
+
+* AU-sPRO at the FPR limits 0.01, 0.05, 0.1, 0.3 and 1.0, once over the logical anomalies plus
+  the good test images and once over the structural anomalies plus the good test images; the
+  headline value is the mean of the two (keys ``spro@<limit>``, ``spro_logical@<limit>``,
+  ``spro_structural@<limit>``);
+* image AUROC of each anomaly type against the good test images, image score = the map's
+  maximum, and the mean of the two (``auroc_logical``, ``auroc_structural``, ``auroc_mean``);
+  adlab adds all anomalous images against the good ones (``auroc_all``).
+
+Maps are TIFFs at ``<maps_dir>/<category>/test/<type>/<stem>.tiff``. Each PNG in
+``ground_truth/<type>/<stem>/`` is one defect; its pixel value selects the defect's entry in
+``defects_config.json`` (``pixel_value``), whose saturation rule gives the saturation area.
+Every map is resized bilinearly to its ground-truth grid (the masks' size, for good images
+the test image's size) so that all images weigh as in the official evaluation, which needs
+maps at full resolution; the image score is taken before resizing.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from adlab.data.imageio import image_size, load_mask_values
+from adlab.data.loco import DEFECTS_CONFIG, load_loco_category, load_loco_defects_config
+from adlab.data.types import GOOD, Sample
+from adlab.errors import AdlabError, NotFoundError
+from adlab.metrics._inputs import check_fpr_limit
+from adlab.metrics.auroc import auroc_from_ranked, auroc_reason
+from adlab.metrics.files import _find_map, list_categories, read_anomaly_map
+from adlab.metrics.pixel_order import rank_scores
+from adlab.metrics.resize import resize_bilinear
+from adlab.metrics.spro import loco_saturation_area, spro
+from adlab.metrics.undefined import UndefinedMetricWarning
+
+OFFICIAL_SPRO_LIMITS = (0.01, 0.05, 0.1, 0.3, 1.0)
+LOGICAL = "logical_anomalies"
+STRUCTURAL = "structural_anomalies"
+ANOMALY_TYPES = (LOGICAL, STRUCTURAL)
+_SHORT = {LOGICAL: "logical", STRUCTURAL: "structural"}
+MEAN_KEY = "mean"
+
+
+def spro_key(limit: float, anomaly_type: str | None = None) -> str:
+    """``spro@0.3`` (mean of both types) or ``spro_logical@0.3`` / ``spro_structural@0.3``."""
+    prefix = "spro" if anomaly_type is None else f"spro_{_SHORT[anomaly_type]}"
+    return f"{prefix}@{float(limit)}"
+
+
+def loco_metric_keys(spro_limits: Sequence[float]) -> list[str]:
+    keys = [spro_key(limit) for limit in spro_limits]
+    for anomaly_type in ANOMALY_TYPES:
+        keys += [spro_key(limit, anomaly_type) for limit in spro_limits]
+    return keys + ["auroc_logical", "auroc_structural", "auroc_all", "auroc_mean"]
+
+
+def check_spro_limits(spro_limits: Sequence[float]) -> tuple[float, ...]:
+    """Each limit in (0, 1], duplicates dropped, ascending."""
+    limits = sorted({check_fpr_limit(limit) for limit in spro_limits})
+    if not limits:
+        raise AdlabError("no FPR limit for AU-sPRO was given; pass at least one, e.g. 0.3.")
+    return tuple(limits)
+
+
+@dataclass
+class LocoImage:
+    """One test image on its ground-truth grid: map, image score, defects, saturation areas."""
+
+    anomaly_type: str  # good, logical_anomalies or structural_anomalies
+    anomaly_map: np.ndarray
+    score: float  # the map's maximum before resizing (the official image score)
+    defects: list[np.ndarray] = field(default_factory=list)  # one boolean mask per defect
+    saturation_areas: list[float] = field(default_factory=list)
+
+
+@dataclass
+class LocoReport:
+    """Metric values (NaN when undefined, with the reason in ``undefined``) and image counts.
+
+    ``notes`` explains values that need a remark (a mean over fewer parts than usual).
+    """
+
+    values: dict[str, float]
+    undefined: dict[str, str]
+    spro_limits: tuple[float, ...]
+    counts: dict[str, int]
+    notes: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON shape of ``adlab metrics --loco --json``: the metric keys at top level."""
+        out: dict[str, Any] = {k: (None if math.isnan(v) else v) for k, v in self.values.items()}
+        out.update(undefined=dict(self.undefined), spro_limits=list(self.spro_limits),
+                   **self.counts)
+        if self.notes:
+            out["notes"] = dict(self.notes)
+        return out
+
+
+# ---------------------------------------------------------------- reading one category
+
+def _read_map(path: Path) -> np.ndarray:
+    amap = read_anomaly_map(path)
+    if amap.dtype not in (np.float32, np.float64):
+        amap = amap.astype(np.float64)
+    if not np.isfinite(amap).all():
+        raise AdlabError(f"anomaly map {path} contains NaN or infinite values; write finite "
+                         "anomaly scores.")
+    return amap
+
+
+def _read_defect(path: Path, values: np.ndarray, table: Mapping[int, dict],
+                 config_path: Path) -> tuple[np.ndarray, float]:
+    """The defect's boolean mask and saturation area from one ground-truth PNG."""
+    present = np.unique(values[values != 0])
+    if present.size == 0:
+        raise AdlabError(
+            f"ground-truth mask {path} has no defect pixel (all zero); every PNG in a "
+            "ground_truth/<type>/<stem>/ folder must mark one defect, so remove or fix it.")
+    if present.size > 1:
+        raise AdlabError(
+            f"ground-truth mask {path} holds several defect pixel values "
+            f"({', '.join(str(int(v)) for v in present)}); each PNG must mark one defect with "
+            "one value, so split it into one file per defect.")
+    value = int(present[0])
+    entry = table.get(value)
+    if entry is None:
+        raise AdlabError(
+            f"ground-truth mask {path} has pixel value {value}, which {config_path} does not "
+            f"list (it has {', '.join(str(v) for v in sorted(table)) or 'none'}); add an entry "
+            f"with \"pixel_value\": {value} or fix the mask.")
+    mask = values == value
+    area = loco_saturation_area(int(mask.sum()), entry["saturation_threshold"],
+                                entry["relative_saturation"])
+    return mask, area
+
+
+def _read_defects(sample: Sample, table: Mapping[int, dict], config_path: Path
+                  ) -> tuple[list[np.ndarray], list[float]]:
+    if not sample.mask_paths:
+        gt_dir = config_path.parent / "ground_truth" / sample.defect_type / sample.image_path.stem
+        raise NotFoundError(
+            f"anomalous test image {sample.image_path} has no ground truth; expected one PNG "
+            f"per defect in {gt_dir}/ (000.png, 001.png ...), as MVTec LOCO AD ships them.")
+    defects, areas = [], []
+    for path, values in zip(sample.mask_paths, load_mask_values(sample)):
+        if defects and values.shape != defects[0].shape:
+            raise AdlabError(
+                f"ground-truth mask {path} is {values.shape[0]}x{values.shape[1]} but "
+                f"{sample.mask_paths[0]} is {defects[0].shape[0]}x{defects[0].shape[1]}; all "
+                "masks of one image must have the image's size.")
+        mask, area = _read_defect(path, values, table, config_path)
+        defects.append(mask)
+        areas.append(area)
+    return defects, areas
+
+
+def read_loco_category(maps_dir: str | Path, dataset_root: str | Path, category: str
+                       ) -> list[LocoImage]:
+    """Every test image of one category with its map (from ``maps_dir``) and ground truth."""
+    maps_dir, dataset_root = Path(maps_dir), Path(dataset_root)
+    data = load_loco_category(dataset_root, category)
+    config_path = dataset_root / category / DEFECTS_CONFIG
+    table = {e["pixel_value"]: e for e in load_loco_defects_config(dataset_root, category)}
+    images = []
+    for sample in data.test:
+        if sample.defect_type not in (GOOD, *ANOMALY_TYPES):
+            raise AdlabError(
+                f"{sample.image_path.parent} is neither good, {LOGICAL} nor {STRUCTURAL}; "
+                "an MVTec LOCO AD test folder holds only these three, so move it out.")
+        raw = _read_map(_find_map(maps_dir, category, sample.defect_type,
+                                  sample.image_path.stem))
+        if sample.defect_type == GOOD:
+            defects, areas = [], []
+            grid = image_size(sample.image_path)
+        else:
+            defects, areas = _read_defects(sample, table, config_path)
+            grid = defects[0].shape
+        images.append(LocoImage(sample.defect_type, resize_bilinear(raw, grid),
+                                float(raw.max()), defects, areas))
+    return images
+
+
+# ---------------------------------------------------------------- metrics
+
+def _spro_with_reason(images: Sequence[LocoImage], limit: float) -> tuple[float, str | None]:
+    """AU-sPRO of these images, and why it is undefined when it is NaN."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UndefinedMetricWarning)
+        value = spro([im.anomaly_map for im in images], [im.defects for im in images],
+                     [im.saturation_areas for im in images], fpr_limit=limit)
+    if not math.isnan(value):
+        return value, None
+    reasons = [str(w.message) for w in caught if issubclass(w.category, UndefinedMetricWarning)]
+    return value, reasons[-1] if reasons else "undefined"
+
+
+def _auroc(positives: Sequence[float], negatives: Sequence[float], positive: str
+           ) -> tuple[float, str | None]:
+    ranked = rank_scores(np.asarray(negatives, dtype=np.float64),
+                         np.asarray(positives, dtype=np.float64))
+    reason = auroc_reason(ranked, positive=positive, negative="good test image")
+    return (math.nan, reason) if reason else (auroc_from_ranked(ranked), None)
+
+
+def _mean_of_parts(report: LocoReport, key: str, parts: Mapping[str, str], what: str) -> None:
+    """``report.values[key]`` = mean of the defined ``parts`` (label -> key), with a note."""
+    defined = {label: report.values[k] for label, k in parts.items()
+               if not math.isnan(report.values[k])}
+    if not defined:
+        report.values[key] = math.nan
+        report.undefined[key] = f"undefined: it is undefined for every {what}"
+        return
+    report.values[key] = float(np.mean(list(defined.values())))
+    left_out = [label for label in parts if label not in defined]
+    if left_out:
+        report.notes[key] = (f"mean over {len(defined)} of {len(parts)} {what}s; undefined "
+                             f"for {', '.join(left_out)}")
+
+
+def evaluate_loco_images(images: Sequence[LocoImage],
+                         spro_limits: Sequence[float] = OFFICIAL_SPRO_LIMITS) -> LocoReport:
+    """AU-sPRO per anomaly type and limit, their mean, and the image AUROCs of one category."""
+    limits = check_spro_limits(spro_limits)
+    by_type = {t: [im for im in images if im.anomaly_type == t] for t in (GOOD, *ANOMALY_TYPES)}
+    good = by_type[GOOD]
+    counts = {"n_images": len(images), "n_good": len(good),
+              "n_logical": len(by_type[LOGICAL]), "n_structural": len(by_type[STRUCTURAL]),
+              "n_defects": sum(len(im.defects) for im in images)}
+    report = LocoReport(values={}, undefined={}, spro_limits=limits, counts=counts)
+    values, undefined = report.values, report.undefined
+
+    for limit in limits:
+        values[spro_key(limit)] = math.nan  # filled below; keeps the key order
+    for anomaly_type in ANOMALY_TYPES:
+        subset = by_type[anomaly_type]
+        for limit in limits:
+            key = spro_key(limit, anomaly_type)
+            if subset:
+                values[key], reason = _spro_with_reason(subset + good, limit)
+            else:
+                values[key], reason = math.nan, f"undefined: there is no {anomaly_type} test image"
+            if reason:
+                undefined[key] = reason
+    for limit in limits:
+        _mean_of_parts(report, spro_key(limit),
+                       {t: spro_key(limit, t) for t in ANOMALY_TYPES}, "anomaly type")
+
+    good_scores = [im.score for im in good]
+    for anomaly_type in ANOMALY_TYPES:
+        key = f"auroc_{_SHORT[anomaly_type]}"
+        values[key], reason = _auroc([im.score for im in by_type[anomaly_type]], good_scores,
+                                     positive=f"{anomaly_type} test image")
+        if reason:
+            undefined[key] = reason
+    anomalous = [im.score for t in ANOMALY_TYPES for im in by_type[t]]
+    values["auroc_all"], reason = _auroc(anomalous, good_scores, positive="anomalous test image")
+    if reason:
+        undefined["auroc_all"] = reason
+    _mean_of_parts(report, "auroc_mean",
+                   {t: f"auroc_{_SHORT[t]}" for t in ANOMALY_TYPES}, "anomaly type")
+    report.values = {k: values[k] for k in loco_metric_keys(limits)}
+    return report
+
+
+def mean_loco_report(reports: Mapping[str, LocoReport]) -> LocoReport:
+    """Mean over categories of each metric, skipping (and noting) categories where undefined."""
+    first = next(iter(reports.values()))
+    counts = {k: sum(r.counts[k] for r in reports.values()) for k in first.counts}
+    mean = LocoReport(values={}, undefined={}, spro_limits=first.spro_limits, counts=counts)
+    for key in first.values:
+        defined = {name: r.values[key] for name, r in reports.items()
+                   if not math.isnan(r.values[key])}
+        if not defined:
+            mean.values[key] = math.nan
+            mean.undefined[key] = "undefined in every category"
+            continue
+        mean.values[key] = float(np.mean(list(defined.values())))
+        left_out = [name for name in reports if name not in defined]
+        if left_out:
+            mean.notes[key] = (f"mean over {len(defined)} of {len(reports)} categories; "
+                               f"undefined in {', '.join(left_out)}")
+    return mean
+
+
+def evaluate_loco(maps_dir: str | Path, dataset_root: str | Path,
+                  categories: Sequence[str] | None = None,
+                  spro_limits: Sequence[float] = OFFICIAL_SPRO_LIMITS) -> dict[str, LocoReport]:
+    """Each category's :class:`LocoReport` plus their ``"mean"``.
+
+    ``categories`` default to the folders of ``maps_dir`` that hold a ``test/`` folder.
+    """
+    maps_dir, dataset_root = Path(maps_dir), Path(dataset_root)
+    limits = check_spro_limits(spro_limits)
+    for folder, flag in ((maps_dir, "--maps-dir"), (dataset_root, "--dataset-root")):
+        if not folder.is_dir():
+            raise NotFoundError(f"{flag} {folder} is not a directory.")
+    names = list(dict.fromkeys(categories or list_categories(maps_dir)))
+    if not names:
+        raise NotFoundError(
+            f"{maps_dir} has no <category>/test/ folders; anomaly maps must be stored as "
+            "<category>/test/<type>/<stem>.tiff.")
+    if MEAN_KEY in names:
+        raise AdlabError(f"a category is named {MEAN_KEY!r}, which is reserved for the mean; "
+                         "rename it.")
+    reports = {name: evaluate_loco_images(read_loco_category(maps_dir, dataset_root, name),
+                                          limits)
+               for name in names}
+    reports[MEAN_KEY] = mean_loco_report(reports)
+    return reports
