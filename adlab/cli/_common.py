@@ -25,13 +25,17 @@ class _LazyConsole:
         self._options = options
         self._console: Any = None
 
-    def __getattr__(self, name: str) -> Any:
+    def get(self) -> Any:
+        """The rich Console itself, for APIs that take one (``Progress(console=...)``)."""
         if self._console is None:
             from rich.console import Console
 
             options = {k: v() if callable(v) else v for k, v in self._options.items()}
             self._console = Console(**options)
-        return getattr(self._console, name)
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.get(), name)
 
 
 err_console = _LazyConsole(stderr=True, highlight=False, soft_wrap=True)

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import os
-import threading
+import subprocess
+import sys
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import typer
 
@@ -14,27 +15,40 @@ from adlab.cli._common import db_url, err_console, info, out_console
 DEMO_CONFIG = Path(__file__).resolve().parents[1] / "config" / "demo.yaml"
 
 
-def _watch_progress(engine, run_ids: list[int], stop: threading.Event) -> None:  # noqa: ANN001
-    """Progress bars on stderr from what the worker's runs write to the database."""
+def _watch_progress(engine, run_ids: list[int], done: Callable[[], bool]) -> None:  # noqa: ANN001
+    """Progress bars on stderr from what the worker's runs write to the database, until
+    ``done()``; the runs are read once more after that, so the bars end on their final states."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from adlab.db.queries import list_runs
 
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[state]}"),
-                  TimeElapsedColumn(), console=err_console, transient=False) as progress:
+                  TimeElapsedColumn(), console=err_console.get(), transient=False) as progress:
         tasks = {}
         while True:
+            final = done()
             for r in list_runs(engine, ids=run_ids):
                 if r.id not in tasks:
                     tasks[r.id] = progress.add_task(f"run {r.id} {r.name}", total=None, state=r.status)
                 total = r.progress_total or None
-                done = r.progress_done if r.status != "succeeded" else (total or 1)
+                completed = r.progress_done if r.status != "succeeded" else (total or 1)
                 progress.update(tasks[r.id], total=total or (1 if r.status == "succeeded" else None),
-                                completed=done, state=(r.progress_message or r.status)[:40]
+                                completed=completed, state=(r.progress_message or r.status)[:40]
                                 if r.status == "running" else r.status)
-            if stop.is_set():
+            if final:
                 break
             time.sleep(0.5)
+
+
+def _start_worker(device: str, log_path: Path) -> subprocess.Popen:
+    """The demo's worker, as its own process exactly as a user would start one. Not a thread
+    of this process: the worker forks a child per run, and a fork while another thread holds
+    an import lock (the progress display imports rich lazily) leaves the child hung forever."""
+    cmd = [sys.executable, "-m", "adlab", "--db", db_url(), "worker", "--until-empty",
+           "--device", device, "--poll", "0.5"]
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("w", encoding="utf-8") as log:
+        return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
 
 
 def demo_command(
@@ -49,7 +63,6 @@ def demo_command(
     from adlab.data.synth import generate_synthetic
     from adlab.db.engine import get_engine
     from adlab.queue import enqueue
-    from adlab.worker.loop import Worker, WorkerOptions
 
     out = out.resolve()
     data_dir = out / "data"
@@ -66,16 +79,17 @@ def demo_command(
     err_console.print("[yellow]note:[/] no pretrained weights are available offline, so the backbones "
                       "are randomly initialised: the numbers show the lab working, not model quality.")
     if result.created:
-        stop = threading.Event()
-        watcher = threading.Thread(target=_watch_progress, args=(engine, run_ids, stop), daemon=True)
-        watcher.start()
-        worker = Worker(db_url(), WorkerOptions(device=device, until_empty=True, poll_s=0.5),
-                        log=lambda msg: None)
+        log_path = out / "worker.log"
+        worker = _start_worker(device, log_path)
         try:
-            worker.run()
+            _watch_progress(engine, run_ids, lambda: worker.poll() is not None)
         finally:
-            stop.set()
-            watcher.join(timeout=5)
+            if worker.poll() is None:  # interrupted: the worker releases its run on SIGTERM
+                worker.terminate()
+                worker.wait()
+        if worker.returncode != 0:
+            err_console.print(f"the demo worker exited with {worker.returncode}; its log: {log_path}",
+                              markup=False)
     _print_results(engine, run_ids, report or out / "report.md")
 
 
