@@ -27,6 +27,7 @@ from typing import Any, Iterable, Sequence
 
 from sqlalchemy.engine import Engine
 
+from adlab.analysis.grouping import group_pins_key
 from adlab.analysis.values import canonical, canonical_json
 from adlab.db import compare_queries as cq
 from adlab.db import headline_ranking
@@ -163,6 +164,16 @@ def _spec_keys(pipeline: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return tuple(spec.partition_keys), tuple(spec.non_group_keys)
 
 
+def _stored_group_pins(pipeline: str, group_keys_json: str, info_json: str | None,
+                       key: str) -> bool:
+    """Whether a stored group (described by one of its runs) pins ``key``: the grouping rule of
+    :mod:`adlab.analysis.grouping`, with the keys the run was grouped with."""
+    declared = json.loads(group_keys_json or "[]")
+    return group_pins_key(key, group_keys=declared or None,
+                          partition_keys=partition_keys_of(pipeline, info_json),
+                          non_group_keys=_spec_keys(pipeline)[1])
+
+
 def _is_seed_like(key: str, non_group: Sequence[str] = ()) -> bool:
     leaf = key.rsplit(".", 1)[-1]
     return (leaf in SEED_LIKE or leaf.endswith("_seed") and leaf != "sample_seed"
@@ -234,7 +245,7 @@ def compare(engine: Engine, *, metrics: Sequence[str] | None = None,
     if headline_ranking.applies(engine, metric=primary, scope=scope, filters=filters):
         rows, aggregates = headline_ranking.ranked_rows(
             engine, metric=primary, filters=filters, group_keys=keys,
-            higher_is_better=higher[primary], top=listing_top)
+            higher_is_better=higher[primary], top=listing_top, pins=_stored_group_pins)
     else:
         rows, aggregates = cq.ranked_rows(engine, metric=primary, scope=scope, filters=filters,
                                           group_keys=keys, higher_is_better=higher[primary],

@@ -36,6 +36,23 @@ def group_values(flat: Mapping[str, Any], *, group_keys: Sequence[str] | None,
     return {k: canonical(v) for k, v in sorted(flat.items()) if not _is_excluded(k, skip)}
 
 
+def _under(key: str, prefixes: Iterable[str]) -> bool:
+    return any(key == p or key.startswith(p + ".") for p in prefixes)
+
+
+def group_pins_key(key: str, *, group_keys: Sequence[str] | None, partition_keys: Sequence[str],
+                   non_group_keys: Sequence[str]) -> bool:
+    """True when runs sharing a group hash necessarily share the canonical value of the flat
+    parameter ``key``: it is (under) a partition key or a declared group key, or, without a
+    declaration, any key the default group does not exclude. Regrouping by such keys only
+    merges stored groups."""
+    if _under(key, partition_keys):
+        return True
+    if group_keys:
+        return _under(key, group_keys)
+    return not _is_excluded(key, tuple(partition_keys) + tuple(non_group_keys))
+
+
 def _lookup(flat: Mapping[str, Any], key: str) -> Any:
     """A dotted key, or a sub-tree given by its prefix (``data`` -> all ``data.*`` values)."""
     if key in flat:

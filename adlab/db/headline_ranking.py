@@ -22,7 +22,7 @@ headline, and no filter by name, run ids or parameter values is set (:func:`appl
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from sqlalchemy import and_, bindparam, exists, func, or_, select
 from sqlalchemy.engine import Connection, Engine
@@ -74,16 +74,29 @@ def _filters(f: cq.RunFilter, *, index_status: bool = False) -> list[ColumnEleme
     return out
 
 
+# (pipeline, group_keys_json, info_json, key) -> does the stored group pin the key's value?
+PinRule = Callable[[str, str, "str | None", str], bool]
+
+
 def ranked_rows(engine: Engine, *, metric: str, filters: cq.RunFilter | None = None,
                 group_keys: Sequence[str] | None = None, higher_is_better: bool = True,
-                top: int | None = None
+                top: int | None = None, pins: PinRule | None = None
                 ) -> tuple[list[cq.RankedRow], dict[str, cq.GroupAggregate]]:
-    """The same answer as :func:`adlab.db.compare_queries.ranked_rows` for the headline metric."""
+    """The same answer as :func:`adlab.db.compare_queries.ranked_rows` for the headline metric.
+
+    With ``pins`` (the grouping rule, from the analysis layer), a regrouping whose keys every
+    stored group pins is answered by merging stored groups, without reading any parameter of
+    the other runs."""
     f = filters or cq.RunFilter()
     base = [Run.headline_metric == metric, *_filters(f)]
     rows: list[cq.RankedRow] = []
     with reader(engine).connect() as conn:
         sqlite = conn.dialect.name == "sqlite"
+        if group_keys and pins is not None:
+            merged = _merged_stored_groups(conn, base, group_keys, pins,
+                                           higher_is_better=higher_is_better, top=top)
+            if merged is not None:
+                return merged
         if group_keys:
             by_id = [Run.headline_metric == metric, *_filters(f, index_status=True)]
             groups = _key_groups(conn, by_id, group_keys, sqlite=sqlite)
@@ -120,6 +133,7 @@ class _Group:
     params: dict[str, Any]
     key_values: dict[str, Any] | None
     aggregate: cq.GroupAggregate
+    rep: int = 0  # a run of the group (stored groups only)
 
 
 def _aggregate_columns(value: Any = Run.headline_value) -> list[Any]:
@@ -131,9 +145,80 @@ def _aggregate(r: Sequence[Any]) -> cq.GroupAggregate:
 
 
 def _stored_groups(conn: Connection, base: list[ColumnElement]) -> dict[str, _Group]:
-    q = select(Run.group_hash, *_aggregate_columns()).where(*base).group_by(Run.group_hash)
+    q = (select(Run.group_hash, func.min(Run.id), *_aggregate_columns()).where(*base)
+         .group_by(Run.group_hash))
     where = [Run.group_hash == bindparam("group_hash")]
-    return {g: _Group(where, {"group_hash": g}, None, _aggregate(r)) for g, *r in conn.execute(q)}
+    return {g: _Group(where, {"group_hash": g}, None, _aggregate(r), rep=rep)
+            for g, rep, *r in conn.execute(q)}
+
+
+def _merged_stored_groups(conn: Connection, base: list[ColumnElement], keys: Sequence[str],
+                          pins: PinRule, *, higher_is_better: bool, top: int | None
+                          ) -> tuple[list[cq.RankedRow], dict[str, cq.GroupAggregate]] | None:
+    """Regroup by keys that every stored group pins: each stored group falls whole into one
+    new group (its representative run's key values), aggregates add up, and a new group's best
+    runs are among its stored groups' best runs (every run better than a listed one is listed
+    in its own stored group). None when some stored group does not pin some key."""
+    stored = _stored_groups(conn, base)
+    reps = _details(conn, [g.rep for g in stored.values()])
+    for g in stored.values():
+        rep = reps[g.rep]
+        if not all(pins(rep[2], rep[6] or "[]", rep[5], key) for key in keys):
+            return None
+    values = _param_pairs(conn, list(reps), keys)
+    members: dict[str, list[str]] = {}
+    key_values: dict[str, dict[str, Any]] = {}
+    for sgid, g in stored.items():
+        kv = {key: cq.value_from_sql(*values.get((g.rep, key), (None, None))) for key in keys}
+        gid = cq._group_id(reps[g.rep][3], "", kv)
+        members.setdefault(gid, []).append(sgid)
+        key_values[gid] = kv
+    aggregates: dict[str, cq.GroupAggregate] = {}
+    for gid, sgids in members.items():
+        parts = [stored[s].aggregate for s in sgids]
+        aggregates[gid] = cq.GroupAggregate(sum(a.n for a in parts), sum(a.total for a in parts),
+                                            sum(a.total_sq for a in parts),
+                                            sum(a.runs for a in parts))
+    best: dict[str, list[tuple[int, Any]]] = {}
+    for gid, sgids in members.items():
+        pairs = [p for s in sgids for p in _best_rows(
+            conn, [*base, *stored[s].where], higher_is_better=higher_is_better, top=top,
+            params=stored[s].params)]
+        best[gid] = pairs if top is None else _within_top(pairs, top, aggregates[gid].n,
+                                                          higher_is_better)
+    details = _details(conn, [run_id for pairs in best.values() for run_id, _ in pairs])
+    rows: list[cq.RankedRow] = []
+    for gid, pairs in best.items():
+        rows += _ranked(pairs, details, gid, key_values[gid], higher_is_better)
+    return rows, aggregates
+
+
+def _param_pairs(conn: Connection, run_ids: list[int], keys: Sequence[str]
+                 ) -> dict[tuple[int, str], tuple[Any, Any]]:
+    """(value_num, canonical text) of some runs' parameters, as the regrouping query reads them."""
+    text = cq.canonical_text(Param.value_num, Param.value_text)
+    q = (select(Param.run_id, Param.key, Param.value_num, text)
+         .where(Param.run_id.in_(run_ids), Param.key.in_(list(keys))))
+    return {(r[0], r[1]): (r[2], r[3]) for r in conn.execute(q)}
+
+
+def _within_top(pairs: list[tuple[int, Any]], top: int, n_valued: int,
+                higher_is_better: bool) -> list[tuple[int, Any]]:
+    """The merged pairs whose rank in the merged group is at most ``top``; unvalued runs too
+    when the group has fewer than ``top`` valued runs (their RANK() is n_valued + 1)."""
+    valued = sorted((p for p in pairs if p[1] is not None),
+                    key=lambda p: -p[1] if higher_is_better else p[1])
+    kept: list[tuple[int, Any]] = []
+    prev, prev_rank = None, 0
+    for pos, (run_id, value) in enumerate(valued, start=1):
+        rank = prev_rank if value == prev else pos
+        if rank > top:
+            break
+        kept.append((run_id, value))
+        prev, prev_rank = value, rank
+    if n_valued < top:
+        kept += [p for p in pairs if p[1] is None]
+    return kept
 
 
 def _key_groups(conn: Connection, base: list[ColumnElement], keys: Sequence[str], *,

@@ -81,7 +81,70 @@ def test_headline_path_equals_the_window_over_metrics(tie_lab, case):
     assert len({v for _, _, _, v, *_ in fast[0]}) < len(fast[0])  # ties really occur
 
 
+MERGE_CASES = [
+    dict(group_keys=["lr"]),
+    dict(group_keys=["lr"], top=1),
+    dict(group_keys=["use_router", "lr"], top=3, higher_is_better=False),
+    dict(group_keys=["dataset"], top=5),
+    dict(group_keys=["use_router"], top=50, filters=RunFilter(statuses=())),
+]
+
+
+@pytest.mark.parametrize("case", MERGE_CASES, ids=[str(c) for c in MERGE_CASES])
+def test_regrouping_by_pinned_keys_merges_stored_groups_exactly(tie_lab, case, monkeypatch):
+    """Keys the stored groups pin (declared group keys, partition keys) are answered by merging
+    stored groups; the result equals the window over the joined parameters."""
+    kwargs = {"metric": "img_auc", **case}
+    took = []
+    real = headline_ranking._merged_stored_groups
+    monkeypatch.setattr(headline_ranking, "_merged_stored_groups",
+                        lambda *a, **k: took.append(1) or real(*a, **k))
+    merged = _normalised(*headline_ranking.ranked_rows(
+        tie_lab, pins=compare_mod._stored_group_pins, **kwargs))
+    assert took
+    window = _normalised(*cq.ranked_rows(tie_lab, **kwargs))
+    assert merged[0] == window[0]
+    assert {g: a[:2] for g, a in merged[1].items()} == {g: a[:2] for g, a in window[1].items()}
+    for gid, (_, _, total, total_sq) in merged[1].items():
+        assert total == pytest.approx(window[1][gid][2], rel=1e-12)
+        assert total_sq == pytest.approx(window[1][gid][3], rel=1e-12)
+
+
+def test_a_key_the_stored_groups_do_not_pin_is_regrouped_from_the_parameters(tie_lab):
+    from adlab.db.engine import reader
+
+    with reader(tie_lab).connect() as conn:
+        base = [headline_ranking.Run.headline_metric == "img_auc"]
+        assert headline_ranking._merged_stored_groups(
+            conn, base, ["dia"], compare_mod._stored_group_pins, higher_is_better=True,
+            top=2) is None
+
+
+def test_default_groups_pin_every_key_but_seeds(engine):
+    """Without declared group keys a stored group is every parameter but seeds and names, so
+    regrouping by any other key merges stored groups; by the seed it cannot."""
+    runs = _runs(150, seed=3)
+    for r in runs:
+        r.group_keys = None
+    write_runs(engine, runs, source="generated")
+    for keys, pinned in ((["dia", "lr"], True), (["seed"], False)):
+        kwargs = {"metric": "img_auc", "group_keys": keys, "top": 2}
+        got = _normalised(*headline_ranking.ranked_rows(
+            engine, pins=compare_mod._stored_group_pins, **kwargs))
+        window = _normalised(*cq.ranked_rows(engine, **kwargs))
+        assert got[0] == window[0]
+        assert {g: a[:2] for g, a in got[1].items()} == {g: a[:2] for g, a in window[1].items()}
+        from adlab.db.engine import reader
+
+        with reader(engine).connect() as conn:
+            merged = headline_ranking._merged_stored_groups(
+                conn, [headline_ranking.Run.headline_metric == "img_auc"], keys,
+                compare_mod._stored_group_pins, higher_is_better=True, top=2)
+        assert (merged is not None) == pinned
+
+
 @pytest.mark.parametrize("case", [dict(), dict(top=2), dict(group_keys=["dia"], top=1),
+                                  dict(group_keys=["lr"], top=2),
                                   dict(baseline_name="r005")])
 def test_comparisons_are_identical_on_both_paths(tie_lab, monkeypatch, case):
     case = dict(case)
