@@ -11,8 +11,10 @@ and two indexes, ``(headline_metric, group_hash, headline_value, status)`` and t
 
 A rank is one plus the number of strictly better runs of the group, and every strictly better run
 is among the rows fetched, so the ranks equal SQL ``RANK()``'s. Regrouping by keys (``--group``)
-finds the groups with one aggregate over the key parameters, then seeks each group's best runs
-inside its partition, matching the keys' canonical values.
+that every stored group pins (the grouping rule says so) merges stored groups: their aggregates
+add up and their best runs hold the merged group's best runs. Other keys: one aggregate over
+the key parameters finds the groups, then a seek per group inside its partition, matching the
+keys' canonical values.
 
 Both indexes end with status, pipeline and study, so those filters are read from the index
 too. The path applies only when no selected run records the metric without it being the run's
