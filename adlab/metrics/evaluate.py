@@ -19,6 +19,7 @@ from adlab.metrics.auroc import auroc_from_ranked, auroc_reason
 from adlab.metrics.average_precision import ap_from_ranked, ap_reason
 from adlab.metrics.f1_max import f1_max_from_ranked
 from adlab.metrics.pixel_order import RankedScores, rank_scores
+from adlab.metrics.undefined import record_mean
 
 METRIC_KEYS = ("image_auroc", "pixel_auroc", "aupro", "image_f1_max", "pixel_f1_max",
                "image_ap", "pixel_ap")
@@ -142,17 +143,8 @@ def mean_report(reports: Mapping[str, MetricReport], metrics: Sequence[str],
                         n_anomalous=sum(r.n_anomalous for r in reports.values()),
                         n_pixels=sum(r.n_pixels for r in reports.values()))
     for key in metrics:
-        defined = {name: r.values[key] for name, r in reports.items()
-                   if not math.isnan(r.values[key])}
-        if not defined:
-            mean.values[key] = math.nan
-            mean.undefined[key] = "undefined in every category"
-            continue
-        mean.values[key] = float(np.mean(list(defined.values())))
-        left_out = [name for name in reports if name not in defined]
-        if left_out:
-            mean.notes[key] = (f"mean over {len(defined)} of {len(reports)} categories; "
-                               f"undefined in {', '.join(left_out)}")
+        record_mean(mean, key, {n: r.values[key] for n, r in reports.items()}, "category",
+                    "categories")
     return mean
 
 

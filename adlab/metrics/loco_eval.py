@@ -37,7 +37,7 @@ from adlab.metrics.files import _find_map, list_categories, read_anomaly_map
 from adlab.metrics.pixel_order import rank_scores
 from adlab.metrics.resize import resize_bilinear
 from adlab.metrics.spro import loco_saturation_area, spro
-from adlab.metrics.undefined import UndefinedMetricWarning
+from adlab.metrics.undefined import UndefinedMetricWarning, record_mean
 
 OFFICIAL_SPRO_LIMITS = (0.01, 0.05, 0.1, 0.3, 1.0)
 LOGICAL = "logical_anomalies"
@@ -210,17 +210,8 @@ def _auroc(positives: Sequence[float], negatives: Sequence[float], positive: str
 
 def _mean_of_parts(report: LocoReport, key: str, parts: Mapping[str, str], what: str) -> None:
     """``report.values[key]`` = mean of the defined ``parts`` (label -> key), with a note."""
-    defined = {label: report.values[k] for label, k in parts.items()
-               if not math.isnan(report.values[k])}
-    if not defined:
-        report.values[key] = math.nan
-        report.undefined[key] = f"undefined: it is undefined for every {what}"
-        return
-    report.values[key] = float(np.mean(list(defined.values())))
-    left_out = [label for label in parts if label not in defined]
-    if left_out:
-        report.notes[key] = (f"mean over {len(defined)} of {len(parts)} {what}s; undefined "
-                             f"for {', '.join(left_out)}")
+    record_mean(report, key, {label: report.values[k] for label, k in parts.items()}, what,
+                what + "s")
 
 
 def evaluate_loco_images(images: Sequence[LocoImage],
@@ -274,17 +265,8 @@ def mean_loco_report(reports: Mapping[str, LocoReport]) -> LocoReport:
     counts = {k: sum(r.counts[k] for r in reports.values()) for k in first.counts}
     mean = LocoReport(values={}, undefined={}, spro_limits=first.spro_limits, counts=counts)
     for key in first.values:
-        defined = {name: r.values[key] for name, r in reports.items()
-                   if not math.isnan(r.values[key])}
-        if not defined:
-            mean.values[key] = math.nan
-            mean.undefined[key] = "undefined in every category"
-            continue
-        mean.values[key] = float(np.mean(list(defined.values())))
-        left_out = [name for name in reports if name not in defined]
-        if left_out:
-            mean.notes[key] = (f"mean over {len(defined)} of {len(reports)} categories; "
-                               f"undefined in {', '.join(left_out)}")
+        record_mean(mean, key, {n: r.values[key] for n, r in reports.items()}, "category",
+                    "categories")
     return mean
 
 

@@ -289,7 +289,7 @@ def test_undefined_values_are_null_with_reasons(tmp_path: Path, cli):
     assert box["spro@0.3"] == box["spro_logical@0.3"]
     assert box["auroc_mean"] == box["auroc_logical"] == pytest.approx(
         expected["auroc_logical"], abs=1e-12)
-    assert "undefined for structural_anomalies" in box["notes"]["spro@0.3"]
+    assert "mean over 1 of 2 anomaly types; undefined in structural_anomalies" in box["notes"]["spro@0.3"]
 
     # no good image: no AUROC at all, but sPRO still has defect-free pixels in anomalous images
     for key in ("auroc_logical", "auroc_structural", "auroc_all", "auroc_mean"):
