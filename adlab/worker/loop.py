@@ -12,6 +12,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlmodel import Session
@@ -72,6 +73,8 @@ class Worker:
         self._stop_reason: str | None = None
         self._log = log
         self.runs_done = 0
+        # (when, heartbeat of each running run) as last seen by _queue_drained
+        self._watched: tuple[float, dict[int, Any]] | None = None
 
     # signals -------------------------------------------------------------------------------
     def _on_signal(self, signum: int, _frame) -> None:  # noqa: ANN001
@@ -101,6 +104,7 @@ class Worker:
                         break
                     time.sleep(self.opt.poll_s)
                     continue
+                self._watched = None
                 self._execute(run)
                 self.runs_done += 1
                 if self.opt.once or (self.opt.max_runs and self.runs_done >= self.opt.max_runs):
@@ -112,24 +116,31 @@ class Worker:
     def _queue_drained(self) -> bool:
         """Nothing was claimable: is there still work this worker might get?
 
-        Queued runs waiting on a dependency are worth waiting for while some run is running;
-        a running run whose heartbeat is going stale may belong to a dead worker and come back
-        to the queue when reaped, so wait for that too.
-        """
-        import datetime as dt
-
-        from adlab.db.clock import db_now
-
+        Queued runs waiting on a dependency are worth waiting for while some run is running.
+        With nothing queued, a run running elsewhere may belong to a dead worker and come back
+        to the queue when reaped: the worker waits until it has seen the heartbeat of every
+        running run advance over two heartbeat intervals (their workers are alive) or those
+        runs end. A single look at heartbeat ages cannot tell a worker killed a moment ago from
+        a live one."""
         with Session(reader(self.engine)) as s:
-            counts = dict(s.exec(select(Run.status, func.count()).where(
-                Run.status.in_((RunStatus.queued.value, RunStatus.running.value)))
-                .group_by(Run.status)).all())
-            suspicious = db_now(s) - dt.timedelta(seconds=self.lease_s / 2)
-            stale = s.exec(select(func.count()).where(
-                Run.status == RunStatus.running.value, Run.heartbeat_at < suspicious)).scalar()
-        if stale:
+            queued = s.exec(select(func.count()).where(
+                Run.status == RunStatus.queued.value)).scalar()
+            running = dict(s.exec(select(Run.id, Run.heartbeat_at).where(
+                Run.status == RunStatus.running.value)).all())
+        if not running:
+            self._watched = None
+            return True  # queued runs left now wait on dependencies that can never succeed
+        if queued:
             return False
-        return not counts.get(RunStatus.queued.value) or not counts.get(RunStatus.running.value)
+        now = time.monotonic()
+        if self._watched is None:
+            self._watched = (now, running)
+            return False
+        since, seen = self._watched
+        if now - since < 2 * self.heartbeat_s:
+            return False
+        self._watched = (now, running)
+        return not any(seen.get(run_id) == beat for run_id, beat in running.items())
 
     # one run -------------------------------------------------------------------------------
     def _spawn(self, run: Run, log_path: Path) -> RunProcess:

@@ -15,6 +15,20 @@ from adlab.queue import enqueue
 from lab_helpers import start_worker, wait_until
 
 
+def test_until_empty_waits_for_a_run_whose_worker_just_died(engine):
+    """A run claimed a moment ago by a worker that is already gone has a fresh heartbeat; an
+    --until-empty worker must not take that for a live worker and exit, but wait for the
+    lease to run out, reclaim the run and finish it."""
+    from adlab.queue import claim
+
+    [rid] = enqueue(engine, build_run_specs({"pipeline": "diag", "steps": 2})).created
+    assert claim(engine, worker="ghost", device="cpu").id == rid  # heartbeat: now; never again
+    w = start_worker("--until-empty", "--name", "rescuer", env={"ADLAB_LEASE_S": "3"})
+    assert w.wait(timeout=120) == 0
+    run = get_run(engine, run_id=rid)
+    assert (run.status, run.attempt, run.worker) == ("succeeded", 2, "rescuer")
+
+
 def _claimer(url: str, name: str, out: "mp.Queue") -> None:
     from adlab.db.engine import get_engine
     from adlab.queue import claim, finish
