@@ -3,8 +3,8 @@
 Ranking by an arbitrary metric joins ``runs`` to ``metrics`` and sorts every row inside a SQL
 window, which costs ~0.4 s per 100,000 runs on SQLite. When the ranking metric is the headline
 metric of the selected runs (the default of ``adlab compare``), the value already sits on the run
-and two indexes, ``(headline_metric, group_hash, headline_value, status)`` and the same with
-``partition_hash``, answer both questions without touching the other rows:
+and two indexes, ``(headline_metric, group_hash, headline_value, status, pipeline, study)`` and
+the same with ``partition_hash``, answer both questions without touching the other rows:
 
 - each group's count, sum and sum of squares: one GROUP BY over the index;
 - each group's best runs: one ``ORDER BY headline_value LIMIT`` seek per group, with ties.
@@ -16,8 +16,7 @@ add up and their best runs hold the merged group's best runs. Other keys: one ag
 the key parameters finds the groups, then a seek per group inside its partition, matching the
 keys' canonical values.
 
-Both indexes end with status, pipeline and study, so those filters are read from the index
-too. The path applies only when no selected run records the metric without it being the run's
+Because the indexes end with status, pipeline and study, those filters are read from them too. The path applies only when no selected run records the metric without it being the run's
 headline, and no filter by name, run ids or parameter values is set (:func:`applies`); otherwise
 :mod:`adlab.db.compare_queries` ranks in a window, which those filters make small.
 """
