@@ -190,17 +190,6 @@ def _stats(values: Sequence[float | None]) -> MetricStats:
     return MetricStats(mean, std, len(vals))
 
 
-def _competition_ranks(values: list[float | None], higher: bool) -> list[int | None]:
-    order = sorted((v if higher else -v, i) for i, v in enumerate(values) if v is not None)
-    order.reverse()
-    ranks: list[int | None] = [None] * len(values)
-    prev, prev_rank = None, 0
-    for pos, (v, i) in enumerate(order, start=1):
-        rank = prev_rank if v == prev else pos
-        ranks[i], prev, prev_rank = rank, v, rank
-    return ranks
-
-
 def _sort_key(group_sort: str):  # noqa: ANN202
     def key(r: RankedRun) -> tuple:
         if group_sort == "name":
@@ -273,7 +262,7 @@ def compare(engine: Engine, *, metrics: Sequence[str] | None = None,
     complete = {gid: aggregates[gid].runs == len(rs) for gid, rs in members.items()}
     if run_ids and across_groups and len(group_ids) > 1:
         merged = "across:" + canonical_json(sorted(group_ids))
-        ranks = _competition_ranks([r.value for r in rows], higher[primary])
+        ranks = cq.competition_ranks([r.value for r in rows], higher[primary])
         for r, rank in zip(rows, ranks):
             r.group_id, r.rank = merged, rank
         members = {merged: rows}

@@ -169,10 +169,23 @@ def _selection(metric: str, scope: str, filters: RunFilter | None,
     return _Selection(stmt, m, group_by, key_cols)
 
 
-def _group_id(partition_hash: str, group_hash: str, key_values: dict[str, Any] | None) -> str:
+def group_id(partition_hash: str, group_hash: str, key_values: dict[str, Any] | None) -> str:
     if key_values is None:
         return group_hash
     return partition_hash + "|" + json.dumps(key_values, sort_keys=True)
+
+
+def competition_ranks(values: Sequence[float | None], higher_is_better: bool) -> list[int | None]:
+    """Ranks as SQL ``RANK()`` gives them (ties share a rank: 1, 1, 3); None for no value."""
+    order = sorted(((v if higher_is_better else -v), i) for i, v in enumerate(values)
+                   if v is not None)
+    order.reverse()
+    ranks: list[int | None] = [None] * len(values)
+    prev, prev_rank = None, 0
+    for pos, (v, i) in enumerate(order, start=1):
+        rank = prev_rank if v == prev else pos
+        ranks[i], prev, prev_rank = rank, v, rank
+    return ranks
 
 
 @dataclass
@@ -231,7 +244,7 @@ def ranked_rows(engine: Engine, *, metric: str, scope: str = "", filters: RunFil
                 key_values = {key: value_from_sql(r[14 + 2 * i], r[15 + 2 * i])
                               for i, (key, _, _) in enumerate(sel.key_cols)}
             value = r[6]
-            gid = _group_id(r[3], r[4], key_values)
+            gid = group_id(r[3], r[4], key_values)
             if gid not in aggregates:
                 aggregates[gid] = GroupAggregate(int(r[10]), float(r[11] or 0.0), float(r[12] or 0.0),
                                                  int(r[13]))
@@ -263,7 +276,7 @@ def group_aggregates(engine: Engine, *, rank_metric: str, metric: str, scope: st
     out: dict[str, GroupAggregate] = {}
     with reader(engine).connect() as conn:
         for r in conn.execute(q):
-            gid = _group_id(r[0], r[1], _key_values(sel, r[2:2 + nk]) if group_keys else None)
+            gid = group_id(r[0], r[1], _key_values(sel, r[2:2 + nk]) if group_keys else None)
             out[gid] = GroupAggregate(int(r[2 + nk]), float(r[3 + nk] or 0.0), float(r[4 + nk] or 0.0),
                                       int(r[5 + nk]))
     return out
@@ -290,9 +303,9 @@ def differing_keys(engine: Engine, *, metric: str, scope: str = "", filters: Run
     with reader(engine).connect() as conn:
         sizes: dict[str, int] = {}
         for r in conn.execute(size_q):
-            sizes[_group_id(r[0], r[1], _key_values(sel, r[2:2 + nk]) if group_keys else None)] = r[2 + nk]
+            sizes[group_id(r[0], r[1], _key_values(sel, r[2:2 + nk]) if group_keys else None)] = r[2 + nk]
         for r in conn.execute(q):
-            gid = _group_id(r[0], r[1], _key_values(sel, r[2:2 + nk]) if group_keys else None)
+            gid = group_id(r[0], r[1], _key_values(sel, r[2:2 + nk]) if group_keys else None)
             key, _, n_runs, n_num, n_txt, lo_n, hi_n, lo_t, hi_t = r[2 + nk:]
             if n_num == 0 and n_txt == 0:
                 continue  # null everywhere it is present, and missing elsewhere: the same
@@ -316,7 +329,7 @@ def metric_values(engine: Engine, *, run_ids: Iterable[int], metrics: Sequence[s
     if not ids or not metrics:
         return out
     with reader(engine).connect() as conn:
-        for chunk in _chunks(ids):
+        for chunk in chunks(ids):
             q = (select(Metric.run_id, Metric.key, Metric.value, Metric.id)
                  .where(Metric.run_id.in_(chunk), Metric.key.in_(list(metrics)),
                         Metric.scope == scope, Metric.step.is_(None))
@@ -326,7 +339,7 @@ def metric_values(engine: Engine, *, run_ids: Iterable[int], metrics: Sequence[s
     return out
 
 
-def _chunks(ids: Sequence[int], size: int = 30000) -> Iterable[list[int]]:
+def chunks(ids: Sequence[int], size: int = 30000) -> Iterable[list[int]]:
     for start in range(0, len(ids), size):
         yield list(ids[start:start + size])
 
@@ -340,7 +353,7 @@ def param_values(engine: Engine, *, run_ids: Iterable[int], keys: Sequence[str] 
         return out
     txt = canonical_text(Param.value_num, Param.value_text)
     with reader(engine).connect() as conn:
-        for chunk in _chunks(ids):
+        for chunk in chunks(ids):
             q = select(Param.run_id, Param.key, Param.value_num, txt).where(Param.run_id.in_(chunk))
             if keys is not None:
                 if not keys:
@@ -414,7 +427,7 @@ def scoped_metrics(engine: Engine, *, run_ids: Iterable[int], metrics: Sequence[
     ids = sorted(set(run_ids))
     out: list[tuple[int, str, str, float | None]] = []
     with reader(engine).connect() as conn:
-        for chunk in _chunks(ids):
+        for chunk in chunks(ids):
             q = (select(Metric.run_id, Metric.key, Metric.scope, Metric.value)
                  .where(Metric.run_id.in_(chunk), Metric.scope != "", Metric.step.is_(None))
                  .order_by(Metric.run_id, Metric.key, Metric.scope, Metric.id))

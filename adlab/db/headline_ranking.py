@@ -118,7 +118,7 @@ def _details(conn: Connection, ids: list[int]) -> dict[int, Any]:
     out: dict[int, Any] = {}
     cols = (Run.id, Run.name, Run.pipeline, Run.partition_hash, Run.seed, Run.info_json,
             Run.group_keys_json)
-    for chunk in cq._chunks(sorted(ids)):
+    for chunk in cq.chunks(sorted(ids)):
         for r in conn.execute(select(*cols).where(Run.id.in_(chunk))):
             out[r[0]] = r
     return out
@@ -171,7 +171,7 @@ def _merged_stored_groups(conn: Connection, base: list[ColumnElement], keys: Seq
     key_values: dict[str, dict[str, Any]] = {}
     for sgid, g in stored.items():
         kv = {key: cq.value_from_sql(*values.get((g.rep, key), (None, None))) for key in keys}
-        gid = cq._group_id(reps[g.rep][3], "", kv)
+        gid = cq.group_id(reps[g.rep][3], "", kv)
         members.setdefault(gid, []).append(sgid)
         key_values[gid] = kv
     aggregates: dict[str, cq.GroupAggregate] = {}
@@ -207,16 +207,8 @@ def _within_top(pairs: list[tuple[int, Any]], top: int, n_valued: int,
                 higher_is_better: bool) -> list[tuple[int, Any]]:
     """The merged pairs whose rank in the merged group is at most ``top``; unvalued runs too
     when the group has fewer than ``top`` valued runs (their RANK() is n_valued + 1)."""
-    valued = sorted((p for p in pairs if p[1] is not None),
-                    key=lambda p: -p[1] if higher_is_better else p[1])
-    kept: list[tuple[int, Any]] = []
-    prev, prev_rank = None, 0
-    for pos, (run_id, value) in enumerate(valued, start=1):
-        rank = prev_rank if value == prev else pos
-        if rank > top:
-            break
-        kept.append((run_id, value))
-        prev, prev_rank = value, rank
+    ranks = cq.competition_ranks([value for _, value in pairs], higher_is_better)
+    kept = [p for p, rank in zip(pairs, ranks) if rank is not None and rank <= top]
     if n_valued < top:
         kept += [p for p in pairs if p[1] is None]
     return kept
@@ -257,7 +249,7 @@ def _key_groups(conn: Connection, base: list[ColumnElement], keys: Sequence[str]
         for i, (num, txt) in enumerate(pairs):
             if num is not None or txt is not None:
                 params[f"k{i}"] = num if num is not None else txt
-        out[cq._group_id(r[0], "", key_values)] = _Group(shapes[shape], params, key_values,
+        out[cq.group_id(r[0], "", key_values)] = _Group(shapes[shape], params, key_values,
                                                          _aggregate(r[1 + n:]))
     return out
 
@@ -304,19 +296,12 @@ def _best_rows(conn: Connection, where: list[ColumnElement], *, higher_is_better
 def _ranked(pairs: list[tuple[int, Any]], details: dict[int, Any], gid: str,
             key_values: dict[str, Any] | None, higher_is_better: bool) -> list[cq.RankedRow]:
     """Competition ranks (1, 1, 3) over rows that hold every better run of the group."""
-    valued = sorted((p for p in pairs if p[1] is not None),
-                    key=lambda p: -p[1] if higher_is_better else p[1])
-    rank_of: dict[int, int] = {}
-    prev, prev_rank = None, 0
-    for pos, (run_id, value) in enumerate(valued, start=1):
-        rank = prev_rank if value == prev else pos
-        rank_of[run_id] = rank
-        prev, prev_rank = value, rank
+    ranks = cq.competition_ranks([value for _, value in pairs], higher_is_better)
     out: list[cq.RankedRow] = []
-    for run_id, value in pairs:
+    for (run_id, value), rank in zip(pairs, ranks):
         d = details[run_id]
         out.append(cq.RankedRow(run_id=run_id, name=d[1], pipeline=d[2], partition_hash=d[3],
                                 group_id=gid, key_values=dict(key_values or {}), seed=d[4],
-                                value=value, rank=rank_of.get(run_id), info_json=d[5],
+                                value=value, rank=rank, info_json=d[5],
                                 group_keys_json=d[6] or "[]"))
     return out

@@ -54,6 +54,15 @@ def _normalised(rows, aggregates):
     return listed, aggs
 
 
+def _assert_same_ranking(got, window) -> None:
+    """Rows, group sizes and value counts identical; sums equal up to summation order."""
+    assert got[0] == window[0]
+    assert {g: a[:2] for g, a in got[1].items()} == {g: a[:2] for g, a in window[1].items()}
+    for gid, (_, _, total, total_sq) in got[1].items():
+        assert total == pytest.approx(window[1][gid][2], rel=1e-12)
+        assert total_sq == pytest.approx(window[1][gid][3], rel=1e-12)
+
+
 CASES = [
     dict(),
     dict(top=1),
@@ -102,12 +111,7 @@ def test_regrouping_by_pinned_keys_merges_stored_groups_exactly(tie_lab, case, m
     merged = _normalised(*headline_ranking.ranked_rows(
         tie_lab, pins=compare_mod._stored_group_pins, **kwargs))
     assert took
-    window = _normalised(*cq.ranked_rows(tie_lab, **kwargs))
-    assert merged[0] == window[0]
-    assert {g: a[:2] for g, a in merged[1].items()} == {g: a[:2] for g, a in window[1].items()}
-    for gid, (_, _, total, total_sq) in merged[1].items():
-        assert total == pytest.approx(window[1][gid][2], rel=1e-12)
-        assert total_sq == pytest.approx(window[1][gid][3], rel=1e-12)
+    _assert_same_ranking(merged, _normalised(*cq.ranked_rows(tie_lab, **kwargs)))
 
 
 def test_a_key_the_stored_groups_do_not_pin_is_regrouped_from_the_parameters(tie_lab):
@@ -131,9 +135,7 @@ def test_default_groups_pin_every_key_but_seeds(engine):
         kwargs = {"metric": "img_auc", "group_keys": keys, "top": 2}
         got = _normalised(*headline_ranking.ranked_rows(
             engine, pins=compare_mod._stored_group_pins, **kwargs))
-        window = _normalised(*cq.ranked_rows(engine, **kwargs))
-        assert got[0] == window[0]
-        assert {g: a[:2] for g, a in got[1].items()} == {g: a[:2] for g, a in window[1].items()}
+        _assert_same_ranking(got, _normalised(*cq.ranked_rows(engine, **kwargs)))
         from adlab.db.engine import reader
 
         with reader(engine).connect() as conn:
@@ -215,9 +217,4 @@ def test_headline_path_equals_the_window_on_postgresql(pg_url):
         kwargs = {"metric": "img_auc", **case}
         assert headline_ranking.applies(engine, metric="img_auc", scope="", filters=None)
         fast = _normalised(*headline_ranking.ranked_rows(engine, **kwargs))
-        window = _normalised(*cq.ranked_rows(engine, **kwargs))
-        assert fast[0] == window[0]
-        assert {g: a[:2] for g, a in fast[1].items()} == {g: a[:2] for g, a in window[1].items()}
-        for gid, (_, _, total, total_sq) in fast[1].items():
-            assert total == pytest.approx(window[1][gid][2], rel=1e-12)
-            assert total_sq == pytest.approx(window[1][gid][3], rel=1e-12)
+        _assert_same_ranking(fast, _normalised(*cq.ranked_rows(engine, **kwargs)))
