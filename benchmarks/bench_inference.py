@@ -48,8 +48,8 @@ def main() -> None:
 
     from adlab.data import load_category
     from adlab.data.synth import generate_synthetic
-    from adlab.pipelines.anomalib.export import export_bundle
-    from adlab.pipelines.anomalib.infer import decode, load_scorer
+    from adlab.pipelines.components.export import export_bundle
+    from adlab.pipelines.components.infer import decode, load_scorer
     from adlab.pipelines.anomalib.models import build_model
     from adlab.pipelines.anomalib.params import AnomalibParams
     from adlab.pipelines.anomalib.train import train_model
@@ -119,7 +119,7 @@ def main() -> None:
           f"| ratio in-graph/faiss = {graph_ms / faiss_ms:5.2f}x (max |score diff| {diff:.2e})")
 
     # The search alone: anomalib's torch brute force vs faiss on the same patch features.
-    from adlab.pipelines.anomalib.faiss_search import build_index
+    from adlab.pipelines.components.faiss_search import build_index
 
     feats = scorers["faiss"].features.run(["features"], {"image": images[:1]})[0][0]
     index = build_index(module.model.memory_bank.numpy())

@@ -30,7 +30,7 @@ def main() -> None:
     from adlab.data import load_category, load_mask
     from adlab.data.synth import generate_synthetic
     from adlab.metrics import evaluate
-    from adlab.pipelines.anomalib.faiss_search import build_index
+    from adlab.pipelines.components.faiss_search import build_index
     from adlab.pipelines.patchcore_study.backbones import build_extractor
     from adlab.pipelines.patchcore_study.fusion import Fusion
     from adlab.pipelines.patchcore_study.memory_bank import build_bank

@@ -13,6 +13,8 @@ from typing import Any, Callable, Mapping, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
+from adlab.errors import NotFoundError
+
 
 class PipelineParams(BaseModel):
     """Base for every pipeline's params: unknown fields are errors, never silently ignored."""
@@ -129,9 +131,26 @@ class PipelineSpec:
     # Optional hook: extra facts derived from params (e.g. resolved category list) that join
     # the flattened params for naming and for the comparison partition.
     derived: Callable[[PipelineParams], Mapping[str, Any]] | None = field(default=None)
+    # What this pipeline offers other pipelines, by name -> "module:function" (imported on first
+    # use): another pipeline calls ``get_pipeline("anomalib").service("fit_normals")`` instead
+    # of importing this package's modules, so no pipeline package imports another.
+    services: Mapping[str, str] = field(default_factory=dict)
 
     def load_runner(self) -> Callable[[RunContext], None]:
-        import importlib
+        return load_ref(self.runner)
 
-        module_name, _, attr = self.runner.partition(":")
-        return getattr(importlib.import_module(module_name), attr)
+    def service(self, name: str) -> Callable[..., Any]:
+        """The function this pipeline offers under ``name``; unknown -> NotFoundError."""
+        if name not in self.services:
+            offered = ", ".join(sorted(self.services)) or "none"
+            raise NotFoundError(f"pipeline {self.name!r} offers no service {name!r}; it offers: "
+                                f"{offered}")
+        return load_ref(self.services[name])
+
+
+def load_ref(ref: str) -> Any:
+    """The object a ``"module:attribute"`` reference names (hooks stay import-light this way)."""
+    import importlib
+
+    module_name, _, attr = ref.partition(":")
+    return getattr(importlib.import_module(module_name), attr)

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Literal, Optional
+from typing import Any, ClassVar, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 
 class ModelParams(BaseModel):
     """Base: unknown keys are errors (the message lists the allowed ones)."""
 
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
+    # Keys adlab itself acts on; they are not passed to the anomalib constructor.
+    adlab_keys: ClassVar[tuple[str, ...]] = ()
 
 
 class PatchcoreParams(ModelParams):
@@ -50,6 +52,19 @@ class DraemParams(ModelParams):
     sspcab_lambda: float = Field(default=0.1, ge=0.0)
     beta: float | tuple[float, float] = (0.1, 1.0)
     dtd_dir: Optional[str] = Field(default=None, description="local folder of texture images")
+    anomaly_source: Literal["dtd_dir", "synthetic"] = Field(
+        default="dtd_dir",
+        description="where synthetic anomalies take their textures: dtd_dir (a local DTD-like "
+                    "folder) or synthetic (adlab's procedural textures, generated offline)")
+
+    adlab_keys: ClassVar[tuple[str, ...]] = ("anomaly_source",)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "DraemParams":
+        if self.anomaly_source == "synthetic" and self.dtd_dir:
+            raise ValueError("anomaly_source: synthetic generates its own textures, so dtd_dir "
+                             "must not be set; remove one of them")
+        return self
 
 
 class DinomalyParams(ModelParams):

@@ -9,15 +9,14 @@ sentence saying what is missing and where to put it.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import inspect
-import os
 import types
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
 from adlab.errors import PipelineError
+from adlab.pipelines.components.weights import file_sha256, offline_hub
 from adlab.pipelines.anomalib.model_params import ModelInfo
 from adlab.pipelines.anomalib.params import AnomalibParams
 
@@ -29,30 +28,6 @@ class BuiltModel:
     module: Any  # anomalib AnomalibModule
     info: ModelInfo
     weights: dict[str, Any]  # provenance: {"source": "random-init" | "file" | "offline-cache", ...}
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-@contextlib.contextmanager
-def offline_hub() -> Iterator[None]:
-    """No hub download can start while a model is constructed (cached files still load)."""
-    keys = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
-    saved = {k: os.environ.get(k) for k in keys}
-    os.environ.update({k: "1" for k in keys})
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 @contextlib.contextmanager
@@ -133,12 +108,13 @@ def missing_weights_error(info: ModelInfo, mp: dict[str, Any], detail: str = "")
 
 
 def _check_local_dirs(info: ModelInfo, mp: dict[str, Any]) -> None:
-    if info.name == "draem":
+    if info.name == "draem" and mp.get("anomaly_source") != "synthetic":
         dtd = mp.get("dtd_dir")
         if not dtd or not Path(dtd).expanduser().is_dir():
             raise PipelineError(
                 f"model 'draem' needs model_params.dtd_dir, a local folder of texture images "
-                f"(e.g. DTD's images/), for its synthetic anomalies; got {dtd!r}")
+                f"(e.g. DTD's images/), for its synthetic anomalies; got {dtd!r}; or set "
+                f"model_params.anomaly_source: synthetic to use adlab's generated textures")
     if info.name == "efficient_ad":
         imagenet = mp.get("imagenet_dir")
         if not imagenet or not Path(imagenet).expanduser().is_dir():
@@ -148,7 +124,11 @@ def _check_local_dirs(info: ModelInfo, mp: dict[str, Any]) -> None:
 
 
 def _constructor_kwargs(cls: type, info: ModelInfo, params: AnomalibParams) -> dict[str, Any]:
-    mp = dict(params.model_params)
+    mp = {k: v for k, v in params.model_params.items() if k not in info.params.adlab_keys}
+    if params.model_params.get("anomaly_source") == "synthetic":
+        from adlab.data.synth.texture_folder import texture_folder
+
+        mp["dtd_dir"] = str(texture_folder(seed=params.seed))
     signature = inspect.signature(cls.__init__).parameters
     accepted = [p for p in signature if p not in ("self", "args", "kwargs")]
     unknown = sorted(set(mp) - set(accepted))

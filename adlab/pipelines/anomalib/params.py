@@ -47,6 +47,10 @@ class ExportParams(PipelineParams):
 
 
 class InferenceParams(PipelineParams):
+    engine: Literal["onnxruntime", "torch"] = Field(
+        default="onnxruntime",
+        description="torch: score with the trained torch model and skip the ONNX export (the "
+                    "recorded fallback where a model's export is broken; the run has no bundle)")
     batch_size: int = Field(default=8, ge=1)
     provider: Literal["auto", "cpu", "cuda"] = "auto"
     decode_threads: int = Field(default=2, ge=1, description="threads decoding images ahead of inference")
@@ -96,6 +100,9 @@ class AnomalibParams(PipelineParams):
                              f"train.early_stopping does not apply; remove it")
         if info.name == "efficient_ad" and self.train.batch_size != 1:
             raise ValueError("model 'efficient_ad' trains with train.batch_size: 1 only; set it to 1")
+        if self.export.memory_bank == "faiss" and self.inference.engine == "torch":
+            raise ValueError("export.memory_bank: faiss is an ONNX export mode, but "
+                             "inference.engine: torch skips the export; use one or the other")
         if self.export.memory_bank == "faiss" and info.name != "patchcore":
             raise ValueError(f"export.memory_bank: faiss applies to patchcore only, not "
                              f"{info.name!r}; use in_graph")

@@ -59,8 +59,8 @@ def _record_timing(ctx: RunContext, key: str, value: float, scope: str) -> dict[
 
 def _parity(ctx: RunContext, module: Any, scorer: Any, paths: list[Path], params: AnomalibParams,
             scope: str) -> dict[str, float]:
-    from adlab.pipelines.anomalib.export import torch_reference
-    from adlab.pipelines.anomalib.infer import decode
+    from adlab.pipelines.components.export import torch_reference
+    from adlab.pipelines.components.infer import decode
 
     sample = _evenly_spaced(paths, params.export.parity_samples)
     images = decode(sample, params.size_hw)
@@ -112,17 +112,54 @@ def _thresholds(scores: np.ndarray, labels: np.ndarray, maps: np.ndarray,
     return image_t, pixel_t
 
 
+def _export_checked(ctx: RunContext, built: Any, params: AnomalibParams, workdir: Path,
+                    dataset_label: str, category: str, test_paths: list[Path],
+                    timings: dict[str, float]) -> tuple[Any, Any, dict[str, Any]]:
+    """ONNX export -> onnxruntime scorer -> parity check; a failure names the torch fallback."""
+    from adlab.pipelines.anomalib.torch_engine import with_fallback_hint
+    from adlab.pipelines.components.export import export_bundle
+    from adlab.pipelines.components.infer import load_scorer
+
+    scope = category
+    start = time.perf_counter()
+    try:
+        exported = export_bundle(built.module, workdir / "bundle", size_hw=params.size_hw,
+                                 batch_size=params.inference.batch_size,
+                                 memory_bank=params.export.memory_bank, model_type=built.info.name,
+                                 extra_meta={"dataset": params.data.dataset,
+                                             "dataset_label": dataset_label,
+                                             "category": category, "weights": built.weights})
+    except PipelineError as exc:
+        raise with_fallback_hint(exc) from None
+    timings |= _record_timing(ctx, "export_s", time.perf_counter() - start, scope)
+    for role, path in exported.files.items():
+        if role != "bundle":
+            ctx.artifact(path, ARTIFACT_KINDS.get(role, "onnx_data" if role.endswith("_data") else role))
+    onnx_bytes = sum(p.stat().st_size for r, p in exported.files.items() if r != "bundle")
+    ctx.metric("export_mb", onnx_bytes / 2**20, scope=scope)
+    ctx.check_cancelled()
+
+    scorer = load_scorer(exported.bundle_dir, device=ctx.device, provider=params.inference.provider)
+    try:
+        parity = _parity(ctx, built.module, scorer, test_paths, params, scope)
+    except PipelineError as exc:
+        raise with_fallback_hint(exc) from None
+    ctx.set_info("onnx_providers", list(getattr(scorer, "providers", [])))
+    return exported, scorer, parity
+
+
 def run_category(ctx: RunContext, params: AnomalibParams, root: Path, dataset_label: str,
                  category: str) -> CategoryOutcome:
     from lightning.pytorch import seed_everything
 
     from adlab.data import load_category, load_image, load_mask
-    from adlab.pipelines.anomalib.export import export_bundle, update_bundle_meta
-    from adlab.pipelines.anomalib.infer import load_scorer, score_paths
+    from adlab.pipelines.anomalib.torch_engine import TorchScorer, engine_record
+    from adlab.pipelines.components.export import update_bundle_meta
+    from adlab.pipelines.components.infer import score_paths
     from adlab.pipelines.anomalib.models import build_model
-    from adlab.pipelines.anomalib.predictions import save_anomaly_maps
+    from adlab.pipelines.components.predictions import save_anomaly_maps
     from adlab.pipelines.anomalib.train import train_model
-    from adlab.pipelines.anomalib.visuals import pick_examples, write_overlay
+    from adlab.pipelines.components.visuals import pick_examples, write_overlay
 
     scope = category
     workdir = ctx.output_dir / category
@@ -151,24 +188,17 @@ def run_category(ctx: RunContext, params: AnomalibParams, root: Path, dataset_la
     shutil.rmtree(workdir / "engine", ignore_errors=True)
     ctx.check_cancelled()
 
-    start = time.perf_counter()
-    exported = export_bundle(built.module, workdir / "bundle", size_hw=params.size_hw,
-                             batch_size=params.inference.batch_size,
-                             memory_bank=params.export.memory_bank, model_type=built.info.name,
-                             extra_meta={"dataset": params.data.dataset, "dataset_label": dataset_label,
-                                         "category": category, "weights": built.weights})
-    timings |= _record_timing(ctx, "export_s", time.perf_counter() - start, scope)
-    for role, path in exported.files.items():
-        if role != "bundle":
-            ctx.artifact(path, ARTIFACT_KINDS.get(role, "onnx_data" if role.endswith("_data") else role))
-    onnx_bytes = sum(p.stat().st_size for r, p in exported.files.items() if r != "bundle")
-    ctx.metric("export_mb", onnx_bytes / 2**20, scope=scope)
-    ctx.check_cancelled()
-
-    scorer = load_scorer(exported.bundle_dir, device=ctx.device, provider=params.inference.provider)
     test_paths = [s.image_path for s in test]
-    parity = _parity(ctx, built.module, scorer, test_paths, params, scope)
-    ctx.set_info("onnx_providers", list(getattr(scorer, "providers", [])))
+    ctx.set_info("inference_engine", engine_record(params.inference.engine))
+    if params.inference.engine == "torch":
+        ctx.log(f"{category}: inference.engine is torch: no ONNX export, scoring with the torch "
+                f"model", level="warning")
+        scorer: Any = TorchScorer(built.module, size_hw=params.size_hw,
+                                  batch_size=params.inference.batch_size, device=ctx.device)
+        exported, parity = None, engine_record("torch")
+    else:
+        exported, scorer, parity = _export_checked(ctx, built, params, workdir, dataset_label,
+                                                   category, test_paths, timings)
     del built
     ctx.check_cancelled()
 
@@ -179,7 +209,7 @@ def run_category(ctx: RunContext, params: AnomalibParams, root: Path, dataset_la
     scored = score_paths(scorer, test_paths, threads=params.inference.decode_threads, on_batch=on_batch)
     timings |= _record_timing(ctx, "infer_ms_per_image", scored.ms_per_image, scope)
     timings |= _record_timing(ctx, "infer_wall_s", scored.wall_s, scope)
-    ctx.log(f"{category}: scored {len(test)} test image(s) with onnxruntime "
+    ctx.log(f"{category}: scored {len(test)} test image(s) with {params.inference.engine} "
             f"({scored.ms_per_image:.1f} ms/image, {', '.join(getattr(scorer, 'providers', []))})")
 
     masks = np.stack([load_mask(s, params.size_hw) for s in test]).astype(np.uint8)
@@ -187,9 +217,10 @@ def run_category(ctx: RunContext, params: AnomalibParams, root: Path, dataset_la
     metrics = _metrics(ctx, scored.maps, masks, scored.scores, labels, scope)
     image_t, pixel_t = _thresholds(scored.scores, labels, scored.maps, masks)
     ctx.metric("image_threshold", image_t, scope=scope)
-    update_bundle_meta(exported.bundle_dir, image_threshold=image_t,
-                       pixel_threshold=pixel_t if pixel_t is not None else image_t)
-    ctx.artifact(exported.files["bundle"], "bundle")
+    if exported is not None:
+        update_bundle_meta(exported.bundle_dir, image_threshold=image_t,
+                           pixel_threshold=pixel_t if pixel_t is not None else image_t)
+        ctx.artifact(exported.files["bundle"], "bundle")
 
     maps_file = save_anomaly_maps(workdir / "anomaly_maps.npz", scored.maps,
                                   [str(p) for p in test_paths], scored.scores)
@@ -205,7 +236,8 @@ def run_category(ctx: RunContext, params: AnomalibParams, root: Path, dataset_la
         ctx.artifact(png, "heatmap")
     return CategoryOutcome(category=category, key=f"{dataset_label}/{category}",
                            metrics={**metrics, **timings}, image_threshold=image_t,
-                           pixel_threshold=pixel_t, bundle_dir=str(exported.bundle_dir),
+                           pixel_threshold=pixel_t,
+                           bundle_dir=str(exported.bundle_dir) if exported is not None else "",
                            maps_file=str(maps_file), n_test=len(test), parity=parity)
 
 
@@ -213,8 +245,8 @@ def _write_run_outputs(ctx: RunContext, params: AnomalibParams, root: Path, data
                        outcomes: list[CategoryOutcome]) -> None:
     from adlab.data import image_size, load_category
     from adlab.metrics import f1_max
-    from adlab.pipelines.anomalib.predict import display_path
-    from adlab.pipelines.anomalib.predictions import (
+    from adlab.pipelines.components.predict import display_path
+    from adlab.pipelines.components.predictions import (
         Thresholds, load_anomaly_maps, prediction_record, write_predictions,
     )
 

@@ -64,4 +64,6 @@ SPEC = PipelineSpec(
     expand=expand,
     derived=derived,
     shortcut_paths={"data_root": "data.root", "ad_model": "model"},
+    services={"fit_normals": "adlab.pipelines.anomalib.fewshot:fit_normals",
+              "canonical_model_name": "adlab.pipelines.anomalib.fewshot:canonical_model_name"},
 )

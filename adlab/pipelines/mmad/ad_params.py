@@ -38,9 +38,9 @@ class MmadAdParams(PipelineParams):
 
     @model_validator(mode="after")
     def _model_known(self) -> "MmadAdParams":
-        from adlab.pipelines.anomalib.model_params import resolve_model
+        from adlab.pipelines import get_pipeline
 
-        self.ad_model = resolve_model(self.ad_model).name
+        self.ad_model = get_pipeline("anomalib").service("canonical_model_name")(self.ad_model)
         return self
 
     def checkpoint_dirs(self) -> list[str]:

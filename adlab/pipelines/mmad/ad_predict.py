@@ -7,10 +7,10 @@ Per ``<Dataset>/<category>`` of the sampled images the model comes from, in orde
    prerequisite anomalib run (``checkpoint_run``);
 2. else a few-shot model fitted here on that category's normal templates listed in mmad.json
    (the union of ``similar_templates`` and ``random_templates``), through the anomalib
-   pipeline's own model factory, Engine fit and ONNX export. Its image threshold is
-   ``fit.threshold_margin`` x the highest score of ``fit.holdout`` held-out normal templates
+   pipeline's ``fit_normals`` service (its model factory and Engine fit) and the shared ONNX
+   export. Its image threshold is ``fit.threshold_margin`` x the highest score of ``fit.holdout`` held-out normal templates
    (no anomalous labels are available to tune it), its pixel threshold the same over their maps.
-Scoring always goes through onnxruntime (the anomalib pipeline's ``predict_images``), and a
+Scoring always goes through onnxruntime (``components.predict.predict_images``), and a
 ``thresholds`` YAML, when given, overrides the bundles' thresholds. Finished categories are kept
 in the partial-result store, so a re-claimed run resumes with the next category.
 """
@@ -41,7 +41,7 @@ def data_paths(data_root: str | None, mmad_json: str | None) -> tuple[Path, Path
 
 def find_bundles(folders: list[Path]) -> dict[str, Path]:
     """``"<Dataset>/<category>" -> bundle folder`` from checkpoint folders of either layout."""
-    from adlab.pipelines.anomalib.infer import read_bundle_meta
+    from adlab.pipelines.components.infer import read_bundle_meta
 
     found: dict[str, Path] = {}
     for folder in folders:
@@ -80,12 +80,9 @@ def _evenly(items: list[str], n: int) -> list[str]:
 
 def fit_category(ctx: RunContext, p: MmadAdParams, data: dict[str, Any], root: Path, key: str) -> Path:
     """Fit ``p.ad_model`` on the category's normal templates, export it, set its thresholds."""
-    from adlab.data.types import Sample
-    from adlab.pipelines.anomalib.export import export_bundle, update_bundle_meta
-    from adlab.pipelines.anomalib.infer import load_scorer, score_paths
-    from adlab.pipelines.anomalib.models import build_model
-    from adlab.pipelines.anomalib.params import AnomalibParams
-    from adlab.pipelines.anomalib.train import train_model
+    from adlab.pipelines import get_pipeline
+    from adlab.pipelines.components.export import export_bundle, update_bundle_meta
+    from adlab.pipelines.components.infer import load_scorer, score_paths
 
     fit = p.fit
     dataset, category = key.split("/", 1)
@@ -99,26 +96,17 @@ def fit_category(ctx: RunContext, p: MmadAdParams, data: dict[str, Any], root: P
     missing = [str(t) for t in train_paths + [root / h for h in held] if not t.is_file()]
     if missing:
         raise NotFoundError(f"{key}: template image {missing[0]} does not exist; check data_root")
-    ap = AnomalibParams.model_validate({
-        "model": p.ad_model, "model_params": fit.model_params, "weights": fit.weights,
-        "image_size": fit.image_size, "train": {"max_epochs": 1, "batch_size": min(8, len(train_paths)),
-                                                "checkpoint": False},
-        "inference": {"batch_size": p.batch_size}})
     workdir = ctx.output_dir / "models" / dataset / category
-    if workdir.exists():
-        shutil.rmtree(workdir)
-    workdir.mkdir(parents=True)
-    built = build_model(ap)
-    ctx.set_info("weights", built.weights)
-    samples = [Sample(image_path=t, mask_paths=(), label=0, defect_type="good", category=category,
-                      split="train") for t in train_paths]
-    train_model(built, samples, [], params=ap, ctx=ctx, workdir=workdir, label=key)
-    shutil.rmtree(workdir / "engine", ignore_errors=True)
-    shutil.rmtree(workdir / "checkpoints", ignore_errors=True)
-    exported = export_bundle(built.module, workdir / "bundle", size_hw=ap.size_hw,
-                             batch_size=p.batch_size, memory_bank="in_graph", model_type=ap.model,
+    fit_normals = get_pipeline("anomalib").service("fit_normals")
+    fitted = fit_normals(ctx, train_paths, model=p.ad_model, model_params=fit.model_params,
+                         weights=fit.weights, image_size=fit.image_size, batch_size=p.batch_size,
+                         category=category, workdir=workdir, label=key)
+    ctx.set_info("weights", fitted.weights)
+    exported = export_bundle(fitted.module, workdir / "bundle", size_hw=fitted.size_hw,
+                             batch_size=p.batch_size, memory_bank="in_graph",
+                             model_type=fitted.model_type,
                              extra_meta={"dataset": dataset, "dataset_label": dataset,
-                                         "category": category, "weights": built.weights,
+                                         "category": category, "weights": fitted.weights,
                                          "fitted_on": [str(t) for t in templates[:-fit.holdout]]})
     scorer = load_scorer(exported.bundle_dir, device=ctx.device)
     scored = score_paths(scorer, [root / h for h in held])
@@ -128,7 +116,7 @@ def fit_category(ctx: RunContext, p: MmadAdParams, data: dict[str, Any], root: P
                        threshold_rule=f"{fit.threshold_margin:g} x max over {len(held)} held-out "
                                       f"normal template(s)")
     ctx.artifact(exported.files["bundle"], "bundle")
-    ctx.log(f"{key}: fitted {ap.model} on {len(train_paths)} normal template(s); threshold "
+    ctx.log(f"{key}: fitted {fitted.model_type} on {len(train_paths)} normal template(s); threshold "
             f"{image_t:.4g} from {len(held)} held-out one(s)")
     return exported.bundle_dir
 
@@ -150,8 +138,8 @@ def _record_metrics(ctx: RunContext, records: list[dict[str, Any]]) -> None:
 
 
 def run(ctx: RunContext) -> None:
-    from adlab.pipelines.anomalib.predict import predict_images
-    from adlab.pipelines.anomalib.predictions import Thresholds, write_predictions
+    from adlab.pipelines.components.predict import predict_images
+    from adlab.pipelines.components.predictions import Thresholds, write_predictions
 
     p = ctx.params
     assert isinstance(p, MmadAdParams)

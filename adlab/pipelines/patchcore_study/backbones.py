@@ -135,7 +135,7 @@ def build_extractor(params: Any, *, image_size: int, device: str, seed: int) -> 
     import timm
     import torch
 
-    from adlab.pipelines.anomalib.models import file_sha256, offline_hub
+    from adlab.pipelines.components.weights import file_sha256, offline_hub
 
     timm_name = resolve_name(params.name)
     info = BACKBONES.get(timm_name)

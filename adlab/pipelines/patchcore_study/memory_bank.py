@@ -89,7 +89,7 @@ def _pca(features: np.ndarray, dim: int, seed: int, max_fit_rows: int = 50_000) 
 def _kmeans(features: np.ndarray, k: int, iters: int, seed: int, device: str) -> np.ndarray:
     import faiss
 
-    from adlab.pipelines.anomalib.faiss_search import gpu_available
+    from adlab.pipelines.components.faiss_search import gpu_available
 
     k = max(1, min(k, features.shape[0]))
     km = faiss.Kmeans(features.shape[1], k, niter=iters, seed=seed, verbose=False,

@@ -64,7 +64,7 @@ def fit(extractor: FeatureExtractor, fusion: Fusion, bank_params: Any, train_pat
         size: int, batch_size: int, seed: int, device: str, max_source_rows: int,
         on_batch: Progress | None = None) -> FittedPatchCore:
     """Build the memory bank from normal training images."""
-    from adlab.pipelines.anomalib.faiss_search import build_index
+    from adlab.pipelines.components.faiss_search import build_index
     from adlab.pipelines.patchcore_study.domain_shift import sample_rows
 
     start = time.perf_counter()
@@ -104,7 +104,7 @@ def score(model: FittedPatchCore, paths: Sequence[Path], labels: Sequence[int], 
           batch_size: int, num_neighbors: int, max_normal_rows: int, seed: int,
           on_batch: Progress | None = None) -> Scored:
     """Scores and maps of ``paths``; also a sample of the normal images' fused patches."""
-    from adlab.pipelines.anomalib.faiss_search import patchcore_scores
+    from adlab.pipelines.components.faiss_search import patchcore_scores
 
     rng = np.random.default_rng(seed)
     n_normal = max(1, sum(1 for y in labels if y == 0))

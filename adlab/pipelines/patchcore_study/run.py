@@ -119,8 +119,8 @@ def _score_entry(ctx: RunContext, params: PatchCoreStudyParams, fitted: Any, uni
                  test: Domain) -> dict[str, Any]:
     from adlab.data import load_image, load_mask
     from adlab.metrics import evaluate
-    from adlab.pipelines.anomalib.predictions import save_anomaly_maps
-    from adlab.pipelines.anomalib.visuals import pick_examples, write_overlay
+    from adlab.pipelines.components.predictions import save_anomaly_maps
+    from adlab.pipelines.components.visuals import pick_examples, write_overlay
     from adlab.pipelines.patchcore_study.domain_shift import domain_distances
     from adlab.pipelines.patchcore_study.patchcore import score
 

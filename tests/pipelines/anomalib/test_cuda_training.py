@@ -27,8 +27,8 @@ def test_fit_on_cuda_then_cpu_export_matches_the_gpu_model(synth_root: Path, mak
     import torch
 
     from adlab.data import load_category
-    from adlab.pipelines.anomalib.export import ScoreMapGraph, export_bundle
-    from adlab.pipelines.anomalib.infer import decode, load_scorer
+    from adlab.pipelines.components.export import ScoreMapGraph, export_bundle
+    from adlab.pipelines.components.infer import decode, load_scorer
     from adlab.pipelines.anomalib.models import build_model
     from adlab.pipelines.anomalib.train import train_model
 

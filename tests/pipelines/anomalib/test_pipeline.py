@@ -12,7 +12,7 @@ import yaml
 from adlab.errors import PipelineError
 from adlab.metrics import METRIC_KEYS
 from adlab.pipelines.anomalib.params import AnomalibParams
-from adlab.pipelines.anomalib.predictions import validate_record
+from adlab.pipelines.components.predictions import validate_record
 from adlab.pipelines.local import LocalRunContext
 
 pytestmark = pytest.mark.heavy
@@ -28,7 +28,7 @@ def _run(params: dict, out: Path, ctx: LocalRunContext | None = None) -> LocalRu
 
 
 def test_patchcore_joint_run_end_to_end(synth_root: Path, make_params, tmp_path: Path) -> None:
-    from adlab.pipelines.anomalib.predict import predict_images, predict_with_run
+    from adlab.pipelines.components.predict import predict_images, predict_with_run
 
     ctx = _run(make_params(synth_root), tmp_path / "run")
     categories = ["washer", "woven"]
@@ -90,8 +90,8 @@ def test_padim_single_category_run(synth_root: Path, make_params, tmp_path: Path
 
 def test_faiss_search_matches_the_in_graph_memory_bank(synth_root: Path, make_params, tmp_path: Path) -> None:
     from adlab.data import load_category
-    from adlab.pipelines.anomalib.export import export_bundle
-    from adlab.pipelines.anomalib.infer import load_scorer, score_paths
+    from adlab.pipelines.components.export import export_bundle
+    from adlab.pipelines.components.infer import load_scorer, score_paths
     from adlab.pipelines.anomalib.models import build_model
     from adlab.pipelines.anomalib.train import train_model
 

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from adlab.errors import NotFoundError, PipelineError
-from adlab.pipelines.anomalib.infer import load_scorer, read_bundle_meta, score_paths
-from adlab.pipelines.anomalib.predictions import Thresholds, prediction_record, write_predictions
+from adlab.pipelines.components.infer import load_scorer, read_bundle_meta, score_paths
+from adlab.pipelines.components.predictions import Thresholds, prediction_record, write_predictions
 
 
 def display_path(path: Path, relative_to: Path | None) -> str:

@@ -16,7 +16,7 @@ from typing import Callable, Iterator, Protocol, Sequence
 import numpy as np
 
 from adlab.errors import NotFoundError, PipelineError
-from adlab.pipelines.anomalib.export import BUNDLE_FILE
+from adlab.pipelines.components.export import BUNDLE_FILE
 
 
 def providers_for(device: str = "cpu", provider: str = "auto") -> list[str]:
@@ -91,7 +91,7 @@ class FaissPatchcoreScorer:
     """faiss bundle: ONNX patch features -> faiss search -> ONNX map head."""
 
     def __init__(self, bundle_dir: Path, meta: dict, device: str, provider: str) -> None:
-        from adlab.pipelines.anomalib.faiss_search import build_index
+        from adlab.pipelines.components.faiss_search import build_index
 
         self.meta = meta
         self.batch_size = int(meta["batch_size"])
@@ -105,7 +105,7 @@ class FaissPatchcoreScorer:
         self.index = build_index(bank, device=device if "CUDAExecutionProvider" in self.providers else "cpu")
 
     def score(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        from adlab.pipelines.anomalib.faiss_search import patchcore_scores
+        from adlab.pipelines.components.faiss_search import patchcore_scores
 
         n = images.shape[0]
         (feats,) = self.features.run(["features"], {"image": _pad(images, self.batch_size)})

@@ -7,7 +7,7 @@ import torch
 
 pytestmark = pytest.mark.slow  # imports anomalib (~10 s)
 
-from adlab.pipelines.anomalib.faiss_search import build_index, patchcore_scores
+from adlab.pipelines.components.faiss_search import build_index, patchcore_scores
 
 
 @pytest.mark.parametrize("num_neighbors", [1, 9])

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from adlab.errors import ConfigError
-from adlab.pipelines.anomalib.predictions import (
+from adlab.pipelines.components.predictions import (
     Thresholds, defect_location, load_anomaly_maps, prediction_record, region_name,
     save_anomaly_maps, validate_record,
 )
