@@ -79,6 +79,8 @@ class VariantStats:
     mean: float | None
     std: float | None
     run_ids: list[int]
+    # Every compared metric over this variant's runs (its seeds); mean/std/n above: the first.
+    stats: dict[str, MetricStats] = field(default_factory=dict)
 
 
 @dataclass
@@ -98,6 +100,8 @@ class Group:
     keys: dict[str, Any]
     n_runs: int
     best: BestRun | None
+    # Pooled over every run of the group: it averages different variants when the group holds
+    # several, so it is never printed (not in ``to_json``); ``variants`` holds what is shown.
     stats: dict[str, MetricStats]
     differing: list[str]
     runs: list[RankedRun]
@@ -106,6 +110,11 @@ class Group:
     # False when --top left runs out: then ``differing`` and ``variants`` describe the listed
     # runs only, while ``n_runs``, ``stats`` and ranks still cover every run of the group.
     complete: bool = True
+
+    def single_variant(self) -> "VariantStats | None":
+        """The group's only variant when it holds one and every run is listed: then its mean
+        over seeds describes the group; otherwise any group mean would mix variants."""
+        return self.variants[0] if self.complete and len(self.variants) == 1 else None
 
 
 @dataclass
@@ -131,7 +140,13 @@ class Comparison:
     sort: str
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        """The comparison as printed by ``--json``: a group's pooled ``stats`` are left out,
+        since they average different variants when a group holds several; per-variant
+        statistics are in ``variants``."""
+        out = asdict(self)
+        for g in out["groups"]:
+            g.pop("stats", None)
+        return out
 
 
 def is_lower_better(metric: str, lower_is_better: Iterable[str] = ()) -> bool:
@@ -367,10 +382,14 @@ def _build_group(gid: str, rs: list[cq.RankedRow], *, primary: str, metric_list:
     variant_of: dict[int, int] = {}
     for i, vkey in enumerate(vorder):
         members = variants[vkey]
-        st = _stats([m.value for m in members])
+        st = _stats([r.value for r in members])
+        per_metric = {primary: st}
+        for m in metric_list[1:]:
+            per_metric[m] = _stats([values.get(r.run_id, {}).get(m) for r in members])
         variant_stats.append(VariantStats(index=i, params=variant_params[vkey], n=st.n,
                                           mean=st.mean, std=st.std,
-                                          run_ids=sorted(m.run_id for m in members)))
+                                          run_ids=sorted(m.run_id for m in members),
+                                          stats=per_metric))
         for m in members:
             variant_of[m.run_id] = i
     runs = []

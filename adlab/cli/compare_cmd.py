@@ -61,6 +61,7 @@ def compare_command(
     lower: Optional[List[str]] = typer.Option(None, "--lower-is-better", help="Metric where lower is better (repeatable; loss/error/latency... already are)."),
     top: Optional[int] = typer.Option(None, "--top", min=1, help="List at most N runs per group (statistics use all)."),
     flat: bool = typer.Option(False, "--flat", help="The seed runner's flat table of MMAD runs (compare_results.py)."),
+    pivot: Optional[str] = typer.Option(None, "--pivot", help="category: the benchmark table per dataset and metric (rows = categories, columns = variants, mean ± std over seeds) and the ranking of variants by their category mean."),
     study: Optional[str] = StudyOption,
     pipeline: Optional[str] = PipelineOption,
     status: Optional[List[str]] = StatusOption,
@@ -83,6 +84,11 @@ def compare_command(
             print_flat(table)
         return
     run_ids = run_lookup(engine, refs=runs) if runs else None
+    if pivot is not None:
+        _pivot(engine, pivot, metric=metric, run_ids=run_ids, lower=lower or (), as_json=as_json,
+               filters=build_filter(study=study, pipeline=pipeline, status=status, name=name,
+                                    where=where, run_ids=run_ids))
+        return
     base_id = run_lookup(engine, refs=[baseline])[0] if baseline else None
     filters = build_filter(study=study, pipeline=pipeline, status=status, name=name, where=where)
     result = compare(engine, metrics=metric or None, group_keys=split_keys(group) or None,
@@ -93,6 +99,72 @@ def compare_command(
         emit_json(result.to_json())
         return
     print_comparison(result)
+
+
+def _pivot(engine: Any, kind: str, *, metric: List[str] | None, run_ids: list[int] | None,
+           lower: Any, as_json: bool, filters: Any) -> None:
+    from adlab.analysis.pivot import pivot_category, pivots_json
+
+    if kind != "category":
+        raise typer.BadParameter(f"--pivot {kind!r} is not a pivot; use --pivot category",
+                                 param_hint="--pivot")
+    pivots = pivot_category(engine, metrics=metric or None, filters=filters,
+                            lower_is_better=lower)
+    if as_json:
+        emit_json(pivots_json(pivots))
+        return
+    if not pivots:
+        info("no per-category values match (check --status, --study and --metric)")
+        return
+    print_pivots(pivots)
+
+
+def print_pivots(pivots: Any) -> None:
+    """Each pivot as a table (best cell per row bold), its legend, then the rankings."""
+    from rich.table import Table
+
+    from adlab.analysis.compare import format_value
+    from adlab.analysis.pivot import cell_text, mean_text, number_text, rankings
+
+    for p in pivots:
+        direction = {True: "higher is better", False: "lower is better", None: "not ranked"}[
+            p.higher_is_better(0)]
+        out_console.print(f"{p.dataset} — {p.metric} per category, mean ± std over seeds (n runs); "
+                          f"{direction}", markup=False)
+        table = Table(show_edge=False, pad_edge=False)
+        table.add_column("category")
+        for c in p.columns:
+            table.add_column(c.label, justify="right")
+        for row in p.rows:
+            best = p.best_in_row(row)
+            table.add_row(row.category, *[
+                f"[bold]{cell_text(x, p.fraction)}[/bold]" if i in best else cell_text(x, p.fraction)
+                for i, x in enumerate(row.cells)])
+        best = p.best_mean()
+        table.add_row("Mean", *[
+            f"[bold]{mean_text(m, len(p.rows), p.fraction)}[/bold]" if i in best
+            else mean_text(m, len(p.rows), p.fraction) for i, m in enumerate(p.mean)])
+        out_console.print(table)
+        common, differing = p.legend()
+        for c, params in zip(p.columns, differing):
+            text = ", ".join(f"{k}={format_value(v)}" for k, v in params.items())
+            out_console.print(f"  {c.label}: {text or '(the only column)'}", markup=False)
+        if common:
+            text = ", ".join(f"{k}={format_value(v)}" for k, v in common.items())
+            out_console.print(f"  every column: {text}", markup=False)
+    for r in rankings(pivots):
+        cats = ", ".join(r.categories)
+        if len(r.entries) < 2:
+            out_console.print(f"not ranked: {r.entries[0].label} on {r.dataset} is the only "
+                              f"variant covering exactly {cats}", markup=False)
+            continue
+        out_console.print(f"ranking {r.dataset} — {r.metric} mean over {len(r.categories)} "
+                          f"categories ({cats}); "
+                          f"{'higher' if r.higher_is_better else 'lower'} is better:", markup=False)
+        for e in r.entries:
+            spread = f" ± {number_text(e.std, r.fraction)} over seeds" if e.std is not None else ""
+            out_console.print(f"  {'-' if e.rank is None else e.rank}. {e.label} "
+                              f"{number_text(e.mean, r.fraction)}{spread}", markup=False)
 
 
 def _num(v: float | None, digits: int = 4) -> str:
@@ -117,10 +189,8 @@ def print_comparison(result: Any) -> None:
     for g in result.groups:
         part = " ".join(f"{k}={format_value(v)}" for k, v in g.partition.items())
         keys = " ".join(f"{k}={format_value(v)}" for k, v in g.keys.items())
-        st = g.stats[result.metric]
-        spread = f" ± {st.std:.4f}" if st.std is not None else ""
         head = (f"{g.label} [{part}]" + (f" {keys}" if keys else "") + f" — {g.n_runs} run(s); "
-                f"{result.metric} mean {_num(st.mean)}{spread} (n={st.n})")
+                + variant_summary(g, result.metric))
         if g.best:
             head += f"; best {g.best.name} (#{g.best.id}) {_num(g.best.value)}"
         out_console.print(head, markup=False)
@@ -153,6 +223,16 @@ def print_comparison(result: Any) -> None:
             out_console.print(f"  ... {g.n_runs - len(g.runs)} more run(s) (--top)", markup=False)
     info(f"{result.n_runs} run(s) in {len(result.groups)} group(s); ranked by {result.metric}"
          f" ({'higher' if result.higher_is_better[result.metric] else 'lower'} is better)")
+
+
+def variant_summary(g: Any, metric: str) -> str:
+    """What a group line may say about its values: the mean over seeds when the group is one
+    variant, else how many variants it holds (their means are in the table)."""
+    v = g.single_variant()
+    if v is not None:
+        spread = f" ± {_num(v.std)}" if v.std is not None else ""
+        return f"{metric} {_num(v.mean)}{spread} over seeds (n={v.n})"
+    return f"{len(g.variants)} variants" + ("" if g.complete else " among the listed runs")
 
 
 def print_flat(table: Any) -> None:

@@ -3,7 +3,7 @@
 Sections (as in the MoLE-Flow analysis the seed shows, all computed): overview, group
 definitions, per group the ranking (best value bold), effect and ablation tables against the
 group's baseline, cross-group caution, best per group, per-dataset summary, per-category
-tables for AD runs, MMAD accuracy per dataset x question type, figures (PNG beside the report).
+tables (categories x variants, mean ± std over seeds) and the ranking of variants, MMAD accuracy per dataset x question type, figures (PNG beside the report).
 
 Baseline per group: ``baseline=RUN`` for the group holding that run; otherwise the run whose
 name contains ``baseline`` (else ``full_model``, else ``full``), lowest id first.
@@ -19,6 +19,8 @@ from typing import Any, Literal, Sequence
 from sqlalchemy.engine import Engine
 
 from adlab.analysis.compare import Group, compare
+from adlab.analysis.pivot import pivot_category, rankings
+from adlab.analysis.report import pivots as P
 from adlab.analysis.report import sections as S
 from adlab.analysis.report.document import Document, to_latex_text, to_markdown_text
 from adlab.db import compare_queries as cq
@@ -96,7 +98,10 @@ def build_document(engine: Engine, *, filters: RunFilter | None = None,
     S.cross_group_caution(doc, data)
     S.best_per_group(doc, data)
     S.dataset_summary(doc, data)
-    S.category_tables(doc, data)
+    pivots = pivot_category(engine, metrics=comparison.metrics, filters=filters,
+                            lower_is_better=lower_is_better)
+    P.category_pivots(doc, pivots)
+    P.variant_rankings(doc, rankings(pivots))
     S.mmad_tables(doc, data)
     S.curve_figures(doc, data, figure)
     S.run_figures(doc, data, figure)

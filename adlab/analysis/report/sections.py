@@ -17,13 +17,12 @@ from sqlalchemy.engine import Engine
 from adlab.analysis.compare import (Comparison, Group, _is_seed_like, _spec_keys, format_value,
                                     value_sort_key)
 from adlab.analysis.report.document import Document
+from adlab.analysis.variants import CATEGORY_LEAVES, DATASET_LEAVES
 from adlab.analysis.report.tables import Cell, Table
 from adlab.db import compare_queries as cq
 from adlab.db.engine import reader
 from adlab.db.models import Artifact, Run
 
-DATASET_LEAVES = ("dataset",)
-CATEGORY_LEAVES = ("category", "categories", "category_set")
 BACKBONE_LEAVES = ("backbone", "model", "ad_model", "llm")
 ABLATION_WORDS = ("ablation",)
 NEGATED_PREFIXES = ("wo_", "without_", "no_", "disable_")
@@ -177,9 +176,11 @@ def group_rankings(doc: Document, data: ReportData, figure: Callable[..., str | 
         if common:
             doc.p("Common parameters:")
             doc.code("\n".join(f"{k} = {format_value(v)}" for k, v in sorted(common.items())))
-        st = g.stats[c.metric]
-        doc.p(f"{g.n_runs} run(s); `{c.metric}` mean "
-              f"{fmt_mean_std(st.mean, st.std, st.n, _fraction(c, c.metric))}"
+        v = g.single_variant()
+        summary = (f"`{c.metric}` {fmt_mean_std(v.mean, v.std, v.n, _fraction(c, c.metric))} "
+                   "over seeds" if v is not None else
+                   f"{len(g.variants)} variants (each variant's mean over seeds in the table)")
+        doc.p(f"{g.n_runs} run(s); {summary}"
               + (f"; best **{g.best.name}** ({fmt_metric(g.best.value, _fraction(c, c.metric))})"
                  if g.best else ""))
         params = [k for k in g.differing]
@@ -401,66 +402,6 @@ def dataset_summary(doc: Document, data: ReportData) -> None:
     doc.table(t)
 
 
-def _column_label(g: Group) -> str:
-    keys = ", ".join(f"{k}={format_value(v)}" for k, v in g.keys.items()
-                     if k.rsplit(".", 1)[-1] not in CATEGORY_LEAVES)
-    return keys or g.label
-
-
-def category_tables(doc: Document, data: ReportData) -> None:
-    """Per dataset and metric: categories x configurations (mean over the group's runs)."""
-    c = data.comparison
-    cells: dict[tuple[str, str], dict[str, dict[str, list[float]]]] = {}
-    for run_id, key, scope, value in data.scoped:
-        if "/" in scope or key not in c.metrics or value is None:
-            continue
-        g = data.run_group.get(run_id)
-        if g is None:
-            continue
-        ds = format_value(_leaf_value(g.partition, DATASET_LEAVES))
-        cells.setdefault((ds, key), {}).setdefault(scope, {}).setdefault(_column_label(g), []).append(value)
-    has_scoped = {(run_id, key) for run_id, key, scope, _ in data.scoped if "/" not in scope}
-    for g in c.groups:  # one-category runs without scoped rows: the run-level value is it
-        cat = _leaf_value(g.partition, CATEGORY_LEAVES)
-        if isinstance(cat, list) and len(cat) == 1:
-            cat = cat[0]
-        if cat is None or isinstance(cat, list) or str(cat).lower() == "all":
-            continue
-        ds = format_value(_leaf_value(g.partition, DATASET_LEAVES))
-        for r in g.runs:
-            for m in c.metrics:
-                v = data.run_values.get(r.id, {}).get(m)
-                if v is not None and (r.id, m) not in has_scoped:
-                    cells.setdefault((ds, m), {}).setdefault(str(cat), {}).setdefault(
-                        _column_label(g), []).append(v)
-    if not cells:
-        return
-    doc.h(1, "Per-category results")
-    for ds, m in sorted(cells):
-        table_cells = cells[(ds, m)]
-        columns = sorted({col for row in table_cells.values() for col in row})
-        t = Table(["Category", *columns], align=["l", *["c"] * len(columns)],
-                  caption=f"{ds}: {m} per category (mean over runs)")
-        col_means: dict[str, list[float]] = {col: [] for col in columns}
-        for cat in sorted(table_cells):
-            row_vals = []
-            for col in columns:
-                vals = table_cells[cat].get(col)
-                mean = math.fsum(vals) / len(vals) if vals else None
-                row_vals.append(mean)
-                if mean is not None:
-                    col_means[col].append(mean)
-            t.add(cat, *[fmt_metric(v, _fraction(c, m)) for v in row_vals])
-            for i in _best_index(row_vals, c.higher_is_better[m]):
-                t.rows[-1][1 + i].bold = True
-        means = [math.fsum(v) / len(v) if v else None for v in col_means.values()]
-        t.add(Cell("Mean", bold=True), *[fmt_metric(v, _fraction(c, m)) for v in means])
-        for i in _best_index(means, c.higher_is_better[m]):
-            t.rows[-1][1 + i].bold = True
-        doc.h(2, f"{ds} — {m}")
-        doc.table(t)
-
-
 def mmad_tables(doc: Document, data: ReportData, mmad_metric: str = "accuracy") -> None:
     """MMAD accuracy per dataset x question type for each run that stores it (scope
     ``<dataset>/<type>``), plus one line per run with each dataset's average."""
@@ -589,5 +530,5 @@ def group_best_params(engine: Engine, groups: list[Group]) -> dict[str, dict[str
 
 
 __all__ = ["ReportData", "overview", "group_definitions", "group_rankings", "cross_group_caution",
-           "best_per_group", "dataset_summary", "category_tables", "mmad_tables", "curve_figures",
+           "best_per_group", "dataset_summary", "mmad_tables", "curve_figures",
            "group_best_params", "_spec_keys"]
