@@ -58,7 +58,8 @@ def demo_command(
     report: Optional[Path] = typer.Option(None, "--report", help="Report path (default OUT/report.md)."),
 ) -> None:
     """Generate synthetic MVTec-style data, queue PatchCore and PaDiM on two categories, run them
-    with a worker, and print the grouped comparison and the report path."""
+    with a worker, and print the grouped comparison, the models ranked by their mean over the
+    categories, and the report path."""
     from adlab.config.loader import load_run_specs
     from adlab.data.synth import generate_synthetic
     from adlab.db.engine import get_engine
@@ -94,10 +95,13 @@ def demo_command(
 
 
 def _print_results(engine, run_ids: list[int], report_path: Path) -> None:  # noqa: ANN001
-    """The grouped comparison (models ranked within each category) and the markdown report."""
+    """The grouped comparison (models ranked within each category), the benchmark table
+    (categories x models, mean over seeds) with the models ranked by their category mean, and
+    the markdown report."""
     from adlab.analysis.compare import RunFilter, compare
+    from adlab.analysis.pivot import pivot_category
     from adlab.analysis.report import render_report
-    from adlab.cli.compare_cmd import print_comparison
+    from adlab.cli.compare_cmd import print_comparison, print_pivots
     from adlab.db.queries import list_runs
 
     runs = list_runs(engine, ids=run_ids)
@@ -105,6 +109,7 @@ def _print_results(engine, run_ids: list[int], report_path: Path) -> None:  # no
     done = RunFilter(run_ids=tuple(run_ids))
     if len(failed) < len(runs):
         print_comparison(compare(engine, metrics=["image_auroc", "pixel_auroc", "aupro"], filters=done))
+        print_pivots(pivot_category(engine, metrics=["image_auroc"], filters=done))
         path = render_report(engine, out=report_path, filters=done,
                              metrics=["image_auroc", "pixel_auroc", "aupro", "pixel_ap"],
                              title="adlab demo: PatchCore vs PaDiM on synthetic data (random-init backbones)")
