@@ -1,25 +1,31 @@
 """What a pipeline is and what it receives. Pipelines never import the database layer.
 
-A pipeline is a params model (pydantic, ``extra="forbid"``) plus a run function
-``run(ctx: RunContext) -> None``. Everything the pipeline reports goes through the context;
-the worker turns it into database rows. Heavy imports (torch, anomalib) belong inside the
+A pipeline is a params model ``P`` (pydantic, ``extra="forbid"``) plus a run function
+``run(ctx: RunContext[P]) -> None``, registered as a ``PipelineSpec[P]``: the type checker sees
+the same params class in the spec's hooks and in ``ctx.params``. Everything the pipeline
+reports goes through the context; the worker turns it into database rows. Heavy imports (torch, anomalib) belong inside the
 runner module, which the registry imports only when a run executes.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Protocol, runtime_checkable
+from typing import Any, Callable, Generic, Mapping, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
-from adlab.errors import NotFoundError
+from adlab.core.vocabulary import ArtifactKind
+from adlab.errors import NotFoundError, PipelineError
 
 
 class PipelineParams(BaseModel):
     """Base for every pipeline's params: unknown fields are errors, never silently ignored."""
 
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+
+P = TypeVar("P", bound=PipelineParams)
+P_co = TypeVar("P_co", bound=PipelineParams, covariant=True)
 
 
 class RunCancelled(Exception):
@@ -38,16 +44,24 @@ class PartialStore(Protocol):
 
 
 @runtime_checkable
-class RunContext(Protocol):
-    """Everything a pipeline may use while it runs."""
+class RunContext(Protocol[P_co]):
+    """Everything a pipeline may use while it runs.
+
+    Two implementations keep this contract: the worker's (``adlab.worker.context``, database
+    rows) and the in-memory one (``adlab.pipelines.local``); ``tests/pipelines/
+    test_context_contract.py`` runs the same assertions against both.
+    """
 
     run_id: int
     name: str
-    params: PipelineParams
     output_dir: Path
     device: str  # "cpu" or "cuda:N"
     seed: int | None
     state: PartialStore
+
+    @property
+    def params(self) -> P_co:
+        """The run's validated params (the spec's ``params_model``)."""
 
     def progress(self, done: int, total: int | None = None, message: str | None = None) -> None:
         """Report work done (e.g. images scored) out of total; cheap to call often."""
@@ -55,11 +69,14 @@ class RunContext(Protocol):
     def log(self, message: str, level: str = "info") -> None:
         """A line for the run's log (shown by ``adlab logs`` and the TUI)."""
 
-    def metric(self, key: str, value: float, *, scope: str = "", step: int | None = None) -> None:
-        """Record one metric value; ``scope`` is e.g. a category name, "" for the run as a whole."""
+    def metric(self, key: str, value: float | None, *, scope: str = "", step: int | None = None,
+               note: str | None = None) -> None:
+        """Record one metric value; ``scope`` is e.g. a category name, "" for the run as a whole.
+        None or NaN is an undefined value (stored as None, ``note`` says why)."""
 
-    def artifact(self, path: Path, kind: str) -> None:
-        """Record a file the run produced (its sha256 and size are computed by the recorder)."""
+    def artifact(self, path: Path, kind: ArtifactKind) -> None:
+        """Record a file the run produced (its sha256 and size are computed by the recorder);
+        an unknown kind name is a :class:`PipelineError` (see :func:`artifact_kind`)."""
 
     def check_cancelled(self) -> None:
         """Raise :class:`RunCancelled` if the user cancelled; call between units of work."""
@@ -70,6 +87,20 @@ class RunContext(Protocol):
     @property
     def inputs(self) -> list["RunInput"]:
         """The runs this run depends on (e.g. the AD run feeding an MMAD run), finished."""
+
+
+def artifact_kind(kind: ArtifactKind | str) -> str:
+    """The stored name of an artifact kind; a name outside :class:`ArtifactKind` is an error."""
+    try:
+        return ArtifactKind.parse(kind).value
+    except ValueError as exc:
+        raise PipelineError(f"{exc} (add the kind to adlab.core.vocabulary.ArtifactKind)") from None
+
+
+def metric_value(value: float | None) -> float | None:
+    """A metric as recorded: a float, or None for undefined (None or NaN)."""
+    v = None if value is None else float(value)
+    return None if v is not None and v != v else v
 
 
 @dataclass(frozen=True)
@@ -83,9 +114,10 @@ class RunInput:
     artifacts: tuple[tuple[str, Path], ...]  # (kind, absolute path)
     config: Mapping[str, Any]
 
-    def artifact(self, kind: str) -> Path | None:
+    def artifact(self, kind: ArtifactKind | str) -> Path | None:
         """The newest artifact of ``kind`` or None."""
-        found = [p for k, p in self.artifacts if k == kind]
+        name = artifact_kind(kind)
+        found = [p for k, p in self.artifacts if k == name]
         return found[-1] if found else None
 
 
@@ -104,11 +136,11 @@ class Dependency:
 
 
 @dataclass(frozen=True)
-class PipelineSpec:
+class PipelineSpec(Generic[P]):
     """A registered pipeline. ``runner`` is ``"module:function"`` so listing stays import-light."""
 
     name: str
-    params_model: type[PipelineParams]
+    params_model: type[P]
     runner: str
     description: str
     # Dotted param paths that define the evaluation partition (dataset, categories, protocol):
@@ -121,22 +153,22 @@ class PipelineSpec:
     # Automatic run name, formatted with the flattened params (dots become underscores).
     name_template: str | None = None
     # Optional hook: one validated params object -> several runs (e.g. one per category).
-    expand: Callable[[PipelineParams], list[PipelineParams]] | None = field(default=None)
+    expand: Callable[[P], list[P]] | None = field(default=None)
     # CLI shortcut (e.g. "data_root") -> dotted param path, where it differs from the seed
     # runner's defaults in adlab.config.overrides.SHORTCUT_PATHS.
     shortcut_paths: Mapping[str, str] = field(default_factory=dict)
     # Optional hook: prerequisite runs to queue (or reuse) before this one; the run waits for
     # them and receives them as ``ctx.inputs``.
-    dependencies: Callable[[PipelineParams], list["Dependency"]] | None = field(default=None)
+    dependencies: Callable[[P], list["Dependency"]] | None = field(default=None)
     # Optional hook: extra facts derived from params (e.g. resolved category list) that join
     # the flattened params for naming and for the comparison partition.
-    derived: Callable[[PipelineParams], Mapping[str, Any]] | None = field(default=None)
+    derived: Callable[[P], Mapping[str, Any]] | None = field(default=None)
     # What this pipeline offers other pipelines, by name -> "module:function" (imported on first
     # use): another pipeline calls ``get_pipeline("anomalib").service("fit_normals")`` instead
     # of importing this package's modules, so no pipeline package imports another.
     services: Mapping[str, str] = field(default_factory=dict)
 
-    def load_runner(self) -> Callable[[RunContext], None]:
+    def load_runner(self) -> Callable[[RunContext[P]], None]:
         return load_ref(self.runner)
 
     def service(self, name: str) -> Callable[..., Any]:

@@ -1,7 +1,8 @@
 """An in-process RunContext that keeps everything in memory.
 
 Used to run a pipeline directly (tests of one pipeline, notebooks) without a database; the
-worker uses its own context that writes to the database instead.
+worker uses its own context that writes to the database instead. Both keep the same contract
+(:class:`adlab.pipelines.base.RunContext`), checked by ``tests/pipelines/test_context_contract.py``.
 """
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic
 
-from adlab.pipelines.base import PipelineParams, RunCancelled
+from adlab.core.vocabulary import ArtifactKind
+from adlab.pipelines.base import P, RunCancelled, RunInput, artifact_kind, metric_value
 
 
 @dataclass
@@ -31,8 +33,8 @@ class MemoryStore:
 
 
 @dataclass
-class LocalRunContext:
-    params: PipelineParams
+class LocalRunContext(Generic[P]):
+    params: P
     output_dir: Path
     run_id: int = 0
     name: str = "local"
@@ -40,30 +42,40 @@ class LocalRunContext:
     seed: int | None = None
     state: MemoryStore = field(default_factory=MemoryStore)
     echo: bool = False
-    metrics: list[tuple[str, float, str, int | None]] = field(default_factory=list)
+    metrics: list[tuple[str, float | None, str, int | None]] = field(default_factory=list)
+    notes: dict[tuple[str, str, int | None], str] = field(default_factory=dict)
     artifacts: list[dict[str, Any]] = field(default_factory=list)
     logs: list[tuple[str, str]] = field(default_factory=list)
     info: dict[str, Any] = field(default_factory=dict)
     progress_log: list[tuple[int, int | None]] = field(default_factory=list)
+    progress_message: str | None = None
     cancelled: bool = False
-    inputs: list = field(default_factory=list)  # RunInput objects for dependent pipelines
+    inputs: list[RunInput] = field(default_factory=list)  # finished prerequisite runs
 
     def progress(self, done: int, total: int | None = None, message: str | None = None) -> None:
+        """Like the worker: the latest message is the run's status line, not a log line."""
         self.progress_log.append((done, total))
-        if message:
-            self.log(message)
+        if message is not None:
+            self.progress_message = message
+            if self.echo:
+                print(f"[progress {done}/{total if total is not None else '?'}] {message}",
+                      file=sys.stderr)
 
     def log(self, message: str, level: str = "info") -> None:
         self.logs.append((level, message))
         if self.echo:
             print(f"[{level}] {message}", file=sys.stderr)
 
-    def metric(self, key: str, value: float, *, scope: str = "", step: int | None = None) -> None:
-        self.metrics.append((key, float(value), scope, step))
+    def metric(self, key: str, value: float | None, *, scope: str = "", step: int | None = None,
+               note: str | None = None) -> None:
+        self.metrics.append((key, metric_value(value), scope, step))
+        if note is not None:
+            self.notes[(key, scope, step)] = note
 
-    def artifact(self, path: Path, kind: str) -> None:
+    def artifact(self, path: Path, kind: ArtifactKind | str) -> None:
+        name = artifact_kind(kind)
         data = Path(path).read_bytes()
-        self.artifacts.append({"path": Path(path), "kind": kind,
+        self.artifacts.append({"path": Path(path), "kind": name,
                                "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)})
 
     def check_cancelled(self) -> None:
@@ -73,7 +85,7 @@ class LocalRunContext:
     def set_info(self, key: str, value: Any) -> None:
         self.info[key] = value
 
-    def metric_value(self, key: str, scope: str = "") -> float:
+    def metric_value(self, key: str, scope: str = "") -> float | None:
         """The last value recorded for ``key`` in ``scope`` (test convenience)."""
         for k, v, s, _ in reversed(self.metrics):
             if k == key and s == scope:

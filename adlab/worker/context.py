@@ -13,7 +13,8 @@ from sqlmodel import Session
 
 from adlab.db.engine import reader
 from adlab.db.models import Artifact, Event, Metric, Run, RunItem, utcnow
-from adlab.pipelines.base import PipelineParams, RunCancelled, RunInput
+from adlab.core.vocabulary import ArtifactKind
+from adlab.pipelines.base import PipelineParams, RunCancelled, RunInput, artifact_kind, metric_value
 from adlab.settings import artifacts_root
 
 
@@ -148,9 +149,7 @@ class DbRunContext:
 
     def metric(self, key: str, value: float | None, *, scope: str = "", step: int | None = None,
                note: str | None = None) -> None:
-        v = None if value is None else float(value)
-        if v is not None and v != v:  # NaN: undefined, stored as NULL with the reason
-            v = None
+        v = metric_value(value)  # NaN: undefined, stored as NULL with the reason
         with Session(self._engine) as s:
             self._assert_owned(s)
             s.add(Metric(run_id=self.run_id, key=key, value=v, scope=scope, step=step, note=note))
@@ -159,11 +158,12 @@ class DbRunContext:
                        .values(headline_metric=key, headline_value=v))
             s.commit()
 
-    def artifact(self, path: Path, kind: str) -> None:
+    def artifact(self, path: Path, kind: ArtifactKind | str) -> None:
+        name = artifact_kind(kind)
         digest, size = file_digest(Path(path))
         with Session(self._engine) as s:
             self._assert_owned(s)
-            s.add(Artifact(run_id=self.run_id, kind=kind, path=relative_to_root(Path(path)),
+            s.add(Artifact(run_id=self.run_id, kind=name, path=relative_to_root(Path(path)),
                            sha256=digest, bytes=size))
             s.commit()
 

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from adlab.core.vocabulary import ArtifactKind
 from adlab.errors import PipelineError
 from adlab.pipelines.anomalib.params import AnomalibParams
 from adlab.pipelines.base import RunContext
@@ -182,7 +183,7 @@ def run_category(ctx: RunContext, params: AnomalibParams, root: Path, dataset_la
     if result.best_val_loss is not None:
         ctx.metric("best_val_loss", result.best_val_loss, scope=scope)
     if result.checkpoint is not None and params.train.checkpoint:
-        ctx.artifact(result.checkpoint, "checkpoint")
+        ctx.artifact(result.checkpoint, ArtifactKind.CHECKPOINT)
     elif result.checkpoint is not None:
         shutil.rmtree(result.checkpoint.parent, ignore_errors=True)
     shutil.rmtree(workdir / "engine", ignore_errors=True)
@@ -220,11 +221,11 @@ def run_category(ctx: RunContext, params: AnomalibParams, root: Path, dataset_la
     if exported is not None:
         update_bundle_meta(exported.bundle_dir, image_threshold=image_t,
                            pixel_threshold=pixel_t if pixel_t is not None else image_t)
-        ctx.artifact(exported.files["bundle"], "bundle")
+        ctx.artifact(exported.files["bundle"], ArtifactKind.BUNDLE)
 
     maps_file = save_anomaly_maps(workdir / "anomaly_maps.npz", scored.maps,
                                   [str(p) for p in test_paths], scored.scores)
-    ctx.artifact(maps_file, "anomaly_maps")
+    ctx.artifact(maps_file, ArtifactKind.ANOMALY_MAPS)
     low, high = float(np.percentile(scored.maps, 1)), float(scored.maps.max())
     for i in pick_examples(labels, scored.scores, params.visuals.count):
         sample = test[i]
@@ -233,7 +234,7 @@ def run_category(ctx: RunContext, params: AnomalibParams, root: Path, dataset_la
                             masks[i] if sample.label == 1 else None,
                             title=f"{dataset_label}/{category} {sample.defect_type} "
                                   f"score {scored.scores[i]:.4g}", vmin=low, vmax=high)
-        ctx.artifact(png, "heatmap")
+        ctx.artifact(png, ArtifactKind.HEATMAP)
     return CategoryOutcome(category=category, key=f"{dataset_label}/{category}",
                            metrics={**metrics, **timings}, image_threshold=image_t,
                            pixel_threshold=pixel_t,
@@ -276,8 +277,9 @@ def _write_run_outputs(ctx: RunContext, params: AnomalibParams, root: Path, data
                             pixel_global=float(np.median(list(pixel.values()))) if pixel else None,
                             pixel_categories=pixel or None)
     ctx.metric("global_threshold", global_t)
-    ctx.artifact(thresholds.to_yaml(ctx.output_dir / "thresholds.yaml"), "thresholds")
-    ctx.artifact(write_predictions(records, ctx.output_dir / "predictions.json"), "predictions")
+    ctx.artifact(thresholds.to_yaml(ctx.output_dir / "thresholds.yaml"), ArtifactKind.THRESHOLDS)
+    ctx.artifact(write_predictions(records, ctx.output_dir / "predictions.json"),
+                 ArtifactKind.PREDICTIONS)
 
 
 def run(ctx: RunContext) -> None:

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
+from adlab.core.vocabulary import ArtifactKind
 from adlab.errors import NotFoundError, PipelineError
 
 
@@ -31,7 +32,7 @@ def predictions_source(output: Optional[object], inputs: Sequence[Any]) -> Path:
     if isinstance(output, str):
         return Path(output).expanduser()
     for run_input in inputs:
-        path = run_input.artifact("predictions")
+        path = run_input.artifact(ArtifactKind.PREDICTIONS)
         if path is not None:
             return path
     ids = ", ".join(str(i.run_id) for i in inputs) or "none"

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from adlab.core.vocabulary import ArtifactKind
 from adlab.errors import NotFoundError, PipelineError
 from adlab.pipelines.base import RunContext
 from adlab.pipelines.mmad.ad_params import MmadAdParams
@@ -115,7 +116,7 @@ def fit_category(ctx: RunContext, p: MmadAdParams, data: dict[str, Any], root: P
     update_bundle_meta(exported.bundle_dir, image_threshold=image_t, pixel_threshold=pixel_t,
                        threshold_rule=f"{fit.threshold_margin:g} x max over {len(held)} held-out "
                                       f"normal template(s)")
-    ctx.artifact(exported.files["bundle"], "bundle")
+    ctx.artifact(exported.files["bundle"], ArtifactKind.BUNDLE)
     ctx.log(f"{key}: fitted {fitted.model_type} on {len(train_paths)} normal template(s); threshold "
             f"{image_t:.4g} from {len(held)} held-out one(s)")
     return exported.bundle_dir
@@ -181,6 +182,7 @@ def run(ctx: RunContext) -> None:
         ctx.log(f"{key}: scored {len(images)} image(s) ({source})")
         ctx.progress(n + 1, len(groups))
     records = [records_by_image[i] for i in subset.images]
-    ctx.artifact(write_predictions(records, ctx.output_dir / "predictions.json"), "predictions")
+    ctx.artifact(write_predictions(records, ctx.output_dir / "predictions.json"),
+                 ArtifactKind.PREDICTIONS)
     (ctx.output_dir / "sampled_mmad.json").write_text(json.dumps(subset.images, indent=1))
     _record_metrics(ctx, records)

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
+from adlab.core.vocabulary import ArtifactKind
 from adlab.errors import PipelineError
 from adlab.pipelines.base import RunContext
 from adlab.pipelines.mmad import answers as ans
@@ -86,7 +87,8 @@ def run(ctx: RunContext) -> None:
     for line in subset.summary_lines():
         ctx.log(line)
     ctx.output_dir.mkdir(parents=True, exist_ok=True)
-    ctx.artifact(sampled_file(data, subset.images, ctx.output_dir / "sampled_mmad.json"), "subset")
+    ctx.artifact(sampled_file(data, subset.images, ctx.output_dir / "sampled_mmad.json"),
+                 ArtifactKind.SUBSET)
     ctx.set_info("subset", {"sha256": subset.sha256, "images": len(subset.images),
                             "normal": subset.normal, "anomaly": subset.anomaly, "total": subset.total})
     per_image = {image: questions_of(image, data[image]) for image in subset.images}
@@ -171,8 +173,8 @@ def _finish(ctx: RunContext, p: MmadParams, questions: list[Question], subset: A
                "history": ev.history, "subset_sha256": subset.sha256, "run_id": ctx.run_id,
                **{k: round(v, 4) for k, v in usage.items()}})
     answers_path, meta_path = ans.write_exports(ctx.output_dir, filename, records, meta)
-    ctx.artifact(answers_path, "answers")
-    ctx.artifact(meta_path, "answers_meta")
+    ctx.artifact(answers_path, ArtifactKind.ANSWERS)
+    ctx.artifact(meta_path, ArtifactKind.ANSWERS_META)
     if p.output_dir:
         extra = Path(p.output_dir).expanduser()
         extra.mkdir(parents=True, exist_ok=True)

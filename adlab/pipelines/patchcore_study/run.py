@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from adlab.core.vocabulary import ArtifactKind
 from adlab.errors import PipelineError
 from adlab.pipelines.base import RunContext
 from adlab.pipelines.patchcore_study.domains import Domain, parse_domain, run_categories
@@ -156,7 +157,7 @@ def _score_entry(ctx: RunContext, params: PatchCoreStudyParams, fitted: Any, uni
     (ctx.output_dir / "maps").mkdir(parents=True, exist_ok=True)
     maps_file = save_anomaly_maps(ctx.output_dir / "maps" / f"{slug(scope)}.npz", scored.maps,
                                   [str(s.image_path) for s in samples], scored.scores)
-    ctx.artifact(maps_file, "anomaly_maps")
+    ctx.artifact(maps_file, ArtifactKind.ANOMALY_MAPS)
     low, high = float(np.percentile(scored.maps, 1)), float(scored.maps.max())
     for i in pick_examples(labels, scored.scores, params.visuals.count):
         sample = samples[i]
@@ -165,7 +166,7 @@ def _score_entry(ctx: RunContext, params: PatchCoreStudyParams, fitted: Any, uni
             load_image(sample.image_path, (size, size)), scored.maps[i],
             masks[i] if sample.label == 1 else None,
             title=f"{scope} {sample.defect_type} score {scored.scores[i]:.4g}", vmin=low, vmax=high)
-        ctx.artifact(png, "heatmap")
+        ctx.artifact(png, ArtifactKind.HEATMAP)
     ctx.log(f"{scope}: image AUROC {metrics.get('image_auroc', float('nan')):.4f} on "
             f"{len(samples)} image(s), {scored.ms_per_image:.1f} ms/image")
     return {"scope": scope, "train": unit.train.label, "test": test.label, "metrics": metrics,
@@ -216,18 +217,20 @@ def _run_plots(ctx: RunContext, params: PatchCoreStudyParams, entries: list[dict
     label = (lambda e: e["test"]) if params.mode == "standard" else (lambda e: f"{e['train']} -> {e['test']}")
     curves = {label(e): (np.asarray(e["scores"]), np.asarray(e["labels"])) for e in entries}
     out = ctx.output_dir / "plots"
-    ctx.artifact(plots.curve_plot(out / "roc.png", curves, kind="roc", title=f"ROC: {name}"), "plot_roc")
-    ctx.artifact(plots.curve_plot(out / "pr.png", curves, kind="pr", title=f"PR: {name}"), "plot_pr")
+    ctx.artifact(plots.curve_plot(out / "roc.png", curves, kind="roc", title=f"ROC: {name}"),
+                 ArtifactKind.PLOT_ROC)
+    ctx.artifact(plots.curve_plot(out / "pr.png", curves, kind="pr", title=f"PR: {name}"),
+                 ArtifactKind.PLOT_PR)
     ctx.artifact(plots.grouped_bars(
         out / "auroc_bars.png", [label(e) for e in entries],
         {"image AUROC": [e["metrics"].get("image_auroc") for e in entries],
          "pixel AUROC": [e["metrics"].get("pixel_auroc") for e in entries]},
-        title=f"AUROC per domain: {name}", ylabel="AUROC"), "plot_bars")
+        title=f"AUROC per domain: {name}", ylabel="AUROC"), ArtifactKind.PLOT_BARS)
     first = next((e for e in entries if e["test"] == e["train"]), entries[0])
     labels = np.asarray(first["labels"])
     if 0 < labels.sum() < len(labels):
         ctx.artifact(plots.write_curves_json(ctx.output_dir / "curves.json", np.asarray(first["scores"]),
-                                             labels), "curves")
+                                             labels), ArtifactKind.CURVES)
 
 
 def run(ctx: RunContext) -> None:

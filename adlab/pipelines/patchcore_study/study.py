@@ -9,12 +9,13 @@ from typing import Any
 
 import numpy as np
 
+from adlab.core.vocabulary import ArtifactKind
 from adlab.pipelines.base import RunContext
 from adlab.pipelines.patchcore_study.params import PatchCoreStudyParams
 from adlab.pipelines.patchcore_study.sweep import TRAIN_AXIS, axes_of, config_label, get_path, position
 
-ROWS_KIND = "study_rows"
-MATRIX_KIND = "cross_domain_matrix"
+ROWS_KIND = ArtifactKind.STUDY_ROWS
+MATRIX_KIND = ArtifactKind.CROSS_DOMAIN_MATRIX
 ENTRY_KEYS = ("image_auroc", "pixel_auroc", "aupro", "mmd", "wasserstein", "mean_cosine", "feature_drift")
 
 
@@ -106,7 +107,7 @@ def draw_study(ctx: RunContext, params: PatchCoreStudyParams, rows: list[dict]) 
                     ctx.metric(key, value, scope=scope)
             png = plots.matrix_plot(out / f"matrix_{n:02d}.png", m["train"], m["test"], auroc,
                                     title=f"image AUROC, train x test: {label}")
-            ctx.artifact(png, "plot_matrix")
+            ctx.artifact(png, ArtifactKind.PLOT_MATRIX)
             doc[label] = {"train": m["train"], "test": m["test"], "scope": scope,
                           **{k: [[None if not np.isfinite(v) else float(v) for v in r] for r in m[k]]
                              for k in ENTRY_KEYS}}
@@ -127,11 +128,13 @@ def draw_study(ctx: RunContext, params: PatchCoreStudyParams, rows: list[dict]) 
         headline = "image_auroc"
     what = ", ".join(swept)
     ctx.artifact(plots.grouped_bars(out / "comparison.png", labels, series,
-                                    title=f"comparison over {what}", ylabel="AUROC"), "plot_comparison")
+                                    title=f"comparison over {what}", ylabel="AUROC"),
+                 ArtifactKind.PLOT_COMPARISON)
     points = [(c, float(configs[c][0]["feature_dim"]), _mean([r["summary"].get(headline) for r in configs[c]]))
               for c in labels if configs[c][0]["feature_dim"]]
     points = [(c, d, v) for c, d, v in points if v is not None]
     if points:
         ctx.artifact(plots.dimension_plot(out / "dimension_vs_auroc.png", points,
                                           title=f"feature dimension vs {headline} ({what})",
-                                          ylabel=headline.replace("_", " ")), "plot_fusion")
+                                          ylabel=headline.replace("_", " ")),
+                     ArtifactKind.PLOT_FUSION)

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from adlab.core.vocabulary import ArtifactKind
 from adlab.errors import PipelineError
 from adlab.pipelines.base import RunContext
 from adlab.pipelines.read.params import ReadParams
@@ -93,7 +94,7 @@ def _decoder(ctx: RunContext, params: ReadParams, segmenter: Any) -> Any:
     start = time.perf_counter()
     path = export_decoder(segmenter.sam, ctx.output_dir / "sam_decoder.onnx")
     ctx.metric("export_s", time.perf_counter() - start)
-    ctx.artifact(path, "onnx")
+    ctx.artifact(path, ArtifactKind.ONNX)
     decoder = OnnxDecoder(path, provider=params.decoder.provider)
     ctx.set_info("onnx_providers", decoder.providers)
     return decoder
@@ -172,16 +173,16 @@ def run_category(ctx: RunContext, params: ReadParams, segmenter: Any, decoder: A
                             f"decoder.parity_tolerance {params.decoder.parity_tolerance:g}; the exported "
                             f"decoder does not reproduce SAM")
     logits_file = save_logits(workdir / "logits.npz", logits_all, [str(s.image_path) for s in test])
-    ctx.artifact(logits_file, "mask_logits")
+    ctx.artifact(logits_file, ArtifactKind.MASK_LOGITS)
     metadata_file = write_metadata(workdir / "metadata.jsonl", records)
-    ctx.artifact(metadata_file, "metadata")
+    ctx.artifact(metadata_file, ArtifactKind.METADATA)
     for i in pick_examples(labels, np.asarray(scores), params.visuals):
         sample = test[i]
         gt = load_mask(sample) if sample.label == 1 else None
         png = write_visual(workdir / "visuals" / f"{i:04d}_{sample.defect_type}_{Path(sample.image_path).stem}.png",
                            load_image(sample.image_path), logits_all[i].astype(np.float32), gt,
                            *prompt_points[i])
-        ctx.artifact(png, "visual")
+        ctx.artifact(png, ArtifactKind.VISUAL)
     ctx.log(f"{category}: {len(test)} image(s), {metrics['ms_per_image']:.0f} ms/image, "
             f"image_auroc {metrics.get('image_auroc', float('nan')):.4f}")
     return CategoryOutcome(category=category, metrics=metrics, logits_file=str(logits_file),
