@@ -1,18 +1,20 @@
 """Grouped comparison: rank runs only against runs of their own group.
 
 A group is the evaluation partition (pipeline, dataset, category set, protocol) plus the
-declared group keys, or, without a declaration, every parameter except seeds and names. The
+declared group keys, or, without a declaration, every parameter except seed-like keys
+(:func:`adlab.core.grouping.is_seed_like`). The
 grouping and ranking happen in SQL (:mod:`adlab.db.compare_queries`); this module adds what a
 reader needs beside the ranks: the best run, deltas against a baseline in percentage points,
 mean ± std over repeated seeds, and only the parameters that differ inside the group.
 
 Conventions:
-- Higher is better, except for metrics named in ``lower_is_better`` or whose name contains one
-  of :data:`LOWER_IS_BETTER_WORDS` as a ``_``/``.``/``-``/``/`` separated word (``val_loss``,
-  ``latency_ms``, ``miss``...).
-- Deltas are in percentage points: metrics whose values all lie in [0, 1] are fractions and
-  their differences are multiplied by 100; other metrics (already percentages, e.g. MMAD
-  accuracy) keep their difference as it is.
+- A metric's direction and scale are what the runs' pipeline declares for it
+  (:class:`adlab.core.vocabulary.MetricInfo`: ``fit_s`` is a cost, ``image_auroc`` a fraction,
+  MMAD ``accuracy`` a percentage); ``lower_is_better`` names more lower-is-better metrics;
+  undeclared metrics follow the one name rule, :func:`adlab.core.vocabulary.infer_metric_info`.
+- Deltas are in percentage points: fractions' differences are multiplied by 100, percentages
+  and raw quantities keep theirs. An undeclared metric is a fraction when all its compared
+  values lie in [0, 1].
 - Ties share a rank (1, 1, 3); runs whose metric is undefined (NULL) are listed last, unranked.
 """
 from __future__ import annotations
@@ -21,28 +23,22 @@ import datetime as dt
 import functools
 import json
 import math
-import re
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any, Mapping, Sequence
 
 from sqlalchemy.engine import Engine
 
-from adlab.analysis.grouping import group_pins_key
-from adlab.analysis.values import canonical, canonical_json
+from adlab.core.grouping import group_pins_key, is_seed_like, is_variant_key
+from adlab.core.values import canonical, canonical_json
+from adlab.core.vocabulary import MetricInfo, Scale, resolve_metric_info
 from adlab.db import compare_queries as cq
 from adlab.db import headline_ranking
 from adlab.db.compare_queries import RunFilter
 from adlab.errors import AdlabError
 
 __all__ = ["Comparison", "Group", "GroupMismatch", "MetricStats", "ParamDifference", "RankedRun",
-           "RunFilter", "VariantStats", "compare", "flat_table", "is_lower_better",
-           "partition_keys_of", "SEED_LIKE"]
-
-LOWER_IS_BETTER_WORDS = frozenset({
-    "loss", "error", "errors", "err", "latency", "time", "seconds", "sec", "ms", "fpr", "fnr",
-    "miss", "overkill", "mb", "gb", "bytes", "memory", "eer", "mae", "mse", "rmse", "abs",
-})
-SEED_LIKE = ("seed", "name", "description")
+           "RunFilter", "VariantStats", "compare", "declared_metrics", "flat_table",
+           "metric_info", "partition_keys_of"]
 
 
 class GroupMismatch(AdlabError):
@@ -149,13 +145,6 @@ class Comparison:
         return out
 
 
-def is_lower_better(metric: str, lower_is_better: Iterable[str] = ()) -> bool:
-    if metric in set(lower_is_better):
-        return True
-    words = set(re.split(r"[_.\-/ ]+", metric.lower()))
-    return bool(words & LOWER_IS_BETTER_WORDS)
-
-
 def partition_keys_of(pipeline: str, info_json: str | None) -> list[str]:
     """The partition keys a run was grouped with: recorded at import, else the pipeline's."""
     if info_json:
@@ -179,20 +168,63 @@ def _spec_keys(pipeline: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return tuple(spec.partition_keys), tuple(spec.non_group_keys)
 
 
+@functools.lru_cache(maxsize=None)
+def declared_metrics(pipeline: str) -> Mapping[str, MetricInfo]:
+    """The metrics ``pipeline``'s spec declares (empty for imported or unknown pipelines)."""
+    try:
+        from adlab.pipelines import get_pipeline
+
+        return dict(get_pipeline(pipeline).metrics)
+    except AdlabError:
+        return {}
+
+
+def metric_info(pipeline: str, metric: str, lower_is_better: Sequence[str] = ()) -> MetricInfo:
+    """What ``metric`` means for runs of ``pipeline``: its declaration, else the name rule."""
+    return resolve_metric_info(metric, declared_metrics(pipeline), lower_is_better)
+
+
+def _selected_pipelines(engine: Engine, filters: RunFilter) -> list[str]:
+    from sqlalchemy import select
+
+    from adlab.db.engine import reader
+    from adlab.db.models import Run
+
+    if filters.pipeline:
+        return [filters.pipeline]
+    q = select(Run.pipeline).distinct().where(*cq.filter_clauses(filters))
+    with reader(engine).connect() as conn:
+        return sorted(p for (p,) in conn.execute(q))
+
+
+def _metric_infos(pipelines: Sequence[str], metrics: Sequence[str],
+                  lower_is_better: Sequence[str]) -> dict[str, tuple[MetricInfo, bool]]:
+    """Each metric's meaning for the compared runs, and whether a pipeline declared it. Two
+    pipelines that declare opposite directions for one metric cannot be ranked together."""
+    out: dict[str, tuple[MetricInfo, bool]] = {}
+    for m in metrics:
+        declared = {p: metric_info(p, m, lower_is_better) for p in pipelines
+                    if m in declared_metrics(p)}
+        if len({i.higher_is_better for i in declared.values()}) > 1:
+            shown = ", ".join(f"{p} ({'higher' if i.higher_is_better else 'lower'} is better)"
+                              for p, i in sorted(declared.items()))
+            raise AdlabError(f"metric {m!r} is declared with opposite directions by {shown}; "
+                             "compare one pipeline at a time with --pipeline")
+        if declared:
+            out[m] = (next(iter(declared.values())), True)
+        else:
+            out[m] = (resolve_metric_info(m, None, lower_is_better), False)
+    return out
+
+
 def _stored_group_pins(pipeline: str, group_keys_json: str, info_json: str | None,
                        key: str) -> bool:
     """Whether a stored group (described by one of its runs) pins ``key``: the grouping rule of
-    :mod:`adlab.analysis.grouping`, with the keys the run was grouped with."""
+    :mod:`adlab.core.grouping`, with the keys the run was grouped with."""
     declared = json.loads(group_keys_json or "[]")
     return group_pins_key(key, group_keys=declared or None,
                           partition_keys=partition_keys_of(pipeline, info_json),
                           non_group_keys=_spec_keys(pipeline)[1])
-
-
-def _is_seed_like(key: str, non_group: Sequence[str] = ()) -> bool:
-    leaf = key.rsplit(".", 1)[-1]
-    return (leaf in SEED_LIKE or leaf.endswith("_seed") and leaf != "sample_seed"
-            or any(key == k or key.startswith(k + ".") for k in non_group))
 
 
 def _stats(values: Sequence[float | None]) -> MetricStats:
@@ -242,7 +274,8 @@ def compare(engine: Engine, *, metrics: Sequence[str] | None = None,
             metric_list = [sort] + [m for m in metric_list if m != sort]
     metric_list = list(dict.fromkeys(metric_list))
     primary = metric_list[0]
-    higher = {m: not is_lower_better(m, lower_is_better) for m in metric_list}
+    infos = _metric_infos(_selected_pipelines(engine, filters), metric_list, lower_is_better)
+    higher = {m: info.higher_is_better for m, (info, _) in infos.items()}
     keys = cq.resolve_param_keys(engine, keys=group_keys, filters=filters) if group_keys else None
 
     listing_top = None if run_ids else top
@@ -293,7 +326,7 @@ def compare(engine: Engine, *, metrics: Sequence[str] | None = None,
     need_params = {r.run_id for g, rs in members.items() if diff_keys.get(g) for r in rs}
     all_diff = sorted({k for ks in diff_keys.values() for k in ks})
     pvals = cq.param_values(engine, run_ids=need_params, keys=all_diff) if need_params else {}
-    fractions = _fraction_metrics(rows, values, metric_list)
+    fractions = _fraction_metrics(rows, values, metric_list, infos)
     group_stats: dict[str, dict[str, MetricStats]] = {}
     if not all(complete.values()):
         per_metric = {primary: aggregates}
@@ -351,9 +384,17 @@ def _value_key(value: Any) -> Any:
 
 
 def _fraction_metrics(rows: list[cq.RankedRow], values: dict[int, dict[str, float | None]],
-                      metric_list: list[str]) -> set[str]:
+                      metric_list: list[str], infos: Mapping[str, tuple[MetricInfo, bool]]
+                      ) -> set[str]:
+    """Metrics whose deltas are x100: declared fractions; undeclared ones whose compared
+    values all lie in [0, 1]."""
     out = set()
     for m in metric_list:
+        info, declared = infos[m]
+        if declared:
+            if info.scale is Scale.FRACTION:
+                out.add(m)
+            continue
         vals = ([r.value for r in rows] if m == metric_list[0]
                 else [values.get(r.run_id, {}).get(m) for r in rows])
         finite = [v for v in vals if v is not None and math.isfinite(v)]
@@ -368,8 +409,9 @@ def _build_group(gid: str, rs: list[cq.RankedRow], *, primary: str, metric_list:
                  group_sort: str, top: int | None, stats: dict[str, MetricStats] | None,
                  n_runs: int) -> Group:
     first = rs[0]
-    _, non_group = _spec_keys(first.pipeline)
-    variant_keys = [k for k in diff if not _is_seed_like(k, non_group)]
+    # The variant rule (adlab.core.grouping): non-group keys such as MMAD's llm tell variants
+    # apart; partition keys are equal inside a group.
+    variant_keys = [k for k in diff if is_variant_key(k)]
     variants: dict[str, list[cq.RankedRow]] = {}
     variant_params: dict[str, dict[str, Any]] = {}
     for r in rs:
@@ -450,7 +492,7 @@ def _describe_groups(engine: Engine, groups: list[Group], members: dict[str, lis
         pkeys = set(same[0].partition)
         _, non_group = _spec_keys(same[0].pipeline)
         all_keys = sorted({k for f in rep_flat for k in f})
-        distinct = [k for k in all_keys if k not in pkeys and not _is_seed_like(k, non_group)
+        distinct = [k for k in all_keys if k not in pkeys and not is_seed_like(k, non_group)
                     and len({canonical_json(f.get(k)) for f in rep_flat}) > 1]
         for g, f in zip(same, rep_flat):
             g.keys = {k: f.get(k) for k in distinct}
@@ -518,7 +560,7 @@ def _named_differences(engine: Engine, rows: list[cq.RankedRow]) -> list[ParamDi
         diffs.append(ParamDifference("pipeline", {names[i]: p for i, p in sorted(pipelines.items())}))
     keys = sorted({k for p in params.values() for k in p})
     for k in keys:
-        if _is_seed_like(k):
+        if is_seed_like(k):
             continue
         vals = {r.run_id: params.get(r.run_id, {}).get(k) for r in rows}
         if len({canonical_json(v) for v in vals.values()}) > 1:

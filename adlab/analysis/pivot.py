@@ -26,7 +26,7 @@ from sqlalchemy.engine import Engine
 
 from adlab.analysis.compare import format_value, partition_keys_of, value_sort_key
 from adlab.analysis.values import canonical_json
-from adlab.analysis.variants import category_value, dataset_value, variant_values
+from adlab.core.grouping import category_value, dataset_value, variant_values
 from adlab.core.vocabulary import Direction, MetricInfo, Scale, resolve_metric_info
 from adlab.db import compare_queries as cq
 from adlab.db.compare_queries import RunFilter

@@ -360,3 +360,14 @@ def test_split_per_category_queued_runs_pivot_by_model(engine, tmp_path):
         per_seed = [np.mean([truth[(model, c, s)] for c in cats]) for s in (0, 1)]
         assert m.complete and m.mean == pytest.approx(np.mean(per_seed), abs=1e-12)
         assert m.std == pytest.approx(np.std(per_seed, ddof=1), abs=1e-12)
+
+
+def test_variant_rule_drops_only_seed_like_and_data_keys():
+    from adlab.core.grouping import variant_values
+
+    flat = {"model": "patchcore", "seed": 1, "name": "pc_bottle", "description": "d",
+            "train.init_seed": 4, "data.dataset": "mvtec", "data.categories": "bottle",
+            "data.category_set": ["bottle"], "data.root": "/d", "llm": "qwen",
+            "eval.sample_seed": 3}
+    assert variant_values(flat, ["data.dataset", "data.category_set"]) == {
+        "model": "patchcore", "data.root": "/d", "llm": "qwen", "eval.sample_seed": 3}
