@@ -16,7 +16,6 @@ among variants that cover the same category set.
 """
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
@@ -24,10 +23,10 @@ from typing import Any, Mapping, Sequence
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from adlab.analysis.compare import format_value, partition_keys_of, value_sort_key
-from adlab.analysis.values import canonical_json
+from adlab.analysis.compare import format_value, metric_info, partition_keys_of, value_sort_key
 from adlab.core.grouping import category_value, dataset_value, variant_values
-from adlab.core.vocabulary import Direction, MetricInfo, Scale, resolve_metric_info
+from adlab.core.values import canonical_json
+from adlab.core.vocabulary import Direction, MetricInfo, Scale
 from adlab.db import compare_queries as cq
 from adlab.db.compare_queries import RunFilter
 from adlab.db.engine import reader
@@ -35,7 +34,7 @@ from adlab.db.models import Run
 from adlab.errors import AdlabError
 
 __all__ = ["Cell", "Column", "ColumnMean", "Pivot", "RankEntry", "Ranking", "Row", "cell_text",
-           "mean_text", "number_text", "metric_info", "pivot_category", "pivots_json", "rankings"]
+           "mean_text", "number_text", "pivot_category", "pivots_json", "rankings"]
 
 # Keys that name what a method is: preferred for short column labels.
 LABEL_LEAVES = ("model", "method", "ad_model", "llm", "backbone", "arch", "architecture")
@@ -144,23 +143,6 @@ class Ranking:
         return {"dataset": self.dataset, "metric": self.metric, "partition": self.partition,
                 "categories": self.categories, "higher_is_better": self.higher_is_better,
                 "entries": [e.__dict__ for e in self.entries]}
-
-
-# --- metric meaning --------------------------------------------------------------------------
-
-@functools.lru_cache(maxsize=None)
-def _declared(pipeline: str) -> Mapping[str, MetricInfo]:
-    try:
-        from adlab.pipelines import get_pipeline
-
-        return dict(getattr(get_pipeline(pipeline), "metrics", None) or {})
-    except AdlabError:
-        return {}
-
-
-def metric_info(pipeline: str, metric: str, lower_is_better: Sequence[str] = ()) -> MetricInfo:
-    """What ``metric`` means for runs of ``pipeline``: its declaration, else the name rule."""
-    return resolve_metric_info(metric, _declared(pipeline), lower_is_better)
 
 
 # --- formatting (the one way pivots are written: CLI, markdown, LaTeX) -----------------------

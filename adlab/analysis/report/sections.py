@@ -14,11 +14,10 @@ from typing import Any, Callable
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
-from adlab.analysis.compare import (Comparison, Group, _is_seed_like, _spec_keys, format_value,
-                                    value_sort_key)
+from adlab.analysis.compare import Comparison, Group, _spec_keys, format_value, value_sort_key
 from adlab.analysis.report.document import Document
 from adlab.analysis.report.tables import Cell, Table
-from adlab.core.grouping import CATEGORY_LEAVES, DATASET_LEAVES
+from adlab.core.grouping import CATEGORY_LEAVES, DATASET_LEAVES, is_seed_like, is_seed_like
 from adlab.db import compare_queries as cq
 from adlab.db.engine import reader
 from adlab.db.models import Artifact, Run
@@ -172,7 +171,7 @@ def group_rankings(doc: Document, data: ReportData, figure: Callable[..., str | 
     for g in c.groups:
         doc.h(2, group_title(g))
         common = {k: v for k, v in data.group_params.get(g.id, {}).items()
-                  if k not in g.differing and not _is_seed_like(k)}
+                  if k not in g.differing and not is_seed_like(k)}
         if common:
             doc.p("Common parameters:")
             doc.code("\n".join(f"{k} = {format_value(v)}" for k, v in sorted(common.items())))
