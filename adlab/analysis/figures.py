@@ -35,31 +35,47 @@ def _save(fig: Any, path: Path) -> Path:
 
 def bar_chart(path: Path, *, labels: Sequence[str], values: Sequence[float | None],
               errors: Sequence[float | None] | None = None, title: str, ylabel: str,
-              highlight: int | None = None) -> Path:
-    """One bar per run (or variant), best highlighted; missing values are left out."""
-    plt = _pyplot()
+              highlight: int | None = None, baseline: float = 0.0, digits: int = 4) -> Path:
+    """One bar per run (or variant), best highlighted; missing values are left out. Bars rise
+    from ``baseline`` (0, or a chance level the caller names), never from a cut-off axis that
+    makes small gaps look large, and each bar carries its value."""
     import matplotlib as mpl
 
-    keep = [i for i, v in enumerate(values) if v is not None]
     with mpl.rc_context(_RC):
-        width = max(4.0, min(14.0, 0.45 * len(keep) + 2.0))
-        fig, ax = plt.subplots(figsize=(width, 3.6))
-        xs = list(range(len(keep)))
-        vals = [float(values[i]) for i in keep]
-        errs = [float(errors[i]) if errors and errors[i] is not None else 0.0 for i in keep]
-        colors = ["#d62728" if i == highlight else "#1f77b4" for i in keep]
-        ax.bar(xs, vals, yerr=errs if any(errs) else None, color=colors, capsize=2)
-        ax.set_xticks(xs)
-        ax.set_xticklabels([labels[i] for i in keep], rotation=60, ha="right", fontsize=7)
-        if vals:
-            lo, hi = min(v - e for v, e in zip(vals, errs)), max(v + e for v, e in zip(vals, errs))
-            pad = (hi - lo) * 0.15 or abs(hi) * 0.01 or 0.01
-            ax.set_ylim(lo - pad, hi + pad)
-        ax.set_ylabel(ylabel)
-        ax.set_title(title)
-        ax.grid(axis="y", alpha=0.3)
-        fig.tight_layout()
+        fig = bar_figure(labels=labels, values=values, errors=errors, title=title, ylabel=ylabel,
+                         highlight=highlight, baseline=baseline, digits=digits)
         return _save(fig, path)
+
+
+def bar_figure(*, labels: Sequence[str], values: Sequence[float | None],
+               errors: Sequence[float | None] | None = None, title: str, ylabel: str,
+               highlight: int | None = None, baseline: float = 0.0, digits: int = 4) -> Any:
+    """The figure :func:`bar_chart` saves (call inside the report's rc settings)."""
+    plt = _pyplot()
+    keep = [i for i, v in enumerate(values) if v is not None]
+    width = max(4.0, min(14.0, 0.45 * len(keep) + 2.0))
+    fig, ax = plt.subplots(figsize=(width, 3.6))
+    xs = list(range(len(keep)))
+    vals = [float(values[i]) for i in keep]
+    errs = [float(errors[i]) if errors and errors[i] is not None else 0.0 for i in keep]
+    colors = ["#d62728" if i == highlight else "#1f77b4" for i in keep]
+    bars = ax.bar(xs, [v - baseline for v in vals], bottom=baseline,
+                  yerr=errs if any(errs) else None, color=colors, capsize=2)
+    ax.bar_label(bars, labels=[f"{v:.{digits}f}" for v in vals], fontsize=6, padding=2,
+                 rotation=90 if len(vals) > 8 else 0)
+    ax.set_xticks(xs)
+    ax.set_xticklabels([labels[i] for i in keep], rotation=60, ha="right", fontsize=7)
+    if vals:
+        lo = min([baseline] + [v - e for v, e in zip(vals, errs)])
+        hi = max([baseline] + [v + e for v, e in zip(vals, errs)])
+        pad = (hi - lo) * 0.18 or abs(hi) * 0.05 or 0.05
+        ax.set_ylim(lo - (pad if lo < baseline else 0.0), hi + pad)
+    ax.axhline(baseline, color="black", linewidth=0.8)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return fig
 
 
 def curve_chart(path: Path, *, curves: Sequence[tuple[str, Sequence[float], Sequence[float]]],

@@ -371,3 +371,22 @@ def test_variant_rule_drops_only_seed_like_and_data_keys():
             "eval.sample_seed": 3}
     assert variant_values(flat, ["data.dataset", "data.category_set"]) == {
         "model": "patchcore", "data.root": "/d", "llm": "qwen", "eval.sample_seed": 3}
+
+
+def test_bar_charts_rise_from_the_baseline_with_their_values_written():
+    import matplotlib.pyplot as plt
+
+    from adlab.analysis.figures import bar_figure
+
+    fig = bar_figure(labels=["a", "b", "c"], values=[0.9712, None, 0.9801], title="t",
+                     ylabel="image_auroc")
+    ax = fig.axes[0]
+    assert ax.get_ylim()[0] == 0.0 and ax.get_ylim()[1] > 0.9801
+    assert [t.get_text() for t in ax.texts] == ["0.9712", "0.9801"]
+    assert [p.get_y() for p in ax.patches] == [0.0, 0.0]
+    plt.close(fig)
+    fig = bar_figure(labels=["x"], values=[0.7], title="t", ylabel="m", baseline=0.5, digits=2)
+    ax = fig.axes[0]
+    assert ax.get_ylim()[0] == 0.5 and ax.patches[0].get_height() == pytest.approx(0.2)
+    assert [t.get_text() for t in ax.texts] == ["0.70"]
+    plt.close(fig)

@@ -59,7 +59,8 @@ class _Figures:
             best = next((i for i, r in enumerate(runs) if g.best and r.id == g.best.id), None)
             figures.bar_chart(self.dir / name, labels=[r.name for r in runs],
                               values=[r.values.get(c.metric) for r in runs],
-                              title=f"{g.label}: {c.metric}", ylabel=c.metric, highlight=best)
+                              title=f"{g.label}: {c.metric}", ylabel=c.metric, highlight=best,
+                              digits=4 if c.metric in c.fraction_metrics else 2)
         else:
             curve_kind, curves = args
             name = f"{curve_kind}_curves.png"
