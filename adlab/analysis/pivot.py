@@ -24,7 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from adlab.analysis.compare import format_value, metric_info, partition_keys_of, value_sort_key
-from adlab.core.grouping import category_value, dataset_value, variant_values
+from adlab.core.grouping import category_value, dataset_value, under, variant_values
 from adlab.core.values import canonical_json
 from adlab.core.vocabulary import Direction, MetricInfo, Scale
 from adlab.db import compare_queries as cq
@@ -199,8 +199,7 @@ def _run_facts(engine: Engine, filters: RunFilter) -> list[_RunFacts]:
         pkeys = partition_keys_of(pipeline, info_json)
         variant = {"pipeline": pipeline, **variant_values(flat, pkeys)}
         partition = {"pipeline": pipeline}
-        partition.update({k: variant[k] for k in sorted(variant)
-                          if any(k == p or k.startswith(p + ".") for p in pkeys)})
+        partition.update({k: variant[k] for k in sorted(variant) if under(k, pkeys)})
         out.append(_RunFacts(run_id, pipeline, format_value(dataset_value(flat, pkeys)),
                              category_value(flat, pkeys), variant, partition, seed))
     return out
