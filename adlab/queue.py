@@ -9,7 +9,6 @@ workers never claim the same run and never wait on each other's rows.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -18,10 +17,10 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
-from adlab.analysis.values import numeric_value, value_text
-from adlab.config.loader import RunSpec
+from adlab.core.run_spec import RunSpec
 from adlab.db.clock import db_now
-from adlab.db.models import Artifact, Event, Metric, Param, Run, RunStatus, Worker
+from adlab.db.models import Artifact, Event, Metric, Run, RunStatus, Worker
+from adlab.db.runs import insert_run
 from adlab.errors import AdlabError, NotFoundError
 
 Q, R, S, F, C = (RunStatus.queued.value, RunStatus.running.value, RunStatus.succeeded.value,
@@ -60,13 +59,13 @@ def enqueue(engine: Engine, specs: Sequence[RunSpec], *, repeat: bool = False,
             for need in spec.needs:  # prerequisites: reuse an identical run, else queue one
                 need_id = _existing_run(session, need.config_hash)
                 if need_id is None and not dry_run:
-                    need_id = _insert_run(session, need)
+                    need_id = insert_run(session, need)
                     result.created.append(need_id)
                     result.names[need_id] = need.name
                 spec.depends_on = need_id
             if dry_run:
                 continue
-            run_id = _insert_run(session, spec)
+            run_id = insert_run(session, spec)
             result.created.append(run_id)
             result.names[run_id] = spec.name
         if not dry_run:
@@ -79,25 +78,6 @@ def _existing_run(session: Session, config_hash: str) -> int | None:
     return session.exec(select(Run.id).where(Run.config_hash == config_hash,
                                              Run.status.in_((Q, R, S)))
                         .order_by(Run.id.desc()).limit(1)).scalar_one_or_none()
-
-
-def _insert_run(session: Session, spec: RunSpec) -> int:
-    run = Run(
-        name=spec.name, study=spec.study, pipeline=spec.pipeline,
-        config_json=json.dumps(spec.config, sort_keys=True),
-        config_hash=spec.config_hash, partition_hash=spec.partition_hash,
-        group_hash=spec.group_hash, group_keys_json=json.dumps(spec.group_keys or []),
-        priority=spec.priority, max_attempts=spec.max_attempts, seed=spec.seed,
-        depends_on=spec.depends_on,
-    )
-    session.add(run)
-    session.flush()
-    for key, value in spec.flat.items():
-        session.add(Param(run_id=run.id, key=key, value_text=value_text(value),
-                          value_num=numeric_value(value)))
-    dep = f", waits for run {spec.depends_on}" if spec.depends_on else ""
-    _event(session, run.id, f"queued {spec.name} ({spec.pipeline}){dep}")
-    return int(run.id)
 
 
 def _dependency_ready():

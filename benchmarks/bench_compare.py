@@ -31,11 +31,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from adlab.analysis.grouping import group_hash, partition_hash
-from adlab.analysis.values import numeric_value, stable_hash, value_text
+from adlab.core.grouping import group_hash, partition_hash
+from adlab.core.values import coerce_stringified, numeric_value, stable_hash, value_text
 
 DATASETS = ("mvtec_ad", "visa", "mpdd")
-LRS = ("2e-4", "0.0002", "3e-4", "1e-4")  # two spellings of one value on purpose
+LRS = ("2e-4", "0.0002", "3e-4", "1e-4")  # two spellings of one value on purpose (MLflow text)
 LOGDET = (1e-5, 1e-4)
 SCALE_K = (3, 5)
 DIA = (4, 5, 6, 7, 8)
@@ -49,7 +49,7 @@ def build(engine, n_runs: int, seed: int = 0) -> None:
     runs, params, metrics = [], [], []
     now = "2026-01-05 00:00:00.000000"
     for i in range(1, n_runs + 1):
-        flat = {"dataset": DATASETS[i % 3], "lr": rng.choice(LRS), "lambda_logdet": rng.choice(LOGDET),
+        flat = {"dataset": DATASETS[i % 3], "lr": coerce_stringified(rng.choice(LRS)), "lambda_logdet": rng.choice(LOGDET),
                 "scale_ctx_k": rng.choice(SCALE_K), "dia": rng.choice(DIA),
                 "tail_w": rng.choice((0.5, 0.55, 0.65, 0.7)), "topk": rng.choice((3, 5, 7)),
                 "use_router": rng.random() > 0.1, "epochs": 60, "coupling": 8, "lora_rank": 64,

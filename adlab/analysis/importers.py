@@ -13,7 +13,12 @@ Accepted files (``adlab import FILE``):
   each (pipeline ``mmad``); when the answers file beside it exists, it is scored with MMAD's
   rules and the per-dataset x question-type accuracies are stored too.
 
-Grouping of imported runs uses the same functions as queued runs. The evaluation partition is
+MLflow writes every parameter as ``str(value)``, so its params are read back by
+:func:`adlab.core.values.coerce_stringified` (``"2e-4"`` is 0.0002, ``"True"`` is true; the
+spelling is kept for display); JSON and meta files carry typed values and are taken as they are.
+
+Imported runs are identified and written like queued ones (:func:`adlab.core.run_spec.make_run_spec`,
+:func:`adlab.db.runs.insert_run`). The evaluation partition is
 the pipeline plus the parameters whose last dotted part is in :data:`PARTITION_LEAVES`
 (dataset, categories, few-shot count, sampled image set, leakage flag, ...), unless
 ``partition_keys`` are given (option ``--partition-keys`` or the ``partition_keys`` tag).
@@ -39,9 +44,10 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from adlab.analysis.grouping import group_hash, partition_hash
-from adlab.analysis.values import canonical, flatten, numeric_value, stable_hash, value_text
-from adlab.db.models import Event, Metric, Param, Run, RunStatus
+from adlab.core.run_spec import make_run_spec
+from adlab.core.values import canonical, coerce_stringified, flatten, stable_hash
+from adlab.db.models import Run, RunStatus
+from adlab.db.runs import insert_run
 from adlab.errors import AdlabError, NotFoundError
 
 PARTITION_LEAVES = frozenset({
@@ -63,7 +69,7 @@ class ImportedRun:
 
     name: str
     pipeline: str
-    params: dict[str, Any]  # flat (dotted keys)
+    params: dict[str, Any]  # flat (dotted keys), typed values
     metrics: list[tuple[str, str, float | None]]  # (key, scope, value)
     status: str = RunStatus.succeeded.value
     study: str = ""
@@ -74,6 +80,8 @@ class ImportedRun:
     headline_metric: str | None = None
     info: dict[str, Any] = field(default_factory=dict)
     import_key: str = ""
+    # How a stringifying source (MLflow CSV) spelled each param; numbers keep it for display.
+    param_texts: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -187,7 +195,6 @@ def _insert(session: Session, run: ImportedRun, source: str) -> int:
             p.startswith(k + ".") for p in run.params) for k in spec.partition_keys)
         else _default_partition_keys(run.params))
     non_group = tuple(spec.non_group_keys) if spec is not None else ()
-    gkeys = list(run.group_keys) if run.group_keys else None
     # The headline is a metric the run records (ranking reads runs.headline_value for it).
     recorded = {k for k, s, _ in run.metrics if s == ""}
     headline = run.headline_metric if run.headline_metric in recorded else None
@@ -197,35 +204,17 @@ def _insert(session: Session, run: ImportedRun, source: str) -> int:
     if headline is None:
         headline = next((k for k, s, _ in run.metrics if s == ""), None)
     headline_value = next((v for k, s, v in run.metrics if k == headline and s == ""), None)
-    seed = run.params.get("seed")
-    seed_num = numeric_value(seed) if seed is not None else None
+    run_spec = make_run_spec(pipeline=run.pipeline, config=run.params, flat=run.params,
+                             partition_keys=pkeys, non_group_keys=non_group,
+                             group_keys=run.group_keys, name=run.name, study=run.study,
+                             max_attempts=1, param_texts=run.param_texts)
     info = {**run.info, "imported_from": source, "provenance": f"imported from {source}",
             "import_key": run.import_key, "partition_keys": pkeys}
-    row = Run(
-        name=run.name, study=run.study, pipeline=run.pipeline, status=run.status,
-        config_json=json.dumps(run.params, sort_keys=True, default=str),
-        config_hash=stable_hash({"pipeline": run.pipeline, "params": run.params}),
-        partition_hash=partition_hash(run.pipeline, run.params, pkeys),
-        group_hash=group_hash(run.pipeline, run.params, group_keys=gkeys, partition_keys=pkeys,
-                              non_group_keys=non_group),
-        group_keys_json=json.dumps(gkeys or []), max_attempts=1, attempt=1,
-        seed=int(seed_num) if seed_num is not None and float(seed_num).is_integer() else None,
-        info_json=json.dumps(info, sort_keys=True, default=str),
-        headline_metric=headline,
-        headline_value=headline_value,
-        started_at=run.started_at, finished_at=run.finished_at,
-        **({"created_at": run.started_at} if run.started_at else {}),
-    )
-    session.add(row)
-    session.flush()
-    for key, value in sorted(run.params.items()):
-        session.add(Param(run_id=row.id, key=key, value_text=value_text(value),
-                          value_num=numeric_value(value)))
-    for key, scope, value in run.metrics:
-        session.add(Metric(run_id=row.id, key=key, scope=scope, value=value,
-                           **({"created_at": run.finished_at} if run.finished_at else {})))
-    session.add(Event(run_id=row.id, source="import", message=f"imported from {source}"))
-    return int(row.id)
+    return insert_run(session, run_spec, status=run.status, attempt=1, info=info,
+                      headline_metric=headline, headline_value=headline_value,
+                      started_at=run.started_at, finished_at=run.finished_at,
+                      metrics=run.metrics, event=f"imported from {source}",
+                      event_source="import")
 
 
 # --- readers ---------------------------------------------------------------------------------
@@ -255,23 +244,6 @@ def _time(text: Any) -> dt.datetime | None:
     return t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)
 
 
-def _param_text(text: str) -> Any:
-    """MLflow logs every parameter as ``str(value)``: lists and dicts are parsed back so they
-    compare by meaning; everything else stays text (canonical() reads numbers and booleans)."""
-    if text[:1] in "[{":
-        try:
-            return json.loads(text)
-        except ValueError:
-            import ast
-
-            try:
-                value = ast.literal_eval(text)
-            except (ValueError, SyntaxError):
-                return text
-            return value if isinstance(value, (list, dict)) else text
-    return text
-
-
 def _csv_list(text: str | None) -> list[str] | None:
     if not text:
         return None
@@ -299,6 +271,7 @@ def _mlflow_row(path: Path, line: int, row: dict[str, str]) -> ImportedRun:
         raise AdlabError(f"{path}, line {line}: the run has no name (tags.mlflow.runName / name "
                          "is empty); fill it in so the run can be told apart")
     params: dict[str, Any] = {}
+    texts: dict[str, str] = {}
     metrics: list[tuple[str, str, float | None]] = []
     tags: dict[str, str] = {}
     for col, raw in row.items():
@@ -306,8 +279,9 @@ def _mlflow_row(path: Path, line: int, row: dict[str, str]) -> ImportedRun:
             raise AdlabError(f"{path}, line {line}: more cells than header columns")
         text = (raw or "").strip()
         if col.startswith("params."):
-            if text != "":
-                params[col[len("params."):]] = _param_text(text)
+            if text != "":  # MLflow logs str(value): read the value back
+                key = col[len("params."):]
+                params[key], texts[key] = coerce_stringified(text), text
         elif col.startswith("metrics."):
             if text == "":
                 continue
@@ -324,6 +298,7 @@ def _mlflow_row(path: Path, line: int, row: dict[str, str]) -> ImportedRun:
             tags[col[len("tags."):]] = text
     status = MLFLOW_STATUS.get((row.get("status") or "FINISHED").strip().upper(), "succeeded")
     pipeline = tags.pop("pipeline", None) or str(params.pop("pipeline", "") or "") or "imported"
+    texts.pop("pipeline", None)
     info: dict[str, Any] = {"tags": tags} if tags else {}
     if row.get("run_id"):
         info["origin_id"] = f"mlflow:{row['run_id']}"
@@ -334,7 +309,7 @@ def _mlflow_row(path: Path, line: int, row: dict[str, str]) -> ImportedRun:
         study=tags.pop("study", "") or "", group_keys=_csv_list(tags.pop("group_keys", None)),
         partition_keys=_csv_list(tags.pop("partition_keys", None)),
         started_at=_time(row.get("start_time")), finished_at=_time(row.get("end_time")),
-        headline_metric=tags.pop("headline_metric", None), info=info)
+        headline_metric=tags.pop("headline_metric", None), info=info, param_texts=texts)
 
 
 def _read_adlab_json(path: Path) -> list[ImportedRun]:

@@ -7,43 +7,20 @@ the pipeline's own expansion (e.g. one run per category) -> names and hashes.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from pydantic import ValidationError
 
-from adlab.analysis.grouping import group_hash, partition_hash
-from adlab.analysis.values import canonical, flatten, stable_hash
+from adlab.core.run_spec import RunSpec, default_name, make_run_spec
+from adlab.core.values import canonical, canonical_json, flatten
 from adlab.config.overrides import apply_overrides, deep_merge, set_path
 from adlab.config.schema import Condition, StudyFields, split_study
 from adlab.config.yamlio import read_config_file
 from adlab.errors import ConfigError
 from adlab.pipelines import PipelineParams, PipelineSpec, get_pipeline
 
-
-@dataclass
-class RunSpec:
-    """One run to queue: validated params and the hashes that decide duplicates and groups."""
-
-    name: str
-    pipeline: str
-    params: PipelineParams
-    config: dict[str, Any]
-    flat: dict[str, Any]
-    config_hash: str
-    partition_hash: str
-    group_hash: str
-    group_keys: list[str] | None
-    study: str = ""
-    description: str = ""
-    priority: int = 0
-    max_attempts: int = 3
-    seed: int | None = None
-    depends_on: int | None = None
-    # Prerequisite runs (queued before this one; this run waits for the first of them).
-    needs: list["RunSpec"] = field(default_factory=list)
-    extra: dict[str, Any] = field(default_factory=dict)
+__all__ = ["RunSpec", "build_run_specs", "format_validation_error", "load_run_specs"]
 
 
 def format_validation_error(exc: ValidationError, where: str) -> str:
@@ -145,39 +122,26 @@ def build_run_specs(
 def _make_spec(spec: PipelineSpec, params: PipelineParams, study: StudyFields, condition: Condition,
                point: Mapping[str, Any], group_keys: list[str] | None, where: str) -> RunSpec:
     config = params.model_dump(mode="json")
-    flat = flatten(config)
-    if spec.derived:
-        flat.update({k: v for k, v in spec.derived(params).items()})
+    derived = dict(spec.derived(params)) if spec.derived else {}
+    flat = {**flatten(config), **derived}
     template = study.name_template or spec.name_template
     if condition.name:
         base = condition.name
     elif template:
         base = _format_name(template, flat, where)
     else:
-        base = f"{spec.name}_{stable_hash(config)[:8]}"
+        base = default_name(spec.name, config)
     # Grid values not already spelled out by the template make the name unique and readable.
     in_template = template or ""
     suffix = "_".join(f"{k.rsplit('.', 1)[-1]}{_short(v)}" for k, v in point.items()
                       if condition.name or "{" + k.replace(".", "_") + "}" not in in_template)
-    name = f"{base}_{suffix}" if suffix else base
-    seed = flat.get("seed")
-    return RunSpec(
-        name=name,
-        pipeline=spec.name,
-        params=params,
-        config=config,
-        flat=flat,
-        config_hash=stable_hash({"pipeline": spec.name, "params": config}),
-        partition_hash=partition_hash(spec.name, flat, spec.partition_keys),
-        group_hash=group_hash(spec.name, flat, group_keys=group_keys,
-                              partition_keys=spec.partition_keys,
-                              non_group_keys=spec.non_group_keys),
-        group_keys=group_keys,
-        study=study.study,
+    return make_run_spec(
+        pipeline=spec.name, config=config, derived=derived, params=params,
+        name=f"{base}_{suffix}" if suffix else base,
+        partition_keys=spec.partition_keys, non_group_keys=spec.non_group_keys,
+        group_keys=group_keys, study=study.study,
         description=condition.description or study.description,
-        priority=study.priority,
-        max_attempts=study.max_attempts,
-        seed=int(seed) if isinstance(seed, (int, float)) and not isinstance(seed, bool) else None,
+        priority=study.priority, max_attempts=study.max_attempts,
     )
 
 
@@ -207,8 +171,6 @@ def _differing_keys(expanded: list[PipelineParams]) -> list[str]:
 
 
 def canonical_key(value: Any) -> str:
-    from adlab.analysis.values import canonical_json
-
     return canonical_json(value)
 
 

@@ -3,9 +3,9 @@
 The grouping rule lives here, in the queries: a stored group is ``runs.group_hash`` (indexed);
 a regrouping by keys given on the command line is ``GROUP BY partition_hash`` plus the
 canonical value of each key, computed in SQL from ``params.value_num`` (numbers: ``2e-4`` and
-``0.0002`` are one value) and a normalised ``value_text`` (booleans and nulls spelled any way
-are one value). Ranks come from ``RANK() OVER (PARTITION BY <group> ...)``, so ties share a
-rank and no run is ever ranked against a run of another group.
+``0.0002`` are one value) and ``value_text`` (:mod:`adlab.db.run_filter`: strings as written,
+booleans and lists as JSON). Ranks come from ``RANK() OVER (PARTITION BY <group> ...)``, so
+ties share a rank and no run is ever ranked against a run of another group.
 """
 from __future__ import annotations
 
@@ -13,107 +13,16 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
-from sqlalchemy import and_, case, exists, func, literal, or_, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql import ColumnElement
 
-from adlab.analysis.values import canonical, canonical_number
 from adlab.db.engine import reader
 from adlab.db.models import Metric, Param, Run
+# RunFilter and the SQL reading of values live in run_filter; imported from here too.
+from adlab.db.run_filter import RunFilter, canonical_text, filter_clauses, value_from_sql  # noqa: F401
 from adlab.errors import AdlabError
-
-_TRUE = ("true", "yes", "on")
-_FALSE = ("false", "no", "off")
-_NULL = ("null", "none", "~", "")
-
-
-@dataclass(frozen=True)
-class RunFilter:
-    """Which runs take part. ``where`` pairs compare parameter values by meaning."""
-
-    study: str | None = None
-    pipeline: str | None = None
-    statuses: tuple[str, ...] = ("succeeded",)
-    name_like: str | None = None
-    run_ids: tuple[int, ...] | None = None
-    where: tuple[tuple[str, Any], ...] = ()
-
-    def describe(self) -> dict[str, Any]:
-        """The filter as shown in reports and JSON (only what was set)."""
-        out: dict[str, Any] = {}
-        for key in ("study", "pipeline", "name_like"):
-            if getattr(self, key):
-                out[key] = getattr(self, key)
-        out["statuses"] = list(self.statuses)
-        if self.run_ids:
-            out["run_ids"] = list(self.run_ids)
-        if self.where:
-            out["where"] = {k: v for k, v in self.where}
-        return out
-
-
-def canonical_text(num: ColumnElement, text: ColumnElement) -> ColumnElement:
-    """SQL for the non-numeric part of a canonical value (NULL for numbers and nulls)."""
-    low = func.lower(func.trim(text))
-    return case(
-        (num.is_not(None), None),
-        (low.in_(_TRUE), literal("true")),
-        (low.in_(_FALSE), literal("false")),
-        (low.in_(_NULL), None),
-        else_=func.trim(text),
-    )
-
-
-def value_from_sql(num: float | None, text: str | None) -> Any:
-    """The canonical Python value for a (value_num, canonical_text) pair read back from SQL."""
-    if num is not None:
-        return canonical_number(num)
-    if text is None:
-        return None
-    if text == "true":
-        return True
-    if text == "false":
-        return False
-    if text[:1] in "[{":
-        try:
-            return canonical(json.loads(text))
-        except ValueError:
-            return text
-    return text
-
-
-def _param_equals(key: str, value: Any) -> ColumnElement:
-    p = aliased(Param)
-    c = canonical(value)
-    base = and_(p.run_id == Run.id, p.key == key)
-    if c is None:
-        return ~exists().where(base, or_(p.value_num.is_not(None),
-                                         canonical_text(p.value_num, p.value_text).is_not(None)))
-    if isinstance(c, bool):
-        return exists().where(base, canonical_text(p.value_num, p.value_text) == ("true" if c else "false"))
-    if isinstance(c, (int, float)):
-        return exists().where(base, p.value_num == float(c))
-    text = json.dumps(c, sort_keys=True) if isinstance(c, (list, dict)) else str(c)
-    return exists().where(base, canonical_text(p.value_num, p.value_text) == text)
-
-
-def filter_clauses(filters: RunFilter | None) -> list[ColumnElement]:
-    f = filters or RunFilter()
-    clauses: list[ColumnElement] = []
-    if f.statuses:
-        clauses.append(Run.status.in_(list(f.statuses)))
-    if f.study:
-        clauses.append(Run.study == f.study)
-    if f.pipeline:
-        clauses.append(Run.pipeline == f.pipeline)
-    if f.name_like:
-        clauses.append(Run.name.contains(f.name_like, autoescape=True))
-    if f.run_ids:
-        clauses.append(Run.id.in_(list(f.run_ids)))
-    for key, value in f.where:
-        clauses.append(_param_equals(key, value))
-    return clauses
 
 
 @dataclass

@@ -14,7 +14,7 @@ from typing import Any, Callable, Generic, Mapping, Protocol, TypeVar, runtime_c
 
 from pydantic import BaseModel, ConfigDict
 
-from adlab.core.vocabulary import ArtifactKind
+from adlab.core.vocabulary import ArtifactKind, MetricInfo
 from adlab.errors import NotFoundError, PipelineError
 
 
@@ -167,6 +167,9 @@ class PipelineSpec(Generic[P]):
     # use): another pipeline calls ``get_pipeline("anomalib").service("fit_normals")`` instead
     # of importing this package's modules, so no pipeline package imports another.
     services: Mapping[str, str] = field(default_factory=dict)
+    # What each metric key the pipeline records means (direction, fraction/percent, unit), for
+    # every scope: comparisons, pivots and reports rank and format by it, never by its name.
+    metrics: Mapping[str, MetricInfo] = field(default_factory=dict)
 
     def load_runner(self) -> Callable[[RunContext[P]], None]:
         return load_ref(self.runner)

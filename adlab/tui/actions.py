@@ -74,13 +74,15 @@ def requeue_runs(engine: Engine, run_ids: Sequence[int]) -> BulkResult:
 
 
 def requeue_run(engine: Engine, run_id: int) -> list[int]:
-    """New run(s) with the stored config, name, study and hashes of ``run_id``."""
-    from adlab.analysis.values import flatten
-    from adlab.config.loader import RunSpec, format_validation_error
+    """New run(s) with the stored config, name, study and group keys of ``run_id``, identified
+    as a queued run is (so it joins the original's group under the current grouping rule)."""
+    from pydantic import ValidationError
+
+    from adlab.config.loader import format_validation_error
+    from adlab.core.run_spec import make_run_spec
     from adlab.db.queries import get_run
     from adlab.pipelines import get_pipeline
     from adlab.queue import enqueue
-    from pydantic import ValidationError
 
     run = get_run(engine, run_id=run_id)
     spec = get_pipeline(run.pipeline)
@@ -90,16 +92,13 @@ def requeue_run(engine: Engine, run_id: int) -> list[int]:
     except ValidationError as exc:
         raise AdlabError(format_validation_error(
             exc, f"run {run_id} (stored config no longer valid for pipeline {run.pipeline})")) from None
-    flat = flatten(config)
-    if spec.derived:
-        flat.update(spec.derived(params))
-    run_spec = RunSpec(
-        name=run.name, pipeline=run.pipeline, params=params, config=config, flat=flat,
-        config_hash=run.config_hash, partition_hash=run.partition_hash, group_hash=run.group_hash,
-        group_keys=json.loads(run.group_keys_json or "[]") or None, study=run.study,
-        priority=run.priority, max_attempts=run.max_attempts, seed=run.seed,
-        depends_on=run.depends_on,
-    )
+    run_spec = make_run_spec(
+        pipeline=run.pipeline, config=config, params=params,
+        derived=spec.derived(params) if spec.derived else None,
+        partition_keys=spec.partition_keys, non_group_keys=spec.non_group_keys,
+        group_keys=json.loads(run.group_keys_json or "[]") or None, name=run.name,
+        study=run.study, priority=run.priority, max_attempts=run.max_attempts,
+        depends_on=run.depends_on)
     return enqueue(engine, [run_spec], repeat=True).created
 
 

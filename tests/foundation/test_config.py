@@ -124,12 +124,15 @@ def test_set_option_parses_yaml_values():
 
 
 def test_values_compare_by_meaning():
-    from adlab.analysis.values import canonical_json, stable_hash
+    from adlab.core.values import canonical_json, coerce_stringified, stable_hash
 
-    assert canonical_json({"lr": 2e-4}) == canonical_json({"lr": "0.0002"})
+    # Text from a source that stringifies (MLflow params) means the number or boolean it spells;
+    # a string from a typed source stays a string (issue 14: "1.10" is not "1.1").
+    assert canonical_json({"lr": 2e-4}) == canonical_json({"lr": coerce_stringified("0.0002")})
     assert stable_hash({"x": 1}) == stable_hash({"x": 1.0})
-    assert stable_hash({"f": True}) == stable_hash({"f": "True"})
+    assert stable_hash({"f": True}) == stable_hash({"f": coerce_stringified("True")})
     assert stable_hash({"x": 1}) != stable_hash({"x": 2})
+    assert stable_hash({"v": "1.10"}) != stable_hash({"v": "1.1"})
 
 
 def test_numeric_spellings_share_config_hash(tmp_path):
