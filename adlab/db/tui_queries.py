@@ -46,6 +46,7 @@ class RunRow(NamedTuple):
     cancel_requested: bool
     attempt: int
     error: str | None
+    heartbeat_at: dt.datetime | None = None  # the monitor marks runs whose worker went quiet
 
 
 RUN_ROW_COLUMNS = tuple(getattr(Run, name) for name in RunRow._fields)

@@ -7,9 +7,10 @@ the clock and the refresh interval.
 """
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Any, Iterable
 
 from sqlalchemy.engine import Engine
+from textual import events
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
@@ -48,7 +49,28 @@ class LabApp(App):
         self.clock: Clock = clock or utc_now
         self.lease_s = lease_s
         self.db_label = db_label or describe_db(engine)
-        self.data = LabData(engine, clock=self.clock)
+        self.data = LabData(engine, clock=self.clock, lease_s=lease_s)
+        self.quitting = False  # set by exit(): screens refuse actions from then on
+
+    def exit(self, *args: Any, **kwargs: Any) -> None:
+        """Mark the app as quitting first, so keys already queued behind ``q`` do nothing."""
+        self.quitting = True
+        super().exit(*args, **kwargs)
+
+    async def on_event(self, event: events.Event) -> None:
+        """Keys straight from the terminal go first to the screen's ``capture_key`` (the runs
+        screen's filter box): handled here, in arrival order, a burst of keys cannot overtake
+        the focus change that `/` asks for."""
+        if isinstance(event, events.Key) and not event.is_forwarded:
+            if self.quitting or not self.screen_stack:
+                return  # keys queued behind `q`: the app is on its way out
+            capture = getattr(self.screen, "capture_key", None)
+            if capture is not None and capture(event):
+                return
+        await super().on_event(event)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return action == "quit" or not self.quitting
 
     def on_mount(self) -> None:
         from adlab.tui.screens.runs import RunsScreen

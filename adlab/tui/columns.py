@@ -2,7 +2,6 @@
 terminal is narrow (a laptop over SSH keeps id, status, name and progress)."""
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 from typing import Callable
 
@@ -10,8 +9,9 @@ from rich.text import Text
 
 from adlab.db.tui_queries import RunRow
 from adlab.tui import fmt
+from adlab.tui.runs_model import RowContext, is_stale_run, row_eta
 
-CellRenderer = Callable[[RunRow, dt.datetime, int], Text]
+CellRenderer = Callable[[RunRow, RowContext, int], Text]
 
 
 @dataclass(frozen=True)
@@ -25,46 +25,57 @@ class Column:
     flex: bool = False
 
 
-def _id(r: RunRow, _now: dt.datetime, _w: int) -> Text:
+def _id(r: RunRow, _ctx: RowContext, _w: int) -> Text:
     return Text(str(r.id), style="dim")
 
 
-def _status(r: RunRow, _now: dt.datetime, _w: int) -> Text:
+def _status(r: RunRow, ctx: RowContext, _w: int) -> Text:
+    if is_stale_run(r, ctx):
+        return fmt.stale_text()
     return fmt.status_text(r.status, cancelling=r.cancel_requested)
 
 
-def _name(r: RunRow, _now: dt.datetime, _w: int) -> Text:
-    text = Text(r.name)
+def _name(r: RunRow, _ctx: RowContext, width: int) -> Text:
+    """The name cut in the middle when narrow; the error or progress message after it only
+    in the room left."""
+    name = fmt.middle_truncate(r.name, width)
+    text = Text(name)
+    extra = ""
     if r.status == "failed" and r.error:
-        text.append(f"  {r.error}", style="#e06c75 dim")
+        extra, style = r.error, "#e06c75 dim"
     elif r.status == "running" and r.progress_message:
-        text.append(f"  {r.progress_message}", style="dim")
+        extra, style = r.progress_message, "dim"
+    if extra and width - len(name) > 4:
+        text.append(f"  {extra}", style=style)
     return text
 
 
-def _pipeline(r: RunRow, _now: dt.datetime, _w: int) -> Text:
+def _pipeline(r: RunRow, _ctx: RowContext, _w: int) -> Text:
     return Text(r.pipeline)
 
 
-def _group(r: RunRow, _now: dt.datetime, _w: int) -> Text:
+def _group(r: RunRow, _ctx: RowContext, _w: int) -> Text:
     return Text(r.group_hash[:8], style="#56b6c2")
 
 
-def _progress(r: RunRow, _now: dt.datetime, width: int) -> Text:
+def _progress(r: RunRow, _ctx: RowContext, width: int) -> Text:
     return fmt.progress_bar(r.progress_done, r.progress_total, width)
 
 
-def _elapsed(r: RunRow, now: dt.datetime, _w: int) -> Text:
-    return Text(fmt.duration(fmt.elapsed_seconds(r.status, r.started_at, r.finished_at, now)))
+def _elapsed(r: RunRow, ctx: RowContext, _w: int) -> Text:
+    return Text(fmt.duration(fmt.elapsed_seconds(r.status, r.started_at, r.finished_at, ctx.now)))
 
 
-def _eta(r: RunRow, now: dt.datetime, _w: int) -> Text:
-    elapsed = fmt.elapsed_seconds(r.status, r.started_at, r.finished_at, now)
-    eta = fmt.eta_seconds(r.status, elapsed, r.progress_done, r.progress_total)
-    return Text(fmt.duration(eta), style="#e5c07b") if eta is not None else Text("")
+def _eta(r: RunRow, ctx: RowContext, _w: int) -> Text:
+    eta = row_eta(r, ctx)
+    if eta is not None:
+        return Text(fmt.duration(eta), style="#e5c07b")
+    if r.status == "running" and r.progress_total and not is_stale_run(r, ctx):
+        return Text("…", style="dim")  # rate not measured yet, or an uncounted phase
+    return Text("")
 
 
-def _metric(r: RunRow, _now: dt.datetime, _w: int) -> Text:
+def _metric(r: RunRow, _ctx: RowContext, _w: int) -> Text:
     """The value first (it is what survives truncation), then the metric's name."""
     if r.headline_value is None:
         return Text("")
@@ -74,7 +85,7 @@ def _metric(r: RunRow, _now: dt.datetime, _w: int) -> Text:
     return text
 
 
-def _worker(r: RunRow, _now: dt.datetime, _w: int) -> Text:
+def _worker(r: RunRow, _ctx: RowContext, _w: int) -> Text:
     if not r.worker:
         return Text("")
     return Text(f"{r.worker}·{r.device}" if r.device else r.worker, style="dim")
@@ -84,13 +95,13 @@ RUN_COLUMNS: tuple[Column, ...] = (
     Column("id", "#", 5, _id, justify="right"),
     Column("status", "Status", 11, _status),
     Column("name", "Name", 16, _name, flex=True),
-    Column("pipeline", "Pipeline", 8, _pipeline, drop_order=3),
-    Column("group", "Group", 8, _group, drop_order=5),
+    Column("pipeline", "Pipeline", 8, _pipeline, drop_order=5),
+    Column("group", "Group", 8, _group, drop_order=6),
     Column("progress", "Progress", 14, _progress, drop_order=1),
-    Column("elapsed", "Elapsed", 7, _elapsed, drop_order=2, justify="right"),
-    Column("eta", "ETA", 7, _eta, drop_order=4, justify="right"),
-    Column("metric", "Metric", 16, _metric, drop_order=2),
-    Column("worker", "Worker", 12, _worker, drop_order=6),
+    Column("elapsed", "Elapsed", 7, _elapsed, drop_order=4, justify="right"),
+    Column("eta", "ETA", 7, _eta, drop_order=2, justify="right"),
+    Column("metric", "Metric", 16, _metric, drop_order=3),
+    Column("worker", "Worker", 12, _worker, drop_order=7),
 )
 COLUMN_BY_KEY = {c.key: c for c in RUN_COLUMNS}
 

@@ -12,8 +12,8 @@ from typing import Any, Callable
 from sqlalchemy.engine import Engine
 
 from adlab.db.tui_queries import RunRow, WorkerRow, fetch_run_rows, fetch_workers
-from adlab.tui.runs_model import (RunCache, RunFilter, SortSpec, choices, status_counts,
-                                  view_rows)
+from adlab.tui.runs_model import (ProgressSeeds, RowContext, RunCache, RunFilter, SortSpec,
+                                  choices, status_counts, view_rows)
 
 Clock = Callable[[], dt.datetime]
 
@@ -39,6 +39,9 @@ class LabSnapshot:
     full_reload: bool = False
     started_at: float = 0.0  # time.perf_counter() when the read began / the view was built
     built_at: float = 0.0
+    sort: SortSpec = field(default_factory=SortSpec)  # the order ``view`` is in
+    run_filter: RunFilter = field(default_factory=RunFilter)
+    context: RowContext | None = None  # clock, lease and rate seeds the view was built with
 
 
 @dataclass
@@ -47,7 +50,9 @@ class LabData:
 
     engine: Engine
     clock: Clock = utc_now
+    lease_s: float | None = None
     cache: RunCache = field(default_factory=RunCache)
+    progress: ProgressSeeds = field(default_factory=ProgressSeeds)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def snapshot(self, run_filter: RunFilter, sort: SortSpec, *, fetch: bool = True) -> LabSnapshot:
@@ -67,15 +72,18 @@ class LabData:
             t1 = time.perf_counter()
             rows = list(self.cache.rows.values())
             version = self.cache.version
-        now = self.clock()
-        view = view_rows(rows, run_filter, sort, now)
+            now = self.clock()
+            seeds = self.progress.observe(rows, now) if fetch or full else dict(self.progress.seeds)
+        context = RowContext(now, self.lease_s, seeds)
+        view = view_rows(rows, run_filter, sort, context)
         pipelines, groups = choices(rows)
         t2 = time.perf_counter()
         return LabSnapshot(view=view, total=len(rows), counts=status_counts(rows),
                            pipelines=pipelines, groups=groups,
                            workers=workers if workers is not None else [], now=now,
                            version=version, read_ms=(t1 - t0) * 1000, build_ms=(t2 - t1) * 1000,
-                           full_reload=full, started_at=t0, built_at=t2)
+                           full_reload=full, started_at=t0, built_at=t2, sort=sort,
+                           run_filter=run_filter, context=context)
 
     def forget(self, run_ids: list[int]) -> None:
         with self._lock:

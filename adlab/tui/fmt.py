@@ -57,6 +57,20 @@ def eta_seconds(status: str, elapsed: float | None, done: int, total: int | None
     return max(0.0, elapsed / done * (total - done))
 
 
+def middle_truncate(text: str, width: int) -> str:
+    """``patchcore_wr…lr1e-3``: names of one sweep share their start and differ at the end,
+    so cutting the middle keeps what tells them apart."""
+    if width <= 0:
+        return ""
+    if len(text) <= width:
+        return text
+    if width == 1:
+        return "…"
+    head = (width - 1) // 2
+    tail = width - 1 - head
+    return text[:head] + "…" + text[len(text) - tail:]
+
+
 def progress_bar(done: int, total: int | None, width: int) -> Text:
     """``███░░░ 12/40`` in ``width`` cells; the count alone when the total is unknown."""
     if not total:
@@ -75,6 +89,11 @@ def progress_bar(done: int, total: int | None, width: int) -> Text:
 def status_text(status: str, *, cancelling: bool = False) -> Text:
     shown = "cancelling" if cancelling and status == "running" else status
     return Text(f"{STATUS_ICONS.get(shown, '?')} {shown}", style=STATUS_STYLES.get(shown, ""))
+
+
+def stale_text() -> Text:
+    """A running run whose worker stopped sending heartbeats: not progressing, not "running"."""
+    return Text("⚠ stale", style="bold reverse #e06c75")
 
 
 def metric_value(value: float | None) -> str:

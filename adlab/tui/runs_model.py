@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Mapping
 
 from adlab.db.tui_queries import RunRow, RunRowsBatch
 from adlab.tui import fmt
@@ -54,30 +54,138 @@ class SortSpec:
     reverse: bool = True  # newest first by default
 
 
+@dataclass(frozen=True)
+class RateSeed:
+    """Where the current attempt's (or phase's) progress was first seen: the rate since then
+    is what an ETA may extrapolate, not the rate since the run was first started."""
+
+    at: dt.datetime
+    done: int
+
+
+@dataclass(frozen=True)
+class RowContext:
+    """What rendering and sorting a row needs beside the row: the clock, the lease (after
+    which a running run's silence means its worker is gone) and the progress seeds."""
+
+    now: dt.datetime
+    lease_s: float | None = None
+    seeds: Mapping[int, RateSeed] = field(default_factory=dict)
+
+
+def as_context(now: "dt.datetime | RowContext") -> RowContext:
+    return now if isinstance(now, RowContext) else RowContext(now)
+
+
+def heartbeat_expired(beat: dt.datetime | None, now: dt.datetime, lease_s: float | None) -> bool:
+    """The one staleness rule of the monitor (runs and workers): no heartbeat within the lease."""
+    if beat is None or lease_s is None:
+        return False
+    if beat.tzinfo is None:
+        beat = beat.replace(tzinfo=dt.timezone.utc)
+    return (now - beat).total_seconds() > lease_s
+
+
+def is_stale_run(row: RunRow, ctx: RowContext) -> bool:
+    """A running run whose heartbeat is older than the lease: its worker is probably dead and
+    the queue will hand the run to another worker; its progress is not advancing."""
+    return row.status == "running" and heartbeat_expired(row.heartbeat_at, ctx.now, ctx.lease_s)
+
+
+def first_seed(row: RunRow) -> RateSeed | None:
+    """The seed before the monitor saw the run move: a first attempt starts from 0 at its
+    start; a resumed attempt starts from a checkpoint, so its rate is unknown until it moves."""
+    if row.attempt <= 1 and row.started_at is not None:
+        return RateSeed(row.started_at, 0)
+    return None
+
+
+def row_eta(row: RunRow, ctx: RowContext) -> float | None:
+    """Seconds left at the current attempt's rate; None when not running, stale, the phase's
+    count is complete (the run still works on something uncounted), or the rate is unknown."""
+    total, done = row.progress_total, row.progress_done
+    if row.status != "running" or not total or done >= total or is_stale_run(row, ctx):
+        return None
+    seed = ctx.seeds.get(row.id) or first_seed(row)
+    if seed is None or done <= seed.done:
+        return None
+    at = seed.at if seed.at.tzinfo else seed.at.replace(tzinfo=dt.timezone.utc)
+    spent = (ctx.now - at).total_seconds()
+    if spent <= 0:
+        return None
+    return spent / (done - seed.done) * (total - done)
+
+
+@dataclass
+class ProgressSeeds:
+    """Rate seeds of running runs, renewed when an attempt, a phase total or a count restarts
+    (anomalib counts each phase from 0; a resumed run starts from its checkpoint)."""
+
+    seeds: dict[int, RateSeed] = field(default_factory=dict)
+    _keys: dict[int, tuple[int, int | None, int]] = field(default_factory=dict)
+
+    def observe(self, rows: Iterable[RunRow], now: dt.datetime) -> dict[int, RateSeed]:
+        running = set()
+        for r in rows:
+            if r.status != "running":
+                continue
+            running.add(r.id)
+            key = (r.attempt, r.progress_total, r.progress_done)
+            old = self._keys.get(r.id)
+            self._keys[r.id] = key
+            if old is None:
+                seed = first_seed(r)
+                if seed is None:
+                    self.seeds[r.id] = RateSeed(now, r.progress_done)
+                else:
+                    self.seeds.pop(r.id, None)
+            elif old[0] != key[0] or old[1] != key[1] or key[2] < old[2]:
+                self.seeds[r.id] = RateSeed(now, r.progress_done)
+        for gone in set(self._keys) - running:
+            self._keys.pop(gone, None)
+            self.seeds.pop(gone, None)
+        return dict(self.seeds)
+
+
 # A key of None means "no value": such rows go last whichever way the column is sorted.
-SortKey = Callable[[RunRow, dt.datetime], object]
+SortKey = Callable[[RunRow, RowContext], object]
 
 
-def _elapsed(row: RunRow, now: dt.datetime) -> float | None:
-    return fmt.elapsed_seconds(row.status, row.started_at, row.finished_at, now)
+def _elapsed(row: RunRow, ctx: RowContext) -> float | None:
+    return fmt.elapsed_seconds(row.status, row.started_at, row.finished_at, ctx.now)
 
 
-def _eta(row: RunRow, now: dt.datetime) -> float | None:
-    elapsed = fmt.elapsed_seconds(row.status, row.started_at, row.finished_at, now)
-    return fmt.eta_seconds(row.status, elapsed, row.progress_done, row.progress_total)
+def _eta(row: RunRow, ctx: RowContext) -> float | None:
+    return row_eta(row, ctx)
 
 
-def _progress(row: RunRow, _now: dt.datetime) -> float:
+def _progress(row: RunRow, _ctx: RowContext) -> float:
     if row.progress_total:
         return row.progress_done / row.progress_total
     return 1.0 if row.status == "succeeded" else 0.0
 
 
-def _metric(row: RunRow, _now: dt.datetime) -> float | None:
+def _metric(row: RunRow, _ctx: RowContext) -> float | None:
     return row.headline_value
 
 
+RECENT_FAILURE = dt.timedelta(hours=24)
+
+
+def _attention(row: RunRow, ctx: RowContext) -> tuple:
+    """Needs attention first: running, then queued, then failures of the last day; inside
+    each, newest first (the sort runs descending)."""
+    finished = row.finished_at
+    if finished is not None and finished.tzinfo is None:
+        finished = finished.replace(tzinfo=dt.timezone.utc)
+    recent_fail = row.status == "failed" and finished is not None and \
+        ctx.now - finished <= RECENT_FAILURE
+    tier = {"running": 3, "queued": 2}.get(row.status, 1 if recent_fail else 0)
+    return (tier, row.id)
+
+
 SORT_KEYS: dict[str, SortKey] = {
+    "attention": _attention,
     "id": lambda r, _n: r.id,
     "status": lambda r, _n: (STATUSES.index(r.status) if r.status in STATUSES else 99, r.id),
     "name": lambda r, _n: r.name.lower(),
@@ -92,11 +200,12 @@ SORT_KEYS: dict[str, SortKey] = {
 
 
 def view_rows(rows: Iterable[RunRow], run_filter: RunFilter, sort: SortSpec,
-              now: dt.datetime) -> list[RunRow]:
+              now: "dt.datetime | RowContext") -> list[RunRow]:
     """The rows to show, filtered and sorted (stable; ties keep id order)."""
+    ctx = as_context(now)
     chosen = [r for r in rows if run_filter.matches(r)] if run_filter.active else list(rows)
     key = SORT_KEYS.get(sort.column, SORT_KEYS["id"])
-    keyed = [(key(r, now), r) for r in chosen]
+    keyed = [(key(r, ctx), r) for r in chosen]
     present = [kr for kr in keyed if kr[0] is not None]
     present.sort(key=lambda kr: kr[0], reverse=sort.reverse)
     return [r for _k, r in present] + [r for k, r in keyed if k is None]

@@ -154,3 +154,26 @@ async def runs_loaded(pilot) -> Any:
     screen = await wait_for(pilot, lambda: isinstance(pilot.app.screen, RunsScreen)
                             and pilot.app.screen.refreshes and pilot.app.screen, what="first refresh")
     return screen
+
+
+def burst(app, keys) -> None:
+    """Hand ``keys`` to the app all at once, as a paste or `tmux send-keys` over a laggy link
+    delivers them: every key is queued before the first is handled (``pilot.press`` waits for
+    the app to go idle between keys, which hides ordering bugs)."""
+    from textual import events
+
+    for key in keys:
+        char = {"slash": "/", "space": " ", "question_mark": "?"}.get(key, key if len(key) == 1 else None)
+        event = events.Key(key, char)
+        event.set_sender(app)
+        app._driver.send_message(event)
+
+
+def many_runs(engine, n: int, **kwargs: Any) -> list[int]:
+    """``n`` succeeded diag runs named ``sweep_lr_<i>`` (oldest first)."""
+    with Session(engine) as s:
+        ids = [int(add_run(s, name=f"sweep_lr_{i:03d}", status="succeeded", started=900 + i,
+                           finished=800 + i, done=10, total=10, headline=("value", i / n),
+                           **kwargs).id) for i in range(n)]
+        s.commit()
+    return ids

@@ -1,16 +1,17 @@
 """The runs screen: live table, filters, workers panel, and the actions on selected runs."""
 from __future__ import annotations
 
+import functools
 import gc
 import time
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import Any, Callable, Iterable
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
+from textual.actions import SkipAction
 from textual.worker import Worker, WorkerState
 
 from adlab.tui import actions
@@ -18,24 +19,36 @@ from adlab.tui.columns import RUN_COLUMNS
 from adlab.tui.data import LabSnapshot
 from adlab.tui.fmt import STATUS_STYLES
 from adlab.tui.runs_model import STATUSES, RunFilter, SortSpec
+from adlab.tui.screens.base import LabScreen, NoMatches
 from adlab.tui.screens.dialogs import ConfirmDialog, PathDialog
 from adlab.tui.widgets.filter_bar import FilterBar
 from adlab.tui.widgets.run_table import RunTable
 from adlab.tui.widgets.workers_panel import WorkersPanel
 
-if TYPE_CHECKING:
-    from adlab.tui.app import LabApp
-
 REFRESH_GROUP = "runs-refresh"
+DESCENDING = ("id", "metric", "elapsed", "progress", "attention")  # first shown high to low
+TITLE_ORDER = ("running", "queued", "failed", "succeeded", "cancelled")
 ACTION_GROUP = "runs-action"
 
 
-class RunsScreen(Screen):
+def on_current_view(method: Callable[..., None]) -> Callable[..., None]:
+    """Run an action on the selection only once the table shows the filter and order the user
+    asked for: `/draem⏎d` must delete from the filtered view, not from the one before it."""
+    @functools.wraps(method)
+    def wrapper(self: "RunsScreen", *args: Any) -> None:
+        self.when_current(lambda: method(self, *args))
+    return wrapper
+
+
+class RunsScreen(LabScreen):
     """The lab at a glance. Reads happen in a worker thread; the table only swaps row lists."""
 
     BINDINGS = [
+        # `/`, and Enter/Escape in the filter box, are applied as they arrive by capture_key;
+        # these bindings are their footer entry and the route for synthetic key presses.
         Binding("slash", "focus_filter", "Filter", key_display="/"),
         Binding("escape", "focus_table", "Table", show=False),
+        Binding("question_mark", "help", "Help", key_display="?"),
         Binding("c", "compare", "Compare"),
         Binding("n", "queue_file", "Queue file"),
         Binding("x", "cancel_runs", "Cancel"),
@@ -62,10 +75,8 @@ class RunsScreen(Screen):
         self._requested_at = 0.0
         self.last_cycle_ms = 0.0  # request -> table updated, for the latest refresh
         self.last_message: tuple[str, bool] | None = None  # outcome of the latest action
-
-    @property
-    def lab(self) -> "LabApp":
-        return self.app  # type: ignore[return-value]
+        self._shown_sort: SortSpec | None = None  # the order the table shows now
+        self._deferred: list[Callable[[], None]] = []  # actions waiting for the asked-for view
 
     def compose(self) -> ComposeResult:
         yield Static(id="runs-title", classes="screen-title")
@@ -112,6 +123,14 @@ class RunsScreen(Screen):
             self._action_finished(worker, event.state)
 
     def _apply(self, snap: LabSnapshot) -> None:
+        if not self.is_attached:
+            return
+        try:
+            self._apply_snapshot(snap)
+        except NoMatches:  # the screen is being torn down (the app quits)
+            return
+
+    def _apply_snapshot(self, snap: LabSnapshot) -> None:
         t0 = time.perf_counter()
         if snap.full_reload:
             # Move the freshly loaded rows (and the widgets) out of the cyclic collector's
@@ -120,27 +139,34 @@ class RunsScreen(Screen):
             gc.freeze()
         self.snapshot = snap
         table = self.query_one(RunTable)
-        table.set_sort(self.sort.column, self.sort.reverse)
-        table.set_rows(snap.view, snap.now)
+        table.set_sort(snap.sort.column, snap.sort.reverse)
+        # A new order starts at its top; a refresh in the same order keeps the cursor's run.
+        to_top = self._shown_sort is not None and snap.sort != self._shown_sort
+        self._shown_sort = snap.sort
+        table.set_rows(snap.view, snap.now, to_top=to_top, context=snap.context)
         self.query_one(FilterBar).set_choices(snap.pipelines, snap.groups)
         self.query_one(WorkersPanel).show(snap.workers, snap.now, self.lab.lease_s)
         self._render_title()
         self._render_status()
         self.refreshes += 1
+        if self._deferred and self.view_current():
+            waiting, self._deferred = self._deferred, []
+            for fn in waiting:
+                fn()
         now = time.perf_counter()
         self.last_apply_ms = (now - t0) * 1000
         self.last_cycle_ms = (now - self._requested_at) * 1000
 
     def _render_title(self) -> None:
         snap = self.snapshot
-        title = Text.assemble((" adlab ", "bold reverse"), " ", (self.lab.db_label, "dim"))
-        if snap is not None:
-            title.append("   ")
-            for status in STATUSES:
+        title = Text.assemble((" adlab ", "bold reverse"), " ", no_wrap=True, overflow="ellipsis")
+        if snap is not None:  # what needs attention first: it survives a narrow terminal
+            for status in TITLE_ORDER:
                 n = snap.counts.get(status, 0)
                 if n:
                     title.append(f"{n} {status}", style=STATUS_STYLES[status])
                     title.append("  ")
+        title.append(self.lab.db_label, style="dim")
         self.query_one("#runs-title", Static).update(title)
 
     def _render_status(self) -> None:
@@ -153,7 +179,8 @@ class RunsScreen(Screen):
             parts.append("filtered")
         if table.marked:
             parts.append(f"{len(table.marked)} marked")
-        column = next((c.label for c in RUN_COLUMNS if c.key == self.sort.column), self.sort.column)
+        column = next((c.label for c in RUN_COLUMNS if c.key == self.sort.column),
+                      "needs attention" if self.sort.column == "attention" else self.sort.column)
         parts.append(f"sorted by {column} {'▼' if self.sort.reverse else '▲'}")
         line = Text(" · ".join(parts), style="dim")
         if self.last_message is not None:
@@ -171,6 +198,17 @@ class RunsScreen(Screen):
         else:
             self._render_status()
 
+    def view_current(self) -> bool:
+        snap = self.snapshot
+        return snap is not None and snap.run_filter == self.run_filter and snap.sort == self.sort
+
+    def when_current(self, fn: Callable[[], None]) -> None:
+        if self.view_current():
+            fn()
+        else:
+            self._deferred.append(fn)
+            self.request_refresh(fetch=False)
+
     # filters and sorting ---------------------------------------------------------------------
     @on(FilterBar.Changed)
     def _filter_changed(self, event: FilterBar.Changed) -> None:
@@ -179,7 +217,7 @@ class RunsScreen(Screen):
 
     @on(Input.Submitted, "#filter-text")
     def _filter_submitted(self) -> None:
-        self.action_focus_table()
+        self._leave_filter()
 
     @on(RunTable.SortRequested)
     def _sort_requested(self, event: RunTable.SortRequested) -> None:
@@ -187,15 +225,14 @@ class RunsScreen(Screen):
 
     def sort_by(self, column: str, reverse: bool | None = None) -> None:
         if reverse is None:  # clicking the sorted column again flips it
-            reverse = not self.sort.reverse if column == self.sort.column else column in (
-                "id", "metric", "elapsed", "progress")
+            reverse = not self.sort.reverse if column == self.sort.column else column in DESCENDING
         self.sort = SortSpec(column, reverse)
         self.request_refresh(fetch=False)
 
     def action_cycle_sort(self) -> None:
-        keys = [c.key for c in RUN_COLUMNS]
+        keys = [c.key for c in RUN_COLUMNS] + ["attention"]
         nxt = keys[(keys.index(self.sort.column) + 1) % len(keys)] if self.sort.column in keys else "id"
-        self.sort_by(nxt, reverse=nxt in ("id", "metric", "elapsed", "progress"))
+        self.sort_by(nxt, reverse=nxt in DESCENDING)
 
     def action_reverse_sort(self) -> None:
         self.sort_by(self.sort.column, not self.sort.reverse)
@@ -203,11 +240,52 @@ class RunsScreen(Screen):
     def set_filter(self, run_filter: RunFilter) -> None:
         self.query_one(FilterBar).set_filter(run_filter)
 
+    def _filter_input(self) -> Input:
+        return self.query_one("#filter-text", Input)
+
     def action_focus_filter(self) -> None:
-        self.query_one("#filter-text", Input).focus()
+        box = self._filter_input()
+        if self.focused is box:
+            raise SkipAction()  # a `/` typed into the filter is text
+        self.set_focus(box)  # synchronous, unlike Widget.focus(): the next key goes to the box
+
+    def capture_key(self, event: events.Key) -> bool:
+        """Called by the app for each key as it arrives, before it is queued anywhere: `/`
+        moves focus to the filter box at once, and while the box has focus, text, Enter and
+        Escape are applied at once, so a pasted or lagged burst such as `/max` never reaches the
+        table's bindings, and `/draem⏎d` deletes from the filtered view. Other keys (arrows,
+        backspace) take the normal route."""
+        if not self.live or self.app.screen is not self:
+            return False
+        box = self._filter_input()
+        if self.focused is not box:
+            if event.key == "slash" and not isinstance(self.focused, Input):
+                self.set_focus(box)
+                return True
+            return False
+        if event.key in ("enter", "escape"):
+            self._leave_filter()
+            return True
+        if event.is_printable and event.character:
+            box.insert_text_at_cursor(event.character)
+            return True
+        return False
+
+    def _leave_filter(self) -> None:
+        self.set_focus(self.query_one(RunTable))
+        wanted = self.query_one(FilterBar).value
+        if wanted != self.run_filter:  # the box's Changed message may still be on its way
+            self.run_filter = wanted
+            self.request_refresh(fetch=False)
+
 
     def action_focus_table(self) -> None:
         self.query_one(RunTable).focus()
+
+    def action_help(self) -> None:
+        from adlab.tui.screens.help import HelpScreen
+
+        self.app.push_screen(HelpScreen())
 
     def action_toggle_workers(self) -> None:
         panel = self.query_one(WorkersPanel)
@@ -227,18 +305,20 @@ class RunsScreen(Screen):
     # navigation ------------------------------------------------------------------------------
     @on(RunTable.Activated)
     def _activated(self, event: RunTable.Activated) -> None:
-        self.open_detail(event.run_id)
+        self.action_open_detail()
 
     def open_detail(self, run_id: int) -> None:
         from adlab.tui.screens.detail import RunDetailScreen
 
         self.app.push_screen(RunDetailScreen(run_id))
 
+    @on_current_view
     def action_open_detail(self) -> None:
         run_id = self.query_one(RunTable).current_id
         if run_id is not None:
             self.open_detail(run_id)
 
+    @on_current_view
     def action_compare(self) -> None:
         from adlab.tui.screens.compare import CompareScreen
 
@@ -295,30 +375,53 @@ class RunsScreen(Screen):
             return None
         return ids
 
-    def action_cancel_runs(self) -> None:
-        if (ids := self._need_selection()) is not None:
-            self.run_action("Cancel", actions.cancel_runs, ids)
+    def _confirm(self, prompt: str, yes_label: str, then: Callable[[], None]) -> None:
+        def answered(yes: bool | None) -> None:
+            if yes:
+                then()
 
+        self.app.push_screen(ConfirmDialog(prompt, yes_label=yes_label), answered)
+
+    @on_current_view
+    def action_cancel_runs(self) -> None:
+        """Cancelling queued runs is undone by Retry; stopping a running one loses its work,
+        so that asks first."""
+        if (ids := self._need_selection()) is None:
+            return
+        statuses = {r.id: r.status for r in self.query_one(RunTable).rows}
+        running = [i for i in ids if statuses.get(i) == "running"]
+        if not running:
+            self.run_action("Cancel", actions.cancel_runs, ids)
+            return
+        self._confirm(f"Cancel {len(ids)} run(s) — {self._describe(ids)}? {len(running)} of "
+                      "them running: their worker stops them and the work done so far is lost.",
+                      "Cancel runs", lambda: self.run_action("Cancel", actions.cancel_runs, ids))
+
+    @on_current_view
     def action_retry_runs(self) -> None:
         if (ids := self._need_selection()) is not None:
             self.run_action("Retry", actions.retry_runs, ids)
 
+    @on_current_view
     def action_requeue_runs(self) -> None:
-        if (ids := self._need_selection()) is not None:
+        if (ids := self._need_selection()) is None:
+            return
+        if len(ids) == 1:
             self.run_action("Re-queue", actions.requeue_runs, ids)
+            return
+        self._confirm(f"Queue {len(ids)} new run(s) with the configs of {self._describe(ids)}?",
+                      "Re-queue", lambda: self.run_action("Re-queue", actions.requeue_runs, ids))
 
+    @on_current_view
     def action_delete_runs(self) -> None:
         ids = self._need_selection()
         if ids is None:
             return
 
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self.run_action("Delete", actions.delete_runs, ids, forget=True)
-
-        self.app.push_screen(ConfirmDialog(
+        self._confirm(
             f"Delete {len(ids)} run(s) — {self._describe(ids)} — with their metrics, artifact "
-            "records and logs? This cannot be undone.", yes_label="Delete"), answered)
+            "records and logs? This cannot be undone.", "Delete",
+            lambda: self.run_action("Delete", actions.delete_runs, ids, forget=True))
 
     def action_queue_file(self) -> None:
         def chosen(path: str | None) -> None:
@@ -328,6 +431,7 @@ class RunsScreen(Screen):
         self.app.push_screen(PathDialog("Queue a config file (study YAML):",
                                         placeholder="examples/study.yaml"), chosen)
 
+    @on_current_view
     def action_export_report(self) -> None:
         ids = self.selected_ids() if self.query_one(RunTable).marked else \
             [r.id for r in self.query_one(RunTable).rows]

@@ -19,6 +19,7 @@ from textual.strip import Strip
 
 from adlab.db.tui_queries import RunRow
 from adlab.tui.columns import RUN_COLUMNS, Column, fit_columns
+from adlab.tui.runs_model import RowContext
 
 MARK = "●"
 
@@ -39,7 +40,7 @@ class RunTable(ScrollView, can_focus=True):
     COMPONENT_CLASSES = {"run-table--header", "run-table--cursor", "run-table--marked",
                          "run-table--sorted"}
     DEFAULT_CSS = """
-    RunTable { height: 1fr; }
+    RunTable { height: 1fr; overflow-x: hidden; }
     RunTable > .run-table--header { text-style: bold; background: $panel; }
     RunTable > .run-table--cursor { background: $accent 35%; }
     RunTable:focus > .run-table--cursor { background: $accent 60%; }
@@ -71,21 +72,30 @@ class RunTable(ScrollView, can_focus=True):
         self.rows: list[RunRow] = []
         self.marked: set[int] = set()
         self.now = dt.datetime.now(dt.timezone.utc)
+        self.context = RowContext(self.now)
         self.sort_column, self.sort_reverse = "id", True
         self._index: dict[int, int] = {}
         self._layout: list[tuple[Column, int]] = []
         self._layout_width = -1
 
     # data ------------------------------------------------------------------------------------
-    def set_rows(self, rows: list[RunRow], now: dt.datetime) -> None:
-        """Show ``rows`` (already filtered and sorted), keeping the cursor on the same run."""
+    def set_rows(self, rows: list[RunRow], now: dt.datetime, *, to_top: bool = False,
+                 context: RowContext | None = None) -> None:
+        """Show ``rows`` (already filtered and sorted), keeping the cursor on the same run, or
+        on the first row when ``to_top`` (a new sort order)."""
         current = self.current_id
         self.rows, self.now = rows, now
+        self.context = context or RowContext(now)
         self._index = {r.id: i for i, r in enumerate(rows)}
         self.marked &= self._index.keys()
-        self.virtual_size = Size(self.size.width, len(rows) + 1)
-        new_cursor = self._index.get(current, min(self.cursor, max(0, len(rows) - 1))) \
-            if current is not None else 0
+        self._set_virtual_size()
+        if to_top:
+            new_cursor = 0
+            self.scroll_to(y=0, animate=False, immediate=True)
+        elif current is not None:
+            new_cursor = self._index.get(current, min(self.cursor, max(0, len(rows) - 1)))
+        else:
+            new_cursor = 0
         moved = new_cursor != self.cursor or current != self.current_id_at(new_cursor)
         self.cursor = new_cursor
         self._scroll_cursor_into_view()
@@ -137,7 +147,7 @@ class RunTable(ScrollView, can_focus=True):
         self._move_to(self.cursor + delta)
 
     def action_page(self, direction: int) -> None:
-        self._move_to(self.cursor + direction * max(1, self.size.height - 2))
+        self._move_to(self.cursor + direction * max(1, self.visible_rows() - 1))
 
     def action_jump(self, where: int) -> None:
         self._move_to(len(self.rows) - 1 if where < 0 else where)
@@ -158,8 +168,27 @@ class RunTable(ScrollView, can_focus=True):
         self.marked.clear()
         self.refresh()
 
+    def visible_rows(self) -> int:
+        """Rows that fit under the header line (no horizontal scrollbar: overflow-x hidden)."""
+        return max(1, self.scrollable_content_region.height - 1)
+
+    def _set_virtual_size(self) -> None:
+        self.virtual_size = Size(self.scrollable_content_region.width, len(self.rows) + 1)
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        """Scrolling (wheel, scrollbar) drags the cursor along, so the run that Enter, ``x``
+        and ``d`` act on is always one the user can see."""
+        super().watch_scroll_y(old_value, new_value)
+        if not self.rows:
+            return
+        top = int(new_value)
+        last = min(len(self.rows) - 1, top + self.visible_rows() - 1)
+        if self.cursor < top or self.cursor > last:
+            self.cursor = max(top, min(self.cursor, last))
+            self.post_message(self.Highlighted(self, self.current_id))
+
     def _scroll_cursor_into_view(self) -> None:
-        visible = max(1, self.size.height - 1)
+        visible = self.visible_rows()
         top = int(self.scroll_y)
         if self.cursor < top:
             self.scroll_to(y=self.cursor, animate=False, immediate=True)
@@ -189,7 +218,7 @@ class RunTable(ScrollView, can_focus=True):
 
     # rendering -------------------------------------------------------------------------------
     def on_resize(self, _event: events.Resize) -> None:
-        self.virtual_size = Size(self.size.width, len(self.rows) + 1)
+        self._set_virtual_size()
         self._scroll_cursor_into_view()
 
     def _columns_for(self, width: int) -> list[tuple[Column, int]]:
@@ -223,7 +252,7 @@ class RunTable(ScrollView, can_focus=True):
         if not 0 <= index < len(self.rows):
             return Strip.blank(width, self.rich_style)
         row = self.rows[index]
-        cells = [column.render(row, self.now, w) for column, w in layout]
+        cells = [column.render(row, self.context, w) for column, w in layout]
         marked = row.id in self.marked
         lead = Text(MARK + " " if marked else "  ",
                     style=self.get_component_rich_style("run-table--marked"))

@@ -1,0 +1,118 @@
+"""Keys that arrive fast: `q` followed by more keys, bursts after `/`, and the cursor staying on
+a visible run while scrolling (issue 18, items 1-3)."""
+from __future__ import annotations
+
+import pytest
+from textual import events
+from textual.widgets import Input
+
+from adlab.db.queries import get_run, list_runs
+from adlab.tui.capture import screen_text
+from adlab.tui.screens.detail import RunDetailScreen
+from adlab.tui.screens.dialogs import ConfirmDialog
+from adlab.tui.screens.runs import RunsScreen
+from adlab.tui.widgets.run_table import RunTable
+from tui_lab import SIZE, burst, many_runs, runs_loaded, wait_for
+
+pytestmark = pytest.mark.asyncio
+
+
+@pytest.mark.parametrize("keys", [("q", "c"), ("q", "n"), ("q", "e"), tuple("quick")])
+async def test_keys_right_after_q_quit_cleanly(lab, make_app, keys):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await runs_loaded(pilot)
+        burst(app, keys)
+        await pilot.pause(0.3)
+    assert app.return_code == 0 and app._exception is None
+    assert app.quitting
+
+
+async def test_typing_quick_with_the_table_focused_exits_without_a_traceback(lab, make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await runs_loaded(pilot)
+        await pilot.press(*"quick")
+    assert app.return_code == 0 and app._exception is None
+
+
+@pytest.mark.parametrize("text", ["max", "diag", "xdr cancel", "/a/b"])
+async def test_a_burst_after_slash_goes_into_the_filter(lab, make_app, text):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await runs_loaded(pilot)
+        table = screen.query_one(RunTable)
+        table.select_id(lab["running"])
+        burst(app, ["slash", *[{" ": "space", "/": "slash"}.get(c, c) for c in text]])
+        box = screen.query_one("#filter-text", Input)
+        await wait_for(pilot, lambda: box.value == text, what=f"filter {text!r}")
+        await pilot.pause(0.3)
+        assert app.screen is screen  # no dialog, no compare screen
+        assert app.focused is box
+        assert get_run(app.engine, run_id=lab["running"]).status == "running"
+        assert len(list_runs(app.engine)) == 7
+
+
+async def test_burst_with_enter_filters_then_acts_on_the_table(lab, make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await runs_loaded(pilot)
+        burst(app, ["slash", *"draem", "enter", "d"])  # filter, back to the table, delete
+        dialog = await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog) and app.screen,
+                                what="delete dialog for the filtered run")
+        assert "draem_tiny" in dialog.prompt
+        assert screen.query_one("#filter-text", Input).value == "draem"
+        await pilot.press("n")
+
+
+async def test_one_press_call_after_slash_escape_returns(lab, make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await runs_loaded(pilot)
+        await pilot.press("slash", *"diag", "escape")
+        assert isinstance(app.focused, RunTable)
+        await wait_for(pilot, lambda: {r.name for r in screen.query_one(RunTable).rows}
+                       == {"diag_smoke", "diag_long"}, what="diag filter")
+
+
+async def test_cursor_stays_visible_and_the_last_run_can_be_seen(engine, make_app):
+    ids = many_runs(engine, 60)
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await runs_loaded(pilot)
+        table = screen.query_one(RunTable)
+        assert not table.show_horizontal_scrollbar
+        await pilot.press("end")
+        await pilot.pause(0.1)
+        assert table.current_id == ids[0]
+        lines = screen_text(app).splitlines()
+        assert any(line.split()[:1] == [str(ids[0])] for line in lines), "run #1 row not on screen"
+        # the mouse wheel moves the view; the cursor comes along and stays on a visible row
+        for _ in range(10):
+            table.post_message(events.MouseScrollUp(table, 0, 0, 0, 0, 0, False, False, False))
+        await pilot.pause(0.3)
+        top = int(table.scroll_y)
+        assert top <= table.cursor < top + table.visible_rows()
+        visible_id = table.current_id
+        assert any(line.split()[:1] == [str(visible_id)] for line in screen_text(app).splitlines())
+        await pilot.press("enter")
+        detail = await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen,
+                                what="detail")
+        assert detail.run_id == visible_id
+
+
+async def test_sorting_starts_at_the_top(engine, make_app):
+    many_runs(engine, 60)
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await runs_loaded(pilot)
+        table = screen.query_one(RunTable)
+        await pilot.press("end")
+        assert table.cursor == 59
+        before = screen.refreshes
+        await pilot.press("s")
+        await wait_for(pilot, lambda: screen.refreshes > before and screen.sort.column == "status",
+                       what="sorted")
+        await pilot.pause(0.1)
+        assert table.cursor == 0 and table.scroll_y == 0
+        assert isinstance(app.screen, RunsScreen)
