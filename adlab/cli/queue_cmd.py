@@ -17,39 +17,37 @@ def _engine():  # noqa: ANN202
 
 
 def queue_command(
-    config: Optional[Path] = typer.Argument(None, help="Study YAML (or JSON) file."),
+    args: Optional[List[str]] = typer.Argument(
+        None, metavar="CONFIG",
+        help="Study YAML (or JSON) file, then any pipeline shortcut flags."),
     config_opt: Optional[Path] = typer.Option(None, "--config", help="Same as the argument."),
     set_: List[str] = typer.Option([], "--set", help="Override a field: --set train.max_epochs=3"),
     pipeline: Optional[str] = typer.Option(None, "--pipeline", help="Override `pipeline:`."),
     group: Optional[str] = typer.Option(None, "--group-keys", help="Comma-separated group keys."),
-    ad_model: Optional[str] = typer.Option(None, "--ad-model"),
-    llm: Optional[str] = typer.Option(None, "--llm"),
-    ad_output: Optional[str] = typer.Option(None, "--ad-output"),
-    few_shot: Optional[int] = typer.Option(None, "--few-shot"),
-    max_images: Optional[int] = typer.Option(None, "--max-images"),
-    sample_per_folder: Optional[int] = typer.Option(None, "--sample-per-folder"),
-    sample_seed: Optional[int] = typer.Option(None, "--sample-seed"),
-    batch_mode: Optional[bool] = typer.Option(None, "--batch-mode/--no-batch-mode"),
-    data_root: Optional[str] = typer.Option(None, "--data-root"),
-    output_dir: Optional[str] = typer.Option(None, "--output-dir"),
-    resume: Optional[bool] = typer.Option(None, "--resume", help="eval.resume = true"),
     repeat: bool = typer.Option(False, "--repeat", help="Queue even if an identical config already succeeded."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show the runs without queueing them."),
     as_json: bool = JsonOption,
 ) -> None:
-    """Expand a study file (conditions x grid) into runs and queue them."""
+    """Expand a study file (conditions x grid) into runs and queue them.
+
+    Pipelines declare shortcut flags for their common fields (e.g. `--few-shot 2`, a switch
+    `--batch-mode/--no-batch-mode`); `adlab pipelines` lists them per pipeline.
+    """
+    from adlab.cli.shortcuts import declared_shortcuts, split_shortcut_args
     from adlab.config.loader import load_run_specs
     from adlab.config.overrides import parse_set_option
     from adlab.errors import ConfigError
     from adlab.queue import enqueue
 
-    path = config or config_opt
+    tokens = list(args or [])
+    positionals, shortcuts = split_shortcut_args(
+        tokens, declared_shortcuts() if any(t.startswith("--") for t in tokens) else [])
+    if len(positionals) > 1:
+        raise ConfigError(f"adlab queue takes one config file, got {len(positionals)} "
+                          f"({', '.join(positionals)}); queue several files one after another")
+    path = Path(positionals[0]) if positionals else config_opt
     if path is None:
         raise ConfigError("no config file given; usage: adlab queue CONFIG.yaml [--set key=value]")
-    shortcuts = {"ad_model": ad_model, "llm": llm, "ad_output": ad_output, "few_shot": few_shot,
-                 "max_images": max_images, "sample_per_folder": sample_per_folder,
-                 "sample_seed": sample_seed, "batch_mode": batch_mode, "data_root": data_root,
-                 "output_dir": output_dir, "resume": resume}
     specs = load_run_specs(
         path, sets=[parse_set_option(s) for s in set_], shortcut_values=shortcuts,
         pipeline_override=pipeline,
@@ -202,7 +200,8 @@ def logs_command(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("queue")(queue_command)
+    # Unknown options reach ``args``: the pipelines' shortcut flags (adlab.cli.shortcuts).
+    app.command("queue", context_settings={"ignore_unknown_options": True})(queue_command)
     app.command("runs")(runs_command)
     app.command("show")(show_command)
     app.command("cancel")(cancel_command)

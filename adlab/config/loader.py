@@ -97,8 +97,10 @@ def build_run_specs(
             raise ConfigError(f"{where}: no `pipeline:` given; add one of: {known}")
         spec = get_pipeline(pipeline_name)
         from adlab.config.overrides import shortcut_sets
+        from adlab.pipelines import shortcut_paths
 
-        all_sets = list(shortcut_sets(shortcut_values or {}, spec.shortcut_paths)) + list(sets)
+        given = {k: v for k, v in (shortcut_values or {}).items() if v is not None}
+        all_sets = (shortcut_sets(given, shortcut_paths(spec)) if given else []) + list(sets)
         group_keys = list(group_keys_override or condition.group_keys or study.group_keys or []) or None
         grid = {**(study.grid or {}), **(condition.grid or {})}
         for point in _grid_points(grid):

@@ -1,4 +1,4 @@
-"""Command-line overrides: generic ``--set a.b=value`` and the seed runner's shortcuts."""
+"""Command-line overrides: generic ``--set a.b=value`` and the shortcuts pipelines declare."""
 from __future__ import annotations
 
 import copy
@@ -6,22 +6,6 @@ from typing import Any, Mapping, Sequence
 
 from adlab.config.yamlio import parse_scalar
 from adlab.errors import ConfigError
-
-# The seed runner's flags (scripts/run_experiment.py) and the YAML fields they set.
-SHORTCUT_PATHS: dict[str, str] = {
-    "ad_model": "ad_model",
-    "llm": "llm",
-    "ad_output": "ad.output",
-    "few_shot": "eval.few_shot",
-    "max_images": "eval.max_images",
-    "sample_per_folder": "eval.sample_per_folder",
-    "sample_seed": "eval.sample_seed",
-    "batch_mode": "eval.batch_mode",
-    "data_root": "data_root",
-    "output_dir": "output_dir",
-    "resume": "eval.resume",
-}
-
 
 def parse_set_option(item: str) -> tuple[str, Any]:
     """``a.b=value`` -> ("a.b", parsed value). The value is read as a YAML scalar or flow list."""
@@ -66,7 +50,15 @@ def apply_overrides(params: Mapping[str, Any], sets: Sequence[tuple[str, Any]]) 
     return out
 
 
-def shortcut_sets(values: Mapping[str, Any], extra_paths: Mapping[str, str]) -> list[tuple[str, Any]]:
-    """Shortcut flags that were given (value not None) -> (dotted path, value) pairs."""
-    paths = {**SHORTCUT_PATHS, **extra_paths}
-    return [(paths[name], value) for name, value in values.items() if value is not None]
+def shortcut_sets(values: Mapping[str, Any], paths: Mapping[str, str]) -> list[tuple[str, Any]]:
+    """Shortcut flags that were given (value not None) -> (dotted path, value) pairs.
+
+    ``paths`` are the run's pipeline's shortcuts over every pipeline's declarations
+    (:func:`adlab.pipelines.shortcut_paths`): a flag another pipeline declares sets its path
+    here too, so validation names the field this pipeline lacks."""
+    given = {name: value for name, value in values.items() if value is not None}
+    unknown = sorted(set(given) - set(paths))
+    if unknown:
+        flag = "--" + unknown[0].replace("_", "-")
+        raise ConfigError(f"{flag} is no pipeline's shortcut; set the field with --set KEY=VALUE")
+    return [(paths[name], value) for name, value in given.items()]

@@ -13,10 +13,11 @@ from importlib.metadata import entry_points
 from adlab.errors import NotFoundError
 from adlab.pipelines.base import (Dependency, PipelineParams, PipelineSpec, RunCancelled,
                                   RunContext, RunInput)
+from adlab.pipelines.views import CliShortcut
 
 __all__ = [
     "Dependency", "PipelineParams", "PipelineSpec", "RunCancelled", "RunContext", "RunInput",
-    "register_pipeline", "get_pipeline", "list_pipelines",
+    "register_pipeline", "get_pipeline", "list_pipelines", "declared_shortcuts", "shortcut_paths",
 ]
 
 # Built-in pipeline name -> the module defining it (a module-level ``SPEC``, or a call to
@@ -81,3 +82,19 @@ def get_pipeline(name: str) -> PipelineSpec:
         raise NotFoundError(
             f"unknown pipeline {name!r}; known pipelines: {known} (see `adlab pipelines`)"
         ) from None
+
+
+def declared_shortcuts() -> list[CliShortcut]:
+    """Every registered pipeline's CLI shortcuts, once per name (the first declaration wins)."""
+    seen: dict[str, CliShortcut] = {}
+    for spec in list_pipelines():
+        for s in spec.cli_shortcuts:
+            seen.setdefault(s.name, s)
+    return list(seen.values())
+
+
+def shortcut_paths(spec: PipelineSpec) -> dict[str, str]:
+    """Shortcut name -> dotted path for runs of ``spec``: its own declarations over every
+    other pipeline's (a flag it does not declare still sets the declaring pipeline's path,
+    and validation names the field it lacks)."""
+    return {**{s.name: s.path for s in declared_shortcuts()}, **spec.shortcut_paths}

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict
 
 from adlab.core.vocabulary import ArtifactKind, MetricInfo
 from adlab.errors import NotFoundError, PipelineError
+from adlab.pipelines.views import CliShortcut, DetailTab
 
 
 class PipelineParams(BaseModel):
@@ -154,9 +155,8 @@ class PipelineSpec(Generic[P]):
     name_template: str | None = None
     # Optional hook: one validated params object -> several runs (e.g. one per category).
     expand: Callable[[P], list[P]] | None = field(default=None)
-    # CLI shortcut (e.g. "data_root") -> dotted param path, where it differs from the seed
-    # runner's defaults in adlab.config.overrides.SHORTCUT_PATHS.
-    shortcut_paths: Mapping[str, str] = field(default_factory=dict)
+    # Flags of ``adlab queue`` that set one param each (``--few-shot 2`` -> eval.few_shot).
+    cli_shortcuts: tuple[CliShortcut, ...] = ()
     # Optional hook: prerequisite runs to queue (or reuse) before this one; the run waits for
     # them and receives them as ``ctx.inputs``.
     dependencies: Callable[[P], list["Dependency"]] | None = field(default=None)
@@ -170,6 +170,18 @@ class PipelineSpec(Generic[P]):
     # What each metric key the pipeline records means (direction, fraction/percent, unit), for
     # every scope: comparisons, pivots and reports rank and format by it, never by its name.
     metrics: Mapping[str, MetricInfo] = field(default_factory=dict)
+    # Pipeline-specific views (adlab.pipelines.views), each "module:function" imported only
+    # when shown: ``flat_table(records, sort) -> FlatTableView`` (``adlab compare --flat``),
+    # ``report_sections(records) -> list[SectionView]`` (``adlab report``; it receives every
+    # run of the report and picks the ones it can show), and tabs of the TUI run detail.
+    flat_table: str | None = None
+    report_sections: str | None = None
+    detail_tabs: tuple[DetailTab, ...] = ()
+
+    @property
+    def shortcut_paths(self) -> dict[str, str]:
+        """CLI shortcut name (``few_shot``) -> the dotted param path it sets."""
+        return {s.name: s.path for s in self.cli_shortcuts}
 
     def load_runner(self) -> Callable[[RunContext[P]], None]:
         return load_ref(self.runner)

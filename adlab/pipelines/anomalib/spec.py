@@ -6,6 +6,7 @@ from typing import Any, Mapping
 from adlab.errors import AdlabError, ConfigError
 from adlab.pipelines.anomalib.params import AnomalibParams
 from adlab.pipelines.base import PipelineParams, PipelineSpec
+from adlab.pipelines.views import CliShortcut
 
 
 def resolve_run_categories(params: AnomalibParams) -> list[str]:
@@ -63,7 +64,8 @@ SPEC = PipelineSpec(
     name_template="{model}_{data_dataset}_{data_categories}",
     expand=expand,
     derived=derived,
-    shortcut_paths={"data_root": "data.root", "ad_model": "model"},
+    cli_shortcuts=(CliShortcut("data_root", "data.root", help="dataset root folder"),
+                   CliShortcut("ad_model", "model", help="anomalib model name")),
     services={"fit_normals": "adlab.pipelines.anomalib.fewshot:fit_normals",
               "canonical_model_name": "adlab.pipelines.anomalib.fewshot:canonical_model_name"},
 )

@@ -3,7 +3,7 @@
 Top level: ``ad_model``, ``llm``, ``data_root``, ``output_dir``; sections ``eval`` (sampling and
 prompting protocol), ``ad`` (where the AD findings come from), ``api`` (remote endpoints) and
 ``local`` (Hugging Face models). The seed runner's flags (``--llm``, ``--few-shot``, ...) map onto
-these paths (adlab.config.overrides.SHORTCUT_PATHS). Import-light: pydantic and the registry only.
+these paths (``MMAD_SHORTCUTS`` in the spec). Import-light: pydantic and the registry only.
 
 Secrets never enter params (they are stored in the database): keys come from environment
 variables only, and a value that looks like a key is refused.

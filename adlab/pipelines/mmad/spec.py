@@ -19,7 +19,24 @@ from adlab.errors import ConfigError
 from adlab.pipelines import register_pipeline
 from adlab.pipelines.base import Dependency, PipelineParams, PipelineSpec
 from adlab.pipelines.mmad.ad_params import MmadAdParams
+from adlab.pipelines.mmad.answers import PREFIX as ANSWER_PREFIX
 from adlab.pipelines.mmad.params import MmadParams
+from adlab.pipelines.views import CliShortcut, DetailTab
+
+# The seed runner's flags (scripts/run_experiment.py) and the YAML fields they set.
+MMAD_SHORTCUTS = (
+    CliShortcut("ad_model", "ad_model", help="AD model feeding the prompt (null: none)"),
+    CliShortcut("llm", "llm", help="vision-language model name (see `adlab models`)"),
+    CliShortcut("ad_output", "ad.output", help="AD predictions JSON or AD run id"),
+    CliShortcut("few_shot", "eval.few_shot", int, help="normal templates shown per question"),
+    CliShortcut("max_images", "eval.max_images", int, help="at most this many images"),
+    CliShortcut("sample_per_folder", "eval.sample_per_folder", int, help="images per folder"),
+    CliShortcut("sample_seed", "eval.sample_seed", int, help="sampling seed"),
+    CliShortcut("batch_mode", "eval.batch_mode", bool, help="all questions of an image at once"),
+    CliShortcut("data_root", "data_root", help="MMAD image root"),
+    CliShortcut("output_dir", "output_dir", help="where answers files are written"),
+    CliShortcut("resume", "eval.resume", bool, help="skip questions already answered"),
+)
 
 _SUBSET_CACHE: dict[tuple, tuple[str, int]] = {}
 
@@ -126,6 +143,11 @@ SPEC = PipelineSpec(
     name_template="{ad_model}_{llm}_{eval_few_shot}shot",
     dependencies=mmad_dependencies,
     derived=mmad_derived,
+    cli_shortcuts=MMAD_SHORTCUTS,
+    flat_table="adlab.pipelines.mmad.views:flat_table",
+    report_sections="adlab.pipelines.mmad.views:report_sections",
+    detail_tabs=(DetailTab(id="mmad", title="MMAD accuracy", item_prefix=ANSWER_PREFIX,
+                           view="adlab.pipelines.mmad.views:live_accuracy"),),
 )
 
 AD_SPEC = register_pipeline(PipelineSpec(
@@ -141,5 +163,9 @@ AD_SPEC = register_pipeline(PipelineSpec(
     name_template="{ad_model}_mmad_ad",
     dependencies=ad_dependencies,
     derived=ad_derived,
+    cli_shortcuts=tuple(s for s in MMAD_SHORTCUTS if s.name in ("ad_model", "data_root"))
+    + (CliShortcut("max_images", "max_images", int, help="at most this many images"),
+       CliShortcut("sample_per_folder", "sample_per_folder", int, help="images per folder"),
+       CliShortcut("sample_seed", "sample_seed", int, help="sampling seed")),
 ))
 

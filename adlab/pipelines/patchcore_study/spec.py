@@ -13,6 +13,7 @@ from adlab.errors import AdlabError
 from adlab.pipelines.base import Dependency, PipelineParams, PipelineSpec
 from adlab.pipelines.patchcore_study import sweep
 from adlab.pipelines.patchcore_study.params import PatchCoreStudyParams
+from adlab.pipelines.views import CliShortcut
 
 PIPELINE = "patchcore_study"
 
@@ -68,5 +69,5 @@ SPEC = PipelineSpec(
     expand=expand,
     dependencies=dependencies,
     derived=derived,
-    shortcut_paths={"data_root": "data.root"},
+    cli_shortcuts=(CliShortcut("data_root", "data.root", help="dataset root folder"),),
 )

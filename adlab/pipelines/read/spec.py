@@ -11,6 +11,7 @@ from typing import Any, Mapping
 from adlab.errors import AdlabError
 from adlab.pipelines.base import PipelineParams, PipelineSpec
 from adlab.pipelines.read.params import ReadParams
+from adlab.pipelines.views import CliShortcut
 
 
 def resolve_run_categories(params: ReadParams) -> list[str]:
@@ -50,5 +51,5 @@ SPEC = PipelineSpec(
     headline_metric="image_auroc",
     name_template="read_{mode}_{data_dataset}_{data_categories}",
     derived=derived,
-    shortcut_paths={"data_root": "data.root"},
+    cli_shortcuts=(CliShortcut("data_root", "data.root", help="dataset root folder"),),
 )
