@@ -19,7 +19,6 @@ Conventions:
 """
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import json
 import math
@@ -28,6 +27,7 @@ from typing import Any, Mapping, Sequence
 
 from sqlalchemy.engine import Engine
 
+from adlab.core.display import format_value
 from adlab.core.grouping import group_pins_key, is_seed_like, is_variant_key
 from adlab.core.values import canonical, canonical_json
 from adlab.core.vocabulary import MetricInfo, Scale, resolve_metric_info
@@ -37,7 +37,7 @@ from adlab.db.compare_queries import RunFilter
 from adlab.errors import AdlabError
 
 __all__ = ["Comparison", "Group", "GroupMismatch", "MetricStats", "ParamDifference", "RankedRun",
-           "RunFilter", "VariantStats", "compare", "declared_metrics", "flat_table",
+           "RunFilter", "VariantStats", "compare", "declared_metrics", "format_value",
            "metric_info", "partition_keys_of"]
 
 
@@ -589,93 +589,3 @@ def value_sort_key(v: Any) -> tuple:
     if isinstance(v, (list, tuple)):
         return (5, tuple(value_sort_key(x) for x in v))
     return (3, str(v))
-
-
-def format_value(v: Any) -> str:
-    """How a canonical parameter value is shown in tables and messages."""
-    if v is None:
-        return "-"
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, float):
-        return f"{v:g}"
-    if isinstance(v, (list, dict)):
-        return json.dumps(v, sort_keys=True, separators=(",", ":"))
-    return str(v)
-
-
-# --- the seed runner's flat table (compare_results.py) for MMAD runs -------------------------
-
-FLAT_PARAMS = {"llm": ("llm",), "ad_model": ("ad_model",), "few_shot": ("few_shot",)}
-FLAT_METRICS = {"accuracy": ("accuracy",), "images": ("processed", "images", "n_answers"),
-                "errors": ("errors", "n_errors", "n_unparseable"), "time": ("elapsed_seconds", "elapsed_s")}
-
-
-@dataclass
-class FlatRow:
-    id: int
-    experiment: str
-    llm: Any
-    ad_model: Any
-    few_shot: Any
-    accuracy: float | None
-    images: float | None
-    errors: float | None
-    time_s: float | None
-    timestamp: str | None
-
-
-@dataclass
-class FlatTable:
-    rows: list[FlatRow]
-    total: int
-    best: FlatRow | None
-
-
-def flat_table(engine: Engine, *, filters: RunFilter | None = None, sort: str = "accuracy"
-               ) -> FlatTable:
-    """One row per MMAD run (experiment, LLM, AD model, few-shot, accuracy, images, errors,
-    time, timestamp), sorted by accuracy (best first) or name, like the seed's compare_results."""
-    if sort not in ("accuracy", "name"):
-        raise AdlabError(f"--sort {sort!r} is not a column of the flat table; use accuracy or name")
-    from sqlalchemy import select
-
-    from adlab.db.engine import reader
-    from adlab.db.models import Run
-
-    filters = filters or RunFilter(pipeline="mmad")
-    q = (select(Run.id, Run.name, Run.started_at, Run.finished_at, Run.info_json)
-         .where(*cq.filter_clauses(filters)).order_by(Run.id))
-    with reader(engine).connect() as conn:
-        runs = list(conn.execute(q))
-    ids = [r[0] for r in runs]
-    wanted = [m for ms in FLAT_METRICS.values() for m in ms]
-    mvals = cq.metric_values(engine, run_ids=ids, metrics=wanted)
-    pvals = cq.param_values(engine, run_ids=ids)
-    rows: list[FlatRow] = []
-    for run_id, name, started, finished, info_json in runs:
-        params, mets = pvals.get(run_id, {}), mvals.get(run_id, {})
-        info = json.loads(info_json) if info_json else {}
-        leaf = {k.rsplit(".", 1)[-1]: v for k, v in sorted(params.items(), key=lambda kv: -kv[0].count("."))}
-        pick = {col: next((leaf[k] for k in ks if k in leaf), None) for col, ks in FLAT_PARAMS.items()}
-        got = {col: next((mets[k] for k in ks if mets.get(k) is not None), None)
-               for col, ks in FLAT_METRICS.items()}
-        if got["time"] is None and started and finished:
-            got["time"] = (_aware(finished) - _aware(started)).total_seconds()
-        stamp = info.get("timestamp") if isinstance(info, dict) else None
-        if stamp is None and finished is not None:
-            stamp = _aware(finished).replace(microsecond=0).isoformat()
-        rows.append(FlatRow(id=run_id, experiment=name, llm=pick["llm"], ad_model=pick["ad_model"],
-                            few_shot=pick["few_shot"], accuracy=got["accuracy"], images=got["images"],
-                            errors=got["errors"], time_s=got["time"], timestamp=stamp))
-    if sort == "name":
-        rows.sort(key=lambda r: (r.experiment, r.id))
-    else:
-        rows.sort(key=lambda r: (r.accuracy is None, -(r.accuracy or 0.0), r.experiment, r.id))
-    with_acc = [r for r in rows if r.accuracy is not None]
-    best = max(with_acc, key=lambda r: (r.accuracy, -r.id)) if with_acc else None
-    return FlatTable(rows=rows, total=len(rows), best=best)
-
-
-def _aware(t: dt.datetime) -> dt.datetime:
-    return t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)

@@ -1,4 +1,4 @@
-"""``adlab compare``: rank runs inside their groups (or the seed runner's flat MMAD table).
+"""``adlab compare``: rank runs inside their groups (or a pipeline's flat table, ``--flat``).
 
 Without ``--group`` the group stored on each run is used (the study's ``group_keys``, else every
 parameter except seeds and names, always inside the evaluation partition). ``--group lr,dia``
@@ -54,13 +54,13 @@ def compare_command(
     runs: Optional[List[str]] = typer.Argument(None, help="Run ids or names to compare (default: all selected runs)."),
     group: Optional[List[str]] = typer.Option(None, "--group", help="Regroup by these keys (comma-separated), inside each evaluation partition."),
     metric: Optional[List[str]] = typer.Option(None, "--metric", "-m", help="Metric to rank by (repeatable; the first ranks). Default: the runs' headline metric."),
-    sort: Optional[str] = typer.Option(None, "--sort", help="rank (default), name, or a metric to rank by; with --flat: accuracy or name."),
+    sort: Optional[str] = typer.Option(None, "--sort", help="rank (default), name, or a metric to rank by; with --flat: a column of the pipeline's flat table."),
     baseline: Optional[str] = typer.Option(None, "--baseline", help="Run (id or name) the deltas are taken against, in percentage points."),
     across_groups: bool = typer.Option(False, "--across-groups", help="Allow named runs of different groups; the differing parameters are printed."),
     scope: str = typer.Option("", "--scope", help="Metric scope (e.g. a category); default the run-level value."),
     lower: Optional[List[str]] = typer.Option(None, "--lower-is-better", help="Metric where lower is better (repeatable; loss/error/latency... already are)."),
     top: Optional[int] = typer.Option(None, "--top", min=1, help="List at most N runs per group (statistics use all)."),
-    flat: bool = typer.Option(False, "--flat", help="The seed runner's flat table of MMAD runs (compare_results.py)."),
+    flat: bool = typer.Option(False, "--flat", help="A pipeline's own flat table, one row per run (--pipeline picks it when several have one)."),
     pivot: Optional[str] = typer.Option(None, "--pivot", help="category: the benchmark table per dataset and metric (rows = categories, columns = variants, mean ± std over seeds) and the ranking of variants by their category mean."),
     study: Optional[str] = StudyOption,
     pipeline: Optional[str] = PipelineOption,
@@ -70,18 +70,21 @@ def compare_command(
     as_json: bool = JsonOption,
 ) -> None:
     """Rank runs by a metric inside each group: best run, deltas, mean ± std over seeds."""
-    from adlab.analysis.compare import compare, flat_table
+    from adlab.analysis.compare import compare
     from adlab.db.compare_queries import run_lookup
 
     engine = _engine()
     if flat:
-        filters = build_filter(study=study, pipeline=pipeline or "mmad", status=status, name=name,
+        from adlab.analysis.views import flat_table
+
+        filters = build_filter(study=study, pipeline=pipeline, status=status, name=name,
                                where=where)
-        table = flat_table(engine, filters=filters, sort=sort or "accuracy")
+        table = flat_table(engine, filters=filters, sort=sort)
         if as_json:
-            emit_json(table)
+            emit_json(table.data)
         else:
-            print_flat(table)
+            for line in table.lines:
+                out_console.print(line, markup=False)
         return
     run_ids = run_lookup(engine, refs=runs) if runs else None
     if pivot is not None:
@@ -233,38 +236,6 @@ def variant_summary(g: Any, metric: str) -> str:
         spread = f" ± {_num(v.std)}" if v.std is not None else ""
         return f"{metric} {_num(v.mean)}{spread} over seeds (n={v.n})"
     return f"{len(g.variants)} variants" + ("" if g.complete else " among the listed runs")
-
-
-def print_flat(table: Any) -> None:
-    """The seed's compare_results.py layout."""
-    line = "=" * 60
-    cols = ("Experiment", "LLM", "AD Model", "Few-shot", "Accuracy", "Images", "Errors", "Time",
-            "Timestamp")
-    widths = (25, 14, 14, 8, 8, 6, 6, 8, 16)
-    out_console.print(line, markup=False)
-    out_console.print(" ".join(c.ljust(w) for c, w in zip(cols, widths)).rstrip(), markup=False)
-    out_console.print("-" * 60, markup=False)
-
-    def val(v: Any) -> str:
-        from adlab.analysis.compare import format_value
-
-        return "none" if v is None or v is False else format_value(v)
-
-    for r in table.rows:
-        cells = (r.experiment, val(r.llm), val(r.ad_model), val(r.few_shot),
-                 "-" if r.accuracy is None else f"{r.accuracy:.1f}%",
-                 "-" if r.images is None else f"{r.images:.0f}",
-                 "-" if r.errors is None else f"{r.errors:.0f}",
-                 "-" if r.time_s is None else f"{r.time_s:.0f}s",
-                 (r.timestamp or "-")[:16])
-        out_console.print(" ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip(),
-                          markup=False)
-    out_console.print(line, markup=False)
-    out_console.print("", markup=False)
-    out_console.print(f"Total experiments: {table.total}", markup=False)
-    if table.best is not None:
-        out_console.print(f"Best accuracy: {table.best.accuracy:.1f}% ({table.best.experiment})",
-                          markup=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -21,6 +21,7 @@ from adlab.core.grouping import CATEGORY_LEAVES, DATASET_LEAVES, is_seed_like, i
 from adlab.db import compare_queries as cq
 from adlab.db.engine import reader
 from adlab.db.models import Artifact, Run
+from adlab.pipelines.views import TableView
 
 BACKBONE_LEAVES = ("backbone", "model", "ad_model", "llm")
 ABLATION_WORDS = ("ablation",)
@@ -401,46 +402,28 @@ def dataset_summary(doc: Document, data: ReportData) -> None:
     doc.table(t)
 
 
-def mmad_tables(doc: Document, data: ReportData, mmad_metric: str = "accuracy") -> None:
-    """MMAD accuracy per dataset x question type for each run that stores it (scope
-    ``<dataset>/<type>``), plus one line per run with each dataset's average."""
-    per_run: dict[int, dict[str, dict[str, float | None]]] = {}
-    for run_id, key, scope, value in data.scoped:
-        if key != mmad_metric or "/" not in scope:
-            continue
-        ds, qtype = scope.split("/", 1)
-        per_run.setdefault(run_id, {}).setdefault(ds, {})[qtype] = value
-    if not per_run:
-        return
-    names = {r.id: r.name for g in data.comparison.groups for r in g.runs}
-    overall = {rid: data.run_values.get(rid, {}).get(mmad_metric) for rid in per_run}
-    order = sorted(per_run, key=lambda rid: (overall[rid] is None, -(overall[rid] or 0.0),
-                                             names.get(rid, ""), rid))
-    doc.h(1, "MMAD accuracy (%)")
-    datasets = sorted({ds for t in per_run.values() for ds in t if ds != "Average"})
-    summary = Table(["Run", *datasets, "Average"], align=["l", *["c"] * (len(datasets) + 1)],
-                    caption="Average accuracy per dataset")
-    col_vals: dict[int, list[float | None]] = {i: [] for i in range(1, len(datasets) + 2)}
-    for rid in order:
-        t = per_run[rid]
-        vals = [t.get(ds, {}).get("Average") for ds in datasets] + [t.get("Average", {}).get("Average", overall[rid])]
-        summary.add(names.get(rid, str(rid)), *[fmt_metric(v, False) for v in vals])
-        for i, v in enumerate(vals, start=1):
-            col_vals[i].append(v)
-    _bold_best(summary, col_vals, {i: True for i in col_vals})
-    doc.table(summary)
-    for rid in order:
-        t = per_run[rid]
-        types = sorted({q for row in t.values() for q in row if q != "Average"}) + ["Average"]
-        table = Table(["Dataset", *types], align=["l", *["c"] * len(types)],
-                      caption=f"{names.get(rid, rid)}: accuracy per dataset x question type")
-        for ds in datasets + (["Average"] if "Average" in t else []):
-            if ds not in t:
-                continue
-            row = [t[ds].get(q) for q in types]
-            table.add(Cell(ds, bold=ds == "Average"), *[fmt_metric(v, False) for v in row])
-        doc.h(2, names.get(rid, str(rid)))
-        doc.table(table)
+def pipeline_sections(doc: Document, data: ReportData) -> None:
+    """Sections pipelines add over the report's runs (their spec's ``report_sections`` hook,
+    e.g. MMAD accuracy per dataset x question type)."""
+    from adlab.analysis.views import report_sections, run_records
+
+    for section in report_sections(run_records(data.engine, run_ids=data.run_group)):
+        doc.h(section.level, section.title)
+        for view in section.tables:
+            doc.table(table_of(view))
+
+
+def table_of(view: TableView) -> Table:
+    """A pipeline's plain table as a report table (numbers in the report's formats)."""
+    table = Table(list(view.columns), align=list(view.align), caption=view.caption)
+    first_footer = len(view.rows) - view.footer_rows
+    for i, row in enumerate(view.rows):
+        table.add(*[Cell(c.value if isinstance(c.value, str) else fmt_metric(c.value, view.fraction),
+                         bold=c.bold or i >= first_footer) for c in row])
+    numbers = {col: [r[col].value if isinstance(r[col].value, (int, float)) else None
+                     for r in view.rows] for col in view.bold_best}
+    _bold_best(table, numbers, {col: True for col in numbers})
+    return table
 
 
 def curve_figures(doc: Document, data: ReportData, figure: Callable[..., str | None]) -> None:
@@ -529,5 +512,5 @@ def group_best_params(engine: Engine, groups: list[Group]) -> dict[str, dict[str
 
 
 __all__ = ["ReportData", "overview", "group_definitions", "group_rankings", "cross_group_caution",
-           "best_per_group", "dataset_summary", "mmad_tables", "curve_figures",
+           "best_per_group", "dataset_summary", "pipeline_sections", "table_of", "curve_figures",
            "group_best_params", "_spec_keys"]
