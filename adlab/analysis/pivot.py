@@ -110,11 +110,13 @@ class Pivot:
 
     def legend(self) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """The columns' parameters split for reading: those common to every column, and per
-        column those that differ (``None``: the column lacks the key)."""
+        column those that differ; unset (null) values are left out of both."""
         keys = sorted({k for c in self.columns for k in c.params})
-        same = [k for k in keys if len({canonical_json(c.params.get(k)) for c in self.columns}) == 1]
-        common = {k: self.columns[0].params.get(k) for k in same}
-        return common, [{k: c.params.get(k) for k in keys if k not in common} for c in self.columns]
+        same = {k for k in keys if len({canonical_json(c.params.get(k)) for c in self.columns}) == 1}
+        common = {k: self.columns[0].params[k] for k in keys
+                  if k in same and self.columns[0].params.get(k) is not None}
+        return common, [{k: c.params[k] for k in keys
+                         if k not in same and c.params.get(k) is not None} for c in self.columns]
 
 
 @dataclass

@@ -23,7 +23,7 @@ def build_filter(*, study: str | None, pipeline: str | None, status: List[str] |
                  name: str | None, where: List[str] | None, run_ids: list[int] | None = None,
                  default_status: tuple[str, ...] = ("succeeded",)) -> Any:
     """The RunFilter shared by compare, report and export options."""
-    from adlab.db.compare_queries import RunFilter
+    from adlab.db.run_filter import RunFilter
 
     statuses = tuple(status) if status else default_status
     if statuses == ("all",):
@@ -153,8 +153,9 @@ def print_pivots(pivots: Any) -> None:
             text = ", ".join(f"{k}={format_value(v)}" for k, v in params.items())
             out_console.print(f"  {c.label}: {text or '(the only column)'}", markup=False)
         if common:
-            text = ", ".join(f"{k}={format_value(v)}" for k, v in common.items())
-            out_console.print(f"  every column: {text}", markup=False)
+            text = ", ".join(f"{k}={format_value(v)}" for k, v in list(common.items())[:6])
+            more = f" and {len(common) - 6} more (--json lists them)" if len(common) > 6 else ""
+            out_console.print(f"  every column: {text}{more}", markup=False)
     for r in rankings(pivots):
         cats = ", ".join(r.categories)
         if len(r.entries) < 2:
