@@ -21,7 +21,6 @@ from adlab.db.engine import reader
 from adlab.db.models import Metric, Param, Run, RunItem, RunStatus, Worker
 
 ACTIVE_STATUSES = (RunStatus.queued.value, RunStatus.running.value)
-ANSWER_PREFIX = "answer:"
 
 
 class RunRow(NamedTuple):
@@ -115,39 +114,24 @@ def fetch_workers(engine: Engine) -> list[WorkerRow]:
     return [WorkerRow(*r[:6], _aware(r[6]), r[7]) for r in rows]
 
 
-def answer_items_signature(engine: Engine, *, run_id: int) -> tuple[int, int, str]:
-    """(count, newest id, newest update) of a run's MMAD answer items: changes when one lands."""
+def items_signature(engine: Engine, *, run_id: int, prefix: str) -> tuple[int, int, str]:
+    """(count, newest id, newest update) of a run's partial-result items under ``prefix``:
+    changes when one lands (a pipeline's detail tab refreshes then)."""
     q = (select(func.count(RunItem.id), func.max(RunItem.id), func.max(RunItem.updated_at))
-         .where(RunItem.run_id == run_id,
-                RunItem.key.startswith(ANSWER_PREFIX, autoescape=True)))
+         .where(RunItem.run_id == run_id, RunItem.key.startswith(prefix, autoescape=True)))
     with Session(reader(engine)) as s:
         n, newest, updated = s.exec(q).one()
     return int(n or 0), int(newest or 0), str(updated or "")
 
 
-def mmad_answer_records(engine: Engine, *, run_id: int) -> list[dict[str, Any]]:
-    """A run's stored MMAD answers (``answer:<image>:<question index>`` items) as records in
-    the MMAD answers format, so the official scoring rules apply to a run in progress.
-
-    The item's ``parsed`` letter stands in for the model answer: None (unparseable) scores as
-    wrong, as the scoring contract requires."""
+def run_items(engine: Engine, *, run_id: int, prefix: str) -> dict[str, Any]:
+    """A run's partial-result items under ``prefix`` (key -> stored JSON value), in write order."""
     q = (select(RunItem.key, RunItem.value_json)
-         .where(RunItem.run_id == run_id,
-                RunItem.key.startswith(ANSWER_PREFIX, autoescape=True))
+         .where(RunItem.run_id == run_id, RunItem.key.startswith(prefix, autoescape=True))
          .order_by(RunItem.id))
     with Session(reader(engine)) as s:
         rows = s.exec(q).all()
-    records = []
-    for key, raw in rows:
-        value = json.loads(raw)
-        if not isinstance(value, dict):
-            continue
-        image = value.get("image") or key[len(ANSWER_PREFIX):].rsplit(":", 1)[0]
-        records.append({"image": image, "question": value.get("question", ""),
-                        "question_type": value.get("question_type"),
-                        "correct_answer": value.get("correct_answer"),
-                        "gpt_answer": value.get("parsed")})
-    return records
+    return {key: json.loads(raw) for key, raw in rows}
 
 
 def params_for_runs(engine: Engine, *, run_ids: Sequence[int]) -> dict[int, dict[str, str]]:

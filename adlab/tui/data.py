@@ -7,11 +7,12 @@ import datetime as dt
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from sqlalchemy.engine import Engine
 
 from adlab.db.tui_queries import RunRow, WorkerRow, fetch_run_rows, fetch_workers
+from adlab.pipelines.views import DetailTab, TabView
 from adlab.tui.runs_model import (ProgressSeeds, RowContext, RunCache, RunFilter, SortSpec,
                                   choices, status_counts, view_rows)
 
@@ -91,30 +92,38 @@ class LabData:
 
 
 def run_detail_bundle(engine: Engine, run_id: int, *, after_event_id: int,
-                      answers_signature: tuple | None) -> dict[str, Any]:
+                      tab_signatures: Mapping[str, tuple] | None = None) -> dict[str, Any]:
     """One live update of the detail screen: the run, its metrics, artifacts, the log lines
-    after ``after_event_id`` and, when the MMAD answers changed, their per-type accuracy."""
+    after ``after_event_id`` and, for each tab its pipeline declares (``detail_tabs``) whose
+    items changed since ``tab_signatures``, the tab's view (e.g. MMAD accuracy per type)."""
     from adlab.db.queries import run_detail, run_events
-    from adlab.db.tui_queries import answer_items_signature
+    from adlab.db.tui_queries import items_signature
 
     detail = run_detail(engine, run_id=run_id)
     events = run_events(engine, run_id=run_id, after_id=after_event_id, limit=2000)
-    signature = answer_items_signature(engine, run_id=run_id)
-    bundle: dict[str, Any] = {"detail": detail, "events": events, "answers_signature": signature}
-    if signature[0] and signature != answers_signature:
-        bundle["mmad"] = mmad_accuracy(engine, run_id)
-    return bundle
+    signatures: dict[str, tuple] = {}
+    tabs: dict[str, tuple[DetailTab, TabView]] = {}
+    for tab in pipeline_tabs(detail["pipeline"]):
+        signatures[tab.id] = items_signature(engine, run_id=run_id, prefix=tab.item_prefix)
+        if signatures[tab.id][0] and signatures[tab.id] != (tab_signatures or {}).get(tab.id):
+            tabs[tab.id] = (tab, tab_view(engine, run_id, tab))
+    return {"detail": detail, "events": events, "tab_signatures": signatures, "tabs": tabs}
 
 
-def mmad_accuracy(engine: Engine, run_id: int) -> dict[str, Any]:
-    """Per-dataset, per-question-type accuracy (percent) of the answers stored so far, scored
-    with MMAD's rules; ``{"error": ...}`` when an item is malformed."""
-    from adlab.db.tui_queries import mmad_answer_records
-    from adlab.errors import AdlabError
-    from adlab.metrics.mmad import score_answers
+def pipeline_tabs(pipeline: str) -> tuple[DetailTab, ...]:
+    """The detail tabs a pipeline declares; none for a pipeline not installed here."""
+    from adlab.errors import NotFoundError
+    from adlab.pipelines import get_pipeline
 
-    records = mmad_answer_records(engine, run_id=run_id)
     try:
-        return score_answers(records)
-    except AdlabError as exc:
-        return {"error": f"stored answers of run {run_id} cannot be scored: {exc}"}
+        return get_pipeline(pipeline).detail_tabs
+    except NotFoundError:
+        return ()
+
+
+def tab_view(engine: Engine, run_id: int, tab: DetailTab) -> TabView:
+    """The tab's view over the run's items under its prefix (the pipeline's hook)."""
+    from adlab.db.tui_queries import run_items
+    from adlab.pipelines.base import load_ref
+
+    return load_ref(tab.view)(run_items(engine, run_id=run_id, prefix=tab.item_prefix))

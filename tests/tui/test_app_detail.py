@@ -91,20 +91,20 @@ async def test_mmad_accuracy_per_question_type_accumulates(lab, make_app, engine
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         detail = await open_detail(pilot, run_id)
-        await wait_for(pilot, lambda: detail.mmad is not None, what="MMAD scored")
+        await wait_for(pilot, lambda: detail.tab_data.get("mmad") is not None, what="MMAD scored")
         await pilot.press("5")
         await pilot.pause(0.1)
         text = screen_text(app)
         assert "MMAD accuracy" in text
         assert "100.0% (1/1)" in text  # Defect Type
         assert "0.0% (0/1)" in text  # Object Analysis (merged), unparseable counts wrong
-        assert detail.mmad["MVTec-AD"]["Anomaly Detection"] == 50.0  # balanced: 100% and 0%
+        assert detail.tab_data["mmad"]["MVTec-AD"]["Anomaly Detection"] == 50.0  # balanced: 100% and 0%
         assert "1 unparseable" in text
         add_answers(engine, run_id, [
             ("MVTec-AD/bottle/test/broken/002.png", "Defect Type", "A", "B"),
             ("VisA/pcb1/test/good/003.png", "Defect Type", "A", "A"),
         ], start=10)
-        await wait_for(pilot, lambda: detail.mmad["MVTec-AD"]["Defect Type"] == 50.0,
+        await wait_for(pilot, lambda: detail.tab_data["mmad"]["MVTec-AD"]["Defect Type"] == 50.0,
                        what="accuracy updated")
-        assert detail.mmad["VisA"]["Defect Type"] == 100.0
+        assert detail.tab_data["mmad"]["VisA"]["Defect Type"] == 100.0
         await wait_for(pilot, lambda: "50.0% (1/2)" in screen_text(app), what="screen updated")

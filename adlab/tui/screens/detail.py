@@ -1,5 +1,6 @@
 """One run in depth: config and provenance, metrics per category, the live log, artifacts, and
-for MMAD runs the accuracy per question type as the answers come in."""
+the tabs the run's pipeline declares (``detail_tabs``: MMAD's accuracy per question type as
+the answers come in)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -9,7 +10,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from rich.console import Group
 from rich.table import Table
@@ -22,6 +23,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Log, Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
+from adlab.pipelines.views import DetailTab, TabView
 from adlab.tui import fmt
 from adlab.tui.data import run_detail_bundle
 from adlab.tui.screens.viewer import FileViewer, is_viewable
@@ -125,39 +127,28 @@ def metrics_renderable(metrics: list[dict[str, Any]]) -> Table | Text:
     return table
 
 
-def mmad_renderable(score: dict[str, Any]) -> Table | Text | Group:
-    """MMAD accuracy (%) per dataset and question type, with answer counts, as it accumulates."""
-    if "error" in score:
-        return Text(score["error"], style="#e06c75")
-    summary = score.get("_summary", {})
-    counts = summary.get("counts", {})
-    datasets = [k for k in score if k not in ("Average", "_summary")]
-    types: list[str] = []
-    for d in datasets:
-        for t in score[d]:
-            if t != "Average" and t not in types:
-                types.append(t)
+def tab_renderable(view: TabView) -> Table | Text | Group:
+    """A pipeline tab's plain table (first column as labels, trailing summary rows bold) and
+    its note, or its error."""
+    if view.error is not None or view.table is None:
+        return Text(view.error or "nothing to show yet", style="#e06c75")
+    t = view.table
     table = Table(box=None, padding=(0, 2), header_style="bold")
-    table.add_column("dataset", style="#56b6c2", no_wrap=True)
-    for t in [*types, "Average"]:
-        table.add_column(t, justify="right")
-    for d in [*datasets, "Average"]:
-        row = []
-        for t in [*types, "Average"]:
-            value = score.get(d, {}).get(t)
-            if value is None:
-                row.append("")
-                continue
-            n = counts.get(d, {}).get(t, {}) if d != "Average" else {}
-            label = f"{value:.1f}%"
-            if n:
-                label += f" ({n['correct']}/{n['total']})"
-            row.append(label)
-        table.add_row(d, *row, style="bold" if d == "Average" else None)
-    note = Text(f"{summary.get('n_answers', 0)} answers so far, "
-                f"{summary.get('n_unparseable', 0)} unparseable (counted wrong); "
-                "Anomaly Detection is balanced accuracy", style="dim")
-    return Group(table, Text(""), note)
+    for i, column in enumerate(t.columns):
+        align = t.align[i] if i < len(t.align) else "l"
+        justify = {"l": "left", "c": "center", "r": "right"}[align]
+        if i == 0:
+            table.add_column(column, style="#56b6c2", no_wrap=True, justify=justify)
+        else:
+            table.add_column(column, justify=justify)
+    first_footer = len(t.rows) - t.footer_rows
+    for n, row in enumerate(t.rows):
+        cells = ["" if c.value is None else c.value if isinstance(c.value, str)
+                 else fmt.metric_value(c.value) for c in row]
+        table.add_row(*cells, style="bold" if n >= first_footer else None)
+    if not t.note:
+        return table
+    return Group(table, Text(""), Text(t.note, style="dim"))
 
 
 def open_command() -> list[str] | None:
@@ -186,7 +177,7 @@ class RunDetailScreen(Screen):
         Binding("2", "tab('metrics')", "Metrics", show=False),
         Binding("3", "tab('log')", "Log", show=False),
         Binding("4", "tab('artifacts')", "Artifacts", show=False),
-        Binding("5", "tab('mmad')", "MMAD", show=False),
+        Binding("5", "pipeline_tab(0)", "Pipeline tab", show=False),
     ]
 
     def __init__(self, run_id: int) -> None:
@@ -194,8 +185,9 @@ class RunDetailScreen(Screen):
         self.run_id = run_id
         self.detail: dict[str, Any] | None = None
         self.last_event_id = 0
-        self.answers_signature: tuple | None = None
-        self.mmad: dict[str, Any] | None = None
+        self.tab_signatures: dict[str, tuple] = {}  # pipeline tab id -> its items' signature
+        self.tab_data: dict[str, Mapping[str, Any]] = {}  # pipeline tab id -> its view's data
+        self.pipeline_tab_ids: list[str] = []
         self.refreshes = 0
         self._inflight = False
         self._shown: dict[str, Any] = {}
@@ -231,12 +223,12 @@ class RunDetailScreen(Screen):
         if self._inflight:
             return
         self._inflight = True
-        self._load(self.last_event_id, self.answers_signature)
+        self._load(self.last_event_id, dict(self.tab_signatures))
 
     @work(thread=True, group=DETAIL_GROUP, exit_on_error=False)
-    def _load(self, after_event_id: int, signature: tuple | None) -> dict[str, Any]:
+    def _load(self, after_event_id: int, signatures: dict[str, tuple]) -> dict[str, Any]:
         return run_detail_bundle(self.lab.engine, self.run_id, after_event_id=after_event_id,
-                                 answers_signature=signature)
+                                 tab_signatures=signatures)
 
     @on(Worker.StateChanged)
     def _loaded(self, event: Worker.StateChanged) -> None:
@@ -278,22 +270,29 @@ class RunDetailScreen(Screen):
             ts = e["ts"].strftime("%H:%M:%S") if hasattr(e["ts"], "strftime") else str(e["ts"])
             log.write_line(f"{ts} {e['level']:<7} {e['source']:>10}  {e['message']}")
             self.last_event_id = e["id"]
-        self.answers_signature = bundle["answers_signature"]
-        if "mmad" in bundle:
-            self.mmad = bundle["mmad"]
-            self._show_mmad(bundle["mmad"])
+        self.tab_signatures = bundle["tab_signatures"]
+        for tab, view in bundle["tabs"].values():
+            self.tab_data[tab.id] = view.data
+            self._show_tab(tab, view)
         self.refreshes += 1
 
-    def _show_mmad(self, score: dict[str, Any]) -> None:
-        tabs = self.query_one("#detail-tabs", TabbedContent)
-        body = mmad_renderable(score)
-        if not self.query("#mmad-body"):
-            tabs.add_pane(TabPane("MMAD accuracy", VerticalScroll(Static(body, id="mmad-body")),
-                                  id="mmad"))
+    def _show_tab(self, tab: DetailTab, view: TabView) -> None:
+        """Add the pipeline's tab the first time its items exist, then update it in place."""
+        body = tab_renderable(view)
+        if not self.query(f"#{tab.id}-body"):
+            tabs = self.query_one("#detail-tabs", TabbedContent)
+            tabs.add_pane(TabPane(tab.title, VerticalScroll(Static(body, id=f"{tab.id}-body")),
+                                  id=tab.id))
+            self.pipeline_tab_ids.append(tab.id)
         else:
-            self.query_one("#mmad-body", Static).update(body)
+            self.query_one(f"#{tab.id}-body", Static).update(body)
 
     # actions ---------------------------------------------------------------------------------
+    def action_pipeline_tab(self, index: int) -> None:
+        """Key 5: the first tab the run's pipeline added (once it exists)."""
+        if index < len(self.pipeline_tab_ids):
+            self.action_tab(self.pipeline_tab_ids[index])
+
     def action_tab(self, tab: str) -> None:
         if self.query(f"#{tab}"):
             self.query_one("#detail-tabs", TabbedContent).active = tab
@@ -343,7 +342,7 @@ class RunDetailScreen(Screen):
                             self.action_open_artifact)
         yield SystemCommand("Copy artifact path", "Copy the highlighted artifact's path",
                             self.action_copy_path)
-        for tab in ("overview", "metrics", "log", "artifacts", "mmad"):
+        for tab in ("overview", "metrics", "log", "artifacts", *self.pipeline_tab_ids):
             yield SystemCommand(f"Show {tab}", f"Switch to the {tab} tab",
                                 lambda t=tab: self.action_tab(t), discover=False)
 
