@@ -1,42 +1,38 @@
 """The compare screen: ``adlab compare`` for the marked runs, else for the runs in view."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterable
+from typing import Iterable, Mapping
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
-from textual.containers import Horizontal, VerticalScroll
-from textual.screen import Screen
+from textual.containers import Horizontal, ScrollableContainer
 from textual.widgets import Footer, Input, Label, Select, Static
 from textual.worker import Worker, WorkerState
 
 from adlab.tui.compare_view import CompareResult, load_comparison, renderable
-
-if TYPE_CHECKING:
-    from adlab.tui.app import LabApp
+from adlab.tui.screens.base import LabScreen, NoMatches
 
 COMPARE_GROUP = "compare-load"
 
 
-class CompareScreen(Screen):
+class CompareScreen(LabScreen):
     BINDINGS = [Binding("escape,backspace", "app.pop_screen", "Back"),
                 Binding("m", "focus_metric", "Metric"),
                 Binding("k", "focus_keys", "Group keys"),
                 Binding("ctrl+r", "reload", "Reload", show=False)]
 
-    def __init__(self, *, marked: list[int], in_view: list[int]) -> None:
+    def __init__(self, *, marked: list[int], in_view: list[int],
+                 headlines: Mapping[int, str | None] | None = None,
+                 statuses: Mapping[int, str] | None = None) -> None:
         super().__init__()
         self.marked, self.in_view = marked, in_view
+        self.headlines, self.statuses = headlines, statuses
         self.metric: str | None = None
         self.group_keys: list[str] | None = None
         self.result: CompareResult | None = None
         self.loads = 0
-
-    @property
-    def lab(self) -> "LabApp":
-        return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
         scope = (f"{len(self.marked)} marked run(s)" if self.marked
@@ -48,27 +44,38 @@ class CompareScreen(Screen):
             yield Select([], prompt="headline metric", id="compare-metric")
             yield Label("  group by ")
             yield Input(placeholder="stored groups (or keys: lr,epochs)", id="compare-keys")
-        with VerticalScroll(id="compare-scroll"):
+        # scrolls both ways: wide tables keep whole headings and values instead of `lr=0.0…`
+        with ScrollableContainer(id="compare-scroll"):
             yield Static(Text("comparing…", style="dim"), id="compare-body")
         yield Footer()
 
     def on_mount(self) -> None:
+        self.set_focus(self.query_one("#compare-scroll"))  # arrows scroll the results at once
         self.action_reload()
 
     def action_reload(self) -> None:
-        self.query_one("#compare-body", Static).update(Text("comparing…", style="dim"))
+        if not self.live:
+            return
+        try:
+            self.query_one("#compare-body", Static).update(Text("comparing…", style="dim"))
+        except NoMatches:  # not composed: the app is exiting
+            return
         self._load(self.metric, self.group_keys)
 
     @work(thread=True, group=COMPARE_GROUP, exclusive=True, exit_on_error=False)
     def _load(self, metric: str | None, group_keys: list[str] | None) -> CompareResult:
         return load_comparison(self.lab.engine, marked=self.marked, in_view=self.in_view,
-                               metric=metric, group_keys=group_keys)
+                               metric=metric, group_keys=group_keys, headlines=self.headlines,
+                               statuses=self.statuses)
 
     @on(Worker.StateChanged)
     def _loaded(self, event: Worker.StateChanged) -> None:
-        if event.worker.group != COMPARE_GROUP:
+        if event.worker.group != COMPARE_GROUP or not self.is_attached:
             return
-        body = self.query_one("#compare-body", Static)
+        try:
+            body = self.query_one("#compare-body", Static)
+        except NoMatches:
+            return
         if event.state == WorkerState.SUCCESS:
             self.result = event.worker.result
             body.update(renderable(self.result))

@@ -19,13 +19,13 @@ from textual import on, work
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Log, Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
 from adlab.pipelines.views import DetailTab, TabView
 from adlab.tui import fmt
 from adlab.tui.data import run_detail_bundle
+from adlab.tui.screens.base import LabScreen, NoMatches
 from adlab.tui.screens.viewer import FileViewer, is_viewable
 
 if TYPE_CHECKING:
@@ -94,36 +94,32 @@ def overview_renderable(d: dict[str, Any]) -> Group:
 
 
 def metrics_renderable(metrics: list[dict[str, Any]]) -> Table | Text:
-    """Metrics pivoted: one row per category (scope), one column per metric; the latest step
-    of a metric recorded several times."""
+    """One row per metric and category (scope × value), the run-level value first: readable at
+    any width, however many metrics a run records (18 metric columns did not fit 160 cells)."""
     if not metrics:
         return Text("no metrics recorded yet", style="dim")
     keys: list[str] = []
-    scopes: list[str] = []
     cells: dict[tuple[str, str], dict[str, Any]] = {}
     for m in metrics:
         if m["key"] not in keys:
             keys.append(m["key"])
-        if m["scope"] not in scopes:
-            scopes.append(m["scope"])
-        cells[(m["scope"], m["key"])] = m
-    scopes.sort(key=lambda s: (s != "", s))
+        cells[(m["key"], m["scope"])] = m  # the latest step of a metric recorded several times
     table = Table(box=None, padding=(0, 2), header_style="bold")
+    table.add_column("metric", style="bold", no_wrap=True)
     table.add_column("category", style="#56b6c2", no_wrap=True)
+    table.add_column("value", justify="right", no_wrap=True)
     for key in keys:
-        table.add_column(key, justify="right")
-    for scope in scopes:
-        row = []
-        for key in keys:
-            m = cells.get((scope, key))
-            if m is None:
-                row.append("")
-            elif m["value"] is None:
-                row.append(Text("undefined" if not m.get("note") else f"n/a ({m['note']})",
-                                style="dim"))
+        scopes = sorted((sc for k, sc in cells if k == key), key=lambda sc: (sc != "", sc))
+        for i, scope in enumerate(scopes):
+            m = cells[(key, scope)]
+            if m["value"] is None:
+                value: Text | str = Text("undefined" if not m.get("note") else
+                                         f"n/a ({m['note']})", style="dim")
             else:
-                row.append(fmt.metric_value(m["value"]))
-        table.add_row(scope or "(run)", *row, style="bold" if scope == "" else None)
+                value = fmt.metric_value(m["value"])
+            table.add_row(key if i == 0 else "", scope or "(run)", value,
+                          style="bold" if scope == "" else None)
+        table.add_section()
     return table
 
 
@@ -168,7 +164,7 @@ def resolve_artifact(stored: str) -> Path:
     return path if path.is_absolute() else artifacts_root() / path
 
 
-class RunDetailScreen(Screen):
+class RunDetailScreen(LabScreen):
     BINDINGS = [
         Binding("escape,backspace", "app.pop_screen", "Back"),
         Binding("o", "open_artifact", "Open artifact"),
@@ -215,6 +211,7 @@ class RunDetailScreen(Screen):
     def on_mount(self) -> None:
         table = self.query_one("#artifacts-body", DataTable)
         table.add_columns("kind", "path", "size")
+        self._focus_pane("overview")
         self.request_refresh()
         self.set_interval(self.lab.refresh_s, self.request_refresh, name="detail-refresh")
 
@@ -234,9 +231,12 @@ class RunDetailScreen(Screen):
     def _loaded(self, event: Worker.StateChanged) -> None:
         if event.worker.group != DETAIL_GROUP:
             return
-        if event.state == WorkerState.SUCCESS:
-            self._apply(event.worker.result)
-        elif event.state == WorkerState.ERROR:
+        if event.state == WorkerState.SUCCESS and self.is_attached:
+            try:
+                self._apply(event.worker.result)
+            except NoMatches:  # closed while the read was in flight
+                pass
+        elif event.state == WorkerState.ERROR and self.is_attached:
             self.query_one("#detail-title", Static).update(
                 Text(f" run #{self.run_id}: {event.worker.error}", style="bold #e06c75"))
         if event.state in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
@@ -296,6 +296,20 @@ class RunDetailScreen(Screen):
     def action_tab(self, tab: str) -> None:
         if self.query(f"#{tab}"):
             self.query_one("#detail-tabs", TabbedContent).active = tab
+            self._focus_pane(tab)
+
+    @on(TabbedContent.TabActivated, "#detail-tabs")
+    def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if event.pane.id:
+            self._focus_pane(event.pane.id)
+
+    def _focus_pane(self, tab: str) -> None:
+        """Give the pane's content the focus, so arrow keys move in the artifacts list or
+        scroll the metrics without a Tab first."""
+        for widget in self.query_one(f"#{tab}", TabPane).query("*"):
+            if widget.focusable:
+                self.set_focus(widget)
+                return
 
     def _current_artifact(self) -> Path | None:
         if not self.detail or not self.detail["artifacts"]:

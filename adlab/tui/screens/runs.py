@@ -324,7 +324,10 @@ class RunsScreen(LabScreen):
 
         table = self.query_one(RunTable)
         marked = [r.id for r in table.rows if r.id in table.marked]
-        self.app.push_screen(CompareScreen(marked=marked, in_view=[r.id for r in table.rows]))
+        self.app.push_screen(CompareScreen(
+            marked=marked, in_view=[r.id for r in table.rows],
+            headlines={r.id: r.headline_metric for r in table.rows},
+            statuses={r.id: r.status for r in table.rows}))
 
     # actions ---------------------------------------------------------------------------------
     def selected_ids(self) -> list[int]:
