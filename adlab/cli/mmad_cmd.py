@@ -3,8 +3,10 @@
 The answers file is MMAD's format, a JSON list of
 ``{image, question, question_type, correct_answer, gpt_answer}``. ``--json`` prints
 ``{"<dataset>": {"<type>": pct, ..., "Average": pct}, ..., "Average": {...}, "_summary": {...}}``;
-``_summary`` holds the answer counts, every unparseable answer (counted wrong), and the
-overkill and miss rates. Rules: :mod:`adlab.metrics.mmad`.
+``_summary`` holds the answer counts, every unparseable answer, the per-cell counts (``cells``:
+correct, total, unparseable, failed) and the overkill and miss rates. ``--protocol adlab``
+(default) counts every unanswered question wrong; ``--protocol official`` reproduces MMAD's
+``summary.py`` (drops, its skip quirk, 0 % for missing cells). Rules: :mod:`adlab.metrics.mmad`.
 """
 from __future__ import annotations
 
@@ -51,8 +53,15 @@ def _print_table(table: dict) -> None:
         grid.add_row(dataset, *cells)
     out_console.print(grid)
     count = summary["n_unparseable"]
-    out_console.print(f"{summary['n_answers']} answers; {count} unparseable (counted wrong)",
-                      markup=False)
+    if summary.get("protocol") == "official":
+        out_console.print(f"{summary['n_answers']} answers; {summary['n_scored']} scored, "
+                          f"{summary['n_dropped']} dropped (not a letter A-E), "
+                          f"{summary['n_skipped']} skipped (summary.py's list-mutation quirk)",
+                          markup=False)
+    else:
+        out_console.print(f"{summary['n_answers']} answers; {count} unparseable (counted wrong)"
+                          + (f", {summary['n_failed']} failed (counted wrong)"
+                             if summary.get("n_failed") else ""), markup=False)
     for item in summary["unparseable"][:5]:
         out_console.print(f"  #{item['index']} {item['image']}: {item['gpt_answer']!r}",
                           markup=False)
@@ -63,14 +72,21 @@ def _print_table(table: dict) -> None:
 @mmad_app.command("score")
 def score_command(
     answers: Path = typer.Argument(..., help="MMAD answers JSON (list of answer objects)."),
+    protocol: str = typer.Option("adlab", "--protocol",
+                                 help="adlab: every question counts, unanswered ones wrong; "
+                                      "official: MMAD summary.py exactly (drops, quirks)."),
     as_json: bool = JsonOption,
 ) -> None:
     """Accuracy per dataset and question type with MMAD's rules, plus overkill and miss."""
     from adlab.metrics.mmad import score_answers
 
-    table = score_answers(_read_answers(answers))
-    unparseable = table["_summary"]["n_unparseable"]
-    if unparseable:
+    table = score_answers(_read_answers(answers), protocol=protocol)
+    summary = table["_summary"]
+    unparseable = summary["n_unparseable"]
+    if protocol == "official" and unparseable:
+        info(f"{unparseable} answer(s) were not a letter A-E and were dropped; "
+             f"{summary['n_skipped']} more were skipped by summary.py's quirk.")
+    elif unparseable:
         info(f"{unparseable} answer(s) had no choice letter A-E and count as wrong.")
     if as_json:
         emit_json(table)

@@ -116,3 +116,34 @@ def test_cli_json_and_table(tmp_path: Path, cli):
     assert proc.returncode == 1 and "not valid JSON" in proc.stderr
     proc = cli("mmad", "score", str(tmp_path / "missing.json"))
     assert proc.returncode == 1 and "does not exist" in proc.stderr
+
+
+def test_strict_counts_failed_and_unparseable_per_cell():
+    img = "MVTec-AD/bottle/test/broken/{}.png"
+    records = [_answer(img.format(0), "Defect Type", "A", "A"),
+               _answer(img.format(1), "Defect Type", "A", "B. A small scratch on the left."),
+               _answer(img.format(2), "Defect Type", "B", "A scratch is visible."),
+               {**_answer(img.format(3), "Defect Type", "B", None), "error": "HTTP 500"}]
+    table = score_answers(records)
+    # 0: A right; 1: strict reads the label B (not the article A): wrong; 2: no answer; 3: failed.
+    assert table["MVTec-AD"]["Defect Type"] == 25.0
+    cell = table["_summary"]["cells"]["MVTec-AD"]["Defect Type"]
+    assert cell == {"correct": 1, "total": 4, "unparseable": 1, "failed": 1}
+    assert table["_summary"]["n_unparseable"] == 1 and table["_summary"]["n_failed"] == 1
+
+
+def test_cli_official_protocol(tmp_path: Path, cli):
+    path = tmp_path / "answers.json"
+    path.write_text(json.dumps(_records()))
+    proc = cli("mmad", "score", str(path), "--protocol", "official", "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out == json.loads(json.dumps(score_answers(_records(), protocol="official")))
+    # record 3 ("Answer: A") is dropped and record 4 skipped; 6 ("no idea") dropped, 7 skipped.
+    assert out["_summary"]["n_dropped"] == 2 and out["_summary"]["n_skipped"] == 2
+    assert out["VisA"]["Object Analysis"] == 0.0  # a missing cell counts 0 %
+    assert "dropped" in proc.stderr
+    human = cli("mmad", "score", str(path), "--protocol", "official")
+    assert human.returncode == 0 and "2 dropped" in human.stdout
+    bad = cli("mmad", "score", str(path), "--protocol", "paper")
+    assert bad.returncode == 1 and "unknown MMAD scoring protocol" in bad.stderr

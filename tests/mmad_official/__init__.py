@@ -1,0 +1,1 @@
+"""The official MMAD functions, copied verbatim for cross-checks (see each file header)."""
