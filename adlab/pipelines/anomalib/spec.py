@@ -5,7 +5,7 @@ from typing import Any, Mapping
 
 from adlab.errors import AdlabError, ConfigError
 from adlab.pipelines.anomalib.params import AnomalibParams
-from adlab.pipelines.base import PipelineParams, PipelineSpec
+from adlab.pipelines.base import PipelineSpec
 from adlab.pipelines.views import CliShortcut
 
 
@@ -18,9 +18,8 @@ def resolve_run_categories(params: AnomalibParams) -> list[str]:
     return resolve_categories(data.dataset, root, data.category_list() or "all", **data.options)
 
 
-def expand(params: PipelineParams) -> list[PipelineParams]:
+def expand(params: AnomalibParams) -> list[AnomalibParams]:
     """``split_runs: per_category`` over several (or all) categories -> one run per category."""
-    assert isinstance(params, AnomalibParams)
     named = params.data.category_list()
     if params.data.split_runs != "per_category" or (named is not None and len(named) == 1):
         return [params]
@@ -29,7 +28,7 @@ def expand(params: PipelineParams) -> list[PipelineParams]:
     except AdlabError as exc:
         raise ConfigError(f"data.categories: cannot list the categories of "
                           f"{params.data.dataset!r} to make one run per category ({exc})") from None
-    out: list[PipelineParams] = []
+    out: list[AnomalibParams] = []
     for category in categories:
         config = params.model_dump(mode="json")
         config["data"]["categories"] = category
@@ -37,9 +36,8 @@ def expand(params: PipelineParams) -> list[PipelineParams]:
     return out
 
 
-def derived(params: PipelineParams) -> Mapping[str, Any]:
+def derived(params: AnomalibParams) -> Mapping[str, Any]:
     """The resolved category set joins the evaluation partition (``all`` means what is on disk)."""
-    assert isinstance(params, AnomalibParams)
     named = params.data.category_list()
     if named is not None:
         return {"data.category_set": sorted(named)}
@@ -49,7 +47,7 @@ def derived(params: PipelineParams) -> Mapping[str, Any]:
         return {"data.category_set": "all"}
 
 
-SPEC = PipelineSpec(
+SPEC: PipelineSpec[AnomalibParams] = PipelineSpec(
     name="anomalib",
     params_model=AnomalibParams,
     runner="adlab.pipelines.anomalib.run:run",

@@ -17,7 +17,7 @@ from typing import Any, Mapping
 
 from adlab.errors import ConfigError
 from adlab.pipelines import register_pipeline
-from adlab.pipelines.base import Dependency, PipelineParams, PipelineSpec
+from adlab.pipelines.base import Dependency, PipelineSpec
 from adlab.pipelines.mmad.ad_params import MmadAdParams
 from adlab.pipelines.mmad.answers import PREFIX as ANSWER_PREFIX
 from adlab.pipelines.mmad.params import MmadParams
@@ -61,8 +61,7 @@ def subset_facts(data_root: str | None, mmad_json: str | None, per_folder: int |
     return {"subset": digest, "subset_size": size}
 
 
-def mmad_derived(params: PipelineParams) -> Mapping[str, Any]:
-    assert isinstance(params, MmadParams)
+def mmad_derived(params: MmadParams) -> Mapping[str, Any]:
     ev = params.eval
     facts = subset_facts(params.data_root, params.mmad_json, ev.sample_per_folder, ev.sample_seed,
                          ev.max_images)
@@ -101,8 +100,7 @@ def ad_run_config(params: MmadParams) -> dict[str, Any]:
             "max_images": ev.max_images, **config}
 
 
-def mmad_dependencies(params: PipelineParams) -> list[Dependency]:
-    assert isinstance(params, MmadParams)
+def mmad_dependencies(params: MmadParams) -> list[Dependency]:
     if params.ad_model is None:
         return []
     output = params.ad.output
@@ -116,18 +114,16 @@ def mmad_dependencies(params: PipelineParams) -> list[Dependency]:
     return [Dependency(pipeline="mmad_ad", params=ad_run_config(params))]
 
 
-def ad_derived(params: PipelineParams) -> Mapping[str, Any]:
-    assert isinstance(params, MmadAdParams)
+def ad_derived(params: MmadAdParams) -> Mapping[str, Any]:
     return subset_facts(params.data_root, params.mmad_json, params.sample_per_folder,
                         params.sample_seed, params.max_images)
 
 
-def ad_dependencies(params: PipelineParams) -> list[Dependency]:
-    assert isinstance(params, MmadAdParams)
+def ad_dependencies(params: MmadAdParams) -> list[Dependency]:
     return [Dependency(run_id=params.checkpoint_run)] if params.checkpoint_run is not None else []
 
 
-SPEC = PipelineSpec(
+SPEC: PipelineSpec[MmadParams] = PipelineSpec(
     name="mmad",
     params_model=MmadParams,
     runner="adlab.pipelines.mmad.run:run",
@@ -150,7 +146,7 @@ SPEC = PipelineSpec(
                            view="adlab.pipelines.mmad.views:live_accuracy"),),
 )
 
-AD_SPEC = register_pipeline(PipelineSpec(
+AD_SPEC: PipelineSpec[MmadAdParams] = register_pipeline(PipelineSpec(
     name="mmad_ad",
     params_model=MmadAdParams,
     runner="adlab.pipelines.mmad.ad_predict:run",
