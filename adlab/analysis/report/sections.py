@@ -441,12 +441,15 @@ def curve_figures(doc: Document, data: ReportData, figure: Callable[..., str | N
         rows = list(conn.execute(q))
     curves: dict[str, list[tuple[str, list[float], list[float]]]] = {"roc": [], "pr": []}
     root = artifacts_root()
+    per_run = {run_id: sum(1 for r, _, _ in rows if r == run_id) for run_id, _, _ in rows}
     for run_id, kind, path in rows:
         p = Path(path)
         found = read_curves(p if p.is_absolute() else root / p, kind)
         g = best_ids[run_id]
+        # a joint run stores one curves file per category, in the category's folder
+        where = f" {p.parent.name}" if per_run[run_id] > 1 else ""
         for name, (xs, ys) in sorted(found.items()):
-            curves[name].append((f"{g.label} {g.best.name}", xs, ys))
+            curves[name].append((f"{g.label} {g.best.name}{where}", xs, ys))
     if not any(curves.values()):
         return
     doc.h(1, "Curves")

@@ -226,6 +226,11 @@ def run_category(ctx: RunContext, params: AnomalibParams, root: Path, dataset_la
     maps_file = save_anomaly_maps(workdir / "anomaly_maps.npz", scored.maps,
                                   [str(p) for p in test_paths], scored.scores)
     ctx.artifact(maps_file, ArtifactKind.ANOMALY_MAPS)
+    if labels.min() != labels.max():  # ROC/PR need normal and anomalous test images
+        from adlab.pipelines.components.curves import write_curves_json
+
+        ctx.artifact(write_curves_json(workdir / "curves.json", scored.scores, labels),
+                     ArtifactKind.CURVES)
     low, high = float(np.percentile(scored.maps, 1)), float(scored.maps.max())
     for i in pick_examples(labels, scored.scores, params.visuals.count):
         sample = test[i]

@@ -3,46 +3,17 @@ timestamp metadata): ROC and PR curves, per-category bars, the backbone comparis
 dimension vs AUROC, and the cross-domain AUROC matrix."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+# The curves live in components (every AD pipeline stores them); the study's callers and
+# tests keep reaching them here.
+from adlab.pipelines.components.curves import pr_curve, roc_curve, write_curves_json  # noqa: F401
+
 _RC = {"font.family": "DejaVu Sans", "font.size": 8, "axes.titlesize": 9, "figure.dpi": 100,
        "savefig.dpi": 100, "path.simplify": False}
-
-
-def roc_curve(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(fpr, tpr) at every distinct score threshold, from (0, 0) to (1, 1)."""
-    order = np.argsort(-np.asarray(scores, np.float64), kind="mergesort")
-    s, y = np.asarray(scores, np.float64)[order], np.asarray(labels)[order].astype(bool)
-    last = np.r_[np.flatnonzero(np.diff(s)), len(s) - 1]  # end of each tie block
-    tp, fp = np.cumsum(y)[last], np.cumsum(~y)[last]
-    pos, neg = max(int(y.sum()), 1), max(int((~y).sum()), 1)
-    return np.r_[0.0, fp / neg], np.r_[0.0, tp / pos]
-
-
-def pr_curve(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(recall, precision) at every distinct threshold, starting at recall 0, precision 1."""
-    order = np.argsort(-np.asarray(scores, np.float64), kind="mergesort")
-    s, y = np.asarray(scores, np.float64)[order], np.asarray(labels)[order].astype(bool)
-    last = np.r_[np.flatnonzero(np.diff(s)), len(s) - 1]
-    tp = np.cumsum(y)[last]
-    predicted = last + 1
-    pos = max(int(y.sum()), 1)
-    return np.r_[0.0, tp / pos], np.r_[1.0, tp / predicted]
-
-
-def write_curves_json(path: Path, scores: np.ndarray, labels: np.ndarray) -> Path:
-    """The ``curves`` artifact layout that ``adlab report`` draws (adlab.analysis.figures)."""
-    fpr, tpr = roc_curve(scores, labels)
-    recall, precision = pr_curve(scores, labels)
-    doc = {"roc": {"fpr": fpr.round(6).tolist(), "tpr": tpr.round(6).tolist()},
-           "pr": {"recall": recall.round(6).tolist(), "precision": precision.round(6).tolist()}}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(doc))
-    return path
 
 
 def _figure(width: float, height: float) -> tuple[Any, Any]:

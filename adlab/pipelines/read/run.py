@@ -176,6 +176,11 @@ def run_category(ctx: RunContext, params: ReadParams, segmenter: Any, decoder: A
     ctx.artifact(logits_file, ArtifactKind.MASK_LOGITS)
     metadata_file = write_metadata(workdir / "metadata.jsonl", records)
     ctx.artifact(metadata_file, ArtifactKind.METADATA)
+    if labels.min() != labels.max():  # ROC/PR need normal and anomalous test images
+        from adlab.pipelines.components.curves import write_curves_json
+
+        ctx.artifact(write_curves_json(workdir / "curves.json", np.asarray(scores), labels),
+                     ArtifactKind.CURVES)
     for i in pick_examples(labels, np.asarray(scores), params.visuals):
         sample = test[i]
         gt = load_mask(sample) if sample.label == 1 else None

@@ -44,6 +44,7 @@ def test_pipeline_outputs_and_metrics(tiny_weights, tmp_path, mode):
     assert ctx.metric_value("decoder_parity_max_abs", "woven") < 1e-4
     kinds = [a["kind"] for a in ctx.artifacts]
     assert kinds.count("onnx") == 1 and kinds.count("mask_logits") == 1 and kinds.count("visual") == 2
+    assert kinds.count("curves") == 1  # ROC/PR for the report
     logits, names = load_logits(tmp_path / "out" / "woven" / "logits.npz")
     records = [json.loads(line) for line in (tmp_path / "out" / "woven" / "metadata.jsonl").read_text().splitlines()]
     assert len(logits) == len(names) == len(records) == 5
