@@ -19,7 +19,8 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from adlab.analysis.compare import partition_keys_of
-from adlab.db.compare_queries import RunFilter, filter_clauses
+from adlab.core.values import coerce_stringified
+from adlab.db.run_filter import RunFilter, filter_clauses
 from adlab.db.engine import reader
 from adlab.db.models import Metric, Param, Run
 from adlab.errors import AdlabError
@@ -87,6 +88,14 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def _param_cell(value: Any) -> str:
+    """A param as ``adlab import`` reads it back (coerce_stringified): a string that would read
+    as a number, boolean or list (``"1.10"``) is written as a JSON string literal."""
+    if isinstance(value, str) and coerce_stringified(value) != value:
+        return json.dumps(value, ensure_ascii=False)
+    return _cell(value)
+
+
 def _metric_column(key: str, scope: str) -> str:
     return f"metrics.{key}" if not scope else f"metrics.{key}[{scope}]"
 
@@ -114,7 +123,7 @@ def to_csv(runs: list[dict[str, Any]]) -> str:
             "tags.headline_metric": r["headline_metric"] or "",
         }
         for k, v in r["params"].items():
-            row[f"params.{k}"] = _cell(v)
+            row[f"params.{k}"] = _param_cell(v)
         for m in r["metrics"]:
             row[_metric_column(m["key"], m["scope"])] = "nan" if m["value"] is None else repr(m["value"])
         for k, v in (r["info"].get("tags") or {}).items():

@@ -82,15 +82,19 @@ def runs_command(
     pipeline: Optional[str] = typer.Option(None, "--pipeline"),
     study: Optional[str] = typer.Option(None, "--study"),
     limit: Optional[int] = typer.Option(None, "--limit"),
+    where: Optional[List[str]] = typer.Option(None, "--where", help="Parameter filter by meaning, e.g. --where data.dataset=visa (repeatable), as in compare."),
     as_json: bool = JsonOption,
 ) -> None:
     """List runs."""
     from rich.table import Table
 
+    from adlab.cli.compare_cmd import build_filter
     from adlab.db.queries import list_runs
 
-    statuses = [s.strip() for s in status.split(",")] if status else None
-    runs = list_runs(_engine(), status=statuses, pipeline=pipeline, study=study, limit=limit)
+    statuses = [s.strip() for s in status.split(",") if s.strip()] if status else None
+    filters = build_filter(study=study, pipeline=pipeline, status=statuses, name=None, where=where,
+                           default_status=())
+    runs = list_runs(_engine(), filters=filters, limit=limit)
     if as_json:
         emit_json([r.__dict__ for r in runs])
         return

@@ -68,14 +68,22 @@ def coerce_stringified(value: Any) -> Any:
     """What a value means when its source writes everything as ``str(value)`` (MLflow params).
 
     ``"2e-4"`` -> 0.0002, ``"3"`` -> 3, ``"True"``/``"false"`` -> booleans, ``"None"``/``"null"``
-    -> None, ``"[1, 2]"``/``"{'a': 1}"`` -> list/dict; anything else stays the string. Words
-    like ``yes``/``off`` stay strings: no stringifying source writes a boolean that way.
-    Non-strings are returned unchanged. Use it only for such sources, never for typed values.
+    -> None, ``"[1, 2]"``/``"{'a': 1}"`` -> list/dict, a JSON string literal ``'"1.10"'`` (how
+    ``adlab export`` writes a string that would otherwise read as a number) -> that string;
+    anything else stays the string. Words like ``yes``/``off`` stay strings: no stringifying
+    source writes a boolean that way. Non-strings are returned unchanged. Use it only for such
+    sources, never for typed values.
     """
     if not isinstance(value, str):
         return value
     text = value.strip()
     low = text.lower()
+    if len(text) >= 2 and text[0] == text[-1] == '"':
+        try:
+            decoded = json.loads(text)
+        except ValueError:
+            return value
+        return decoded if isinstance(decoded, str) else value
     if low in ("true", "false"):
         return low == "true"
     if low in ("none", "null"):

@@ -64,6 +64,19 @@ def fact(unit: str = "", description: str = "") -> MetricInfo:
     return MetricInfo(Direction.NONE, Scale.RAW, unit, description)
 
 
+# The standard anomaly-detection scores (the keys of ``adlab.metrics.evaluate``), declared once
+# for every pipeline that reports them: all higher-is-better fractions.
+AD_METRICS: Mapping[str, MetricInfo] = {
+    "image_auroc": fraction("image-level AUROC"),
+    "pixel_auroc": fraction("pixel-level AUROC"),
+    "aupro": fraction("area under the per-region overlap curve (FPR <= limit), normalised"),
+    "image_f1_max": fraction("best image-level F1 over thresholds"),
+    "pixel_f1_max": fraction("best pixel-level F1 over thresholds"),
+    "image_ap": fraction("image-level average precision"),
+    "pixel_ap": fraction("pixel-level average precision"),
+}
+
+
 # The one name rule for metrics nobody declared: a separated word of the name
 # (``_ . - /`` or space) that means "lower is better".
 LOWER_IS_BETTER_WORDS = frozenset({

@@ -15,6 +15,7 @@ from sqlmodel import Session
 
 from adlab.db.engine import reader
 from adlab.db.models import Artifact, Event, Metric, Param, Run, RunItem, Worker
+from adlab.db.run_filter import RunFilter, filter_clauses
 from adlab.errors import NotFoundError
 
 RUN_SUMMARY_COLUMNS = (Run.id, Run.name, Run.study, Run.pipeline, Run.status, Run.attempt,
@@ -53,8 +54,13 @@ class RunSummary:
 def list_runs(engine: Engine, *, status: str | Sequence[str] | None = None,
               pipeline: str | None = None, study: str | None = None, group: str | None = None,
               name_like: str | None = None, ids: Sequence[int] | None = None,
-              limit: int | None = None, newest_first: bool = False) -> list[RunSummary]:
+              limit: int | None = None, newest_first: bool = False,
+              filters: RunFilter | None = None) -> list[RunSummary]:
+    """Run summaries; ``filters`` is the run filter of ``compare``/``report``/``export`` (its
+    statuses included), the keyword filters narrow further."""
     q = select(*RUN_SUMMARY_COLUMNS)
+    if filters is not None:
+        q = q.where(*filter_clauses(filters))
     if status:
         q = q.where(Run.status.in_([status] if isinstance(status, str) else list(status)))
     if pipeline:

@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from adlab.core.vocabulary import Direction, MetricInfo, Scale, fact
 from adlab.pipelines.base import PipelineParams, PipelineSpec, RunContext
 
 
@@ -55,5 +56,7 @@ SPEC = PipelineSpec(
     description="Diagnostic: timed steps, resumable, optional failure/crash (tests the lab itself).",
     partition_keys=("label",),
     headline_metric="value",
+    metrics={"value": MetricInfo(Direction.HIGHER, Scale.RAW, "", "the value set in the params"),
+             "steps_run": fact("steps", "steps done by this attempt")},
     name_template="diag_{steps}x{step_seconds}s",
 )

@@ -156,3 +156,19 @@ def test_pipeline_dependencies_queue_prerequisite_once_and_expose_inputs(engine,
         from adlab.pipelines import _REGISTRY
 
         _REGISTRY.pop("needy", None)
+
+
+def test_runs_lists_with_the_shared_run_filter(engine, cli):
+    """``adlab runs --where`` filters like compare does: by parameter meaning."""
+    created = enqueue(engine, specs(grid={"value": [0.25, 0.5], "label": ["a", "01"]})).created
+    assert len(created) == 4
+
+    def names(*args):
+        proc = cli("runs", "--json", *args)
+        assert proc.returncode == 0, proc.stderr
+        return sorted(r["id"] for r in json.loads(proc.stdout))
+
+    assert len(names("--where", "value=2.5e-1")) == 2  # every status by default
+    assert len(names("--where", "value=0.25", "--where", 'label="01"')) == 1  # a string label
+    assert names("--where", "label=1") == []  # the number 1 is not the string "01"
+    assert names("--where", "value=0.5", "--status", "succeeded") == []

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from adlab.core.vocabulary import AD_METRICS, cost, fact
 from adlab.errors import AdlabError, ConfigError
 from adlab.pipelines.anomalib.params import AnomalibParams
 from adlab.pipelines.base import PipelineSpec
@@ -47,6 +48,24 @@ def derived(params: AnomalibParams) -> Mapping[str, Any]:
         return {"data.category_set": "all"}
 
 
+# Every metric the run records (per category and, averaged, for the run; training losses are
+# curves with a step and follow the name rule).
+METRICS = {
+    **AD_METRICS,
+    "fit_s": cost("s", "training / memory-bank fit time"),
+    "export_s": cost("s", "ONNX export time"),
+    "export_mb": cost("MB", "size of the exported ONNX files"),
+    "infer_ms_per_image": cost("ms", "scoring time per test image"),
+    "infer_wall_s": cost("s", "wall time to score the test set"),
+    "parity_score_max_abs": cost("", "max |ONNX - torch| image score on the parity sample"),
+    "parity_map_max_abs": cost("", "max |ONNX - torch| anomaly-map value on the parity sample"),
+    "best_val_loss": cost("", "best validation loss"),
+    "epochs_run": fact("epochs"),
+    "image_threshold": fact("", "F1-optimal image threshold of the category"),
+    "global_threshold": fact("", "F1-optimal image threshold over all categories"),
+    "categories": fact("categories"),
+}
+
 SPEC: PipelineSpec[AnomalibParams] = PipelineSpec(
     name="anomalib",
     params_model=AnomalibParams,
@@ -59,6 +78,7 @@ SPEC: PipelineSpec[AnomalibParams] = PipelineSpec(
                     "train.checkpoint", "export.parity_samples", "export.parity_tolerance",
                     "export.memory_bank", "inference", "visuals"),
     headline_metric="image_auroc",
+    metrics=METRICS,
     name_template="{model}_{data_dataset}_{data_categories}",
     expand=expand,
     derived=derived,

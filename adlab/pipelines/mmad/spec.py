@@ -15,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping
 
+from adlab.core.vocabulary import Direction, MetricInfo, Scale, cost, fact, fraction, percent
 from adlab.errors import ConfigError
 from adlab.pipelines import register_pipeline
 from adlab.pipelines.base import Dependency, PipelineSpec
@@ -123,6 +124,29 @@ def ad_dependencies(params: MmadAdParams) -> list[Dependency]:
     return [Dependency(run_id=params.checkpoint_run)] if params.checkpoint_run is not None else []
 
 
+# MMAD scores are percentages (scope "<dataset>/<question type>" for every table cell).
+METRICS = {
+    "accuracy": percent("MMAD accuracy"),
+    "overkill": MetricInfo(Direction.LOWER, Scale.PERCENT, "%", "normal images called anomalous"),
+    "miss": MetricInfo(Direction.LOWER, Scale.PERCENT, "%", "anomalous images called normal"),
+    "elapsed_s": cost("s", "wall time of the evaluation"),
+    "latency_mean_s": cost("s", "mean answer latency"),
+    "answers_per_s": MetricInfo(Direction.HIGHER, Scale.RAW, "1/s", "answers per second"),
+    "questions": fact("questions"),
+    "answered": fact("questions", "questions answered without an error"),
+    "unparseable": fact("questions", "answers without a choice letter (scored wrong)"),
+    "errors": fact("questions", "questions whose request failed"),
+    "images": fact("images"),
+    "ad_missing": fact("images", "images without AD findings"),
+    "tokens_in": fact("tokens"),
+    "tokens_out": fact("tokens"),
+}
+AD_METRICS_MMAD = {
+    "verdict_accuracy": fraction("AD verdict (normal / anomalous) accuracy"),
+    "image_auroc": fraction("image-level AUROC of the AD scores"),
+    "images": fact("images"),
+}
+
 SPEC: PipelineSpec[MmadParams] = PipelineSpec(
     name="mmad",
     params_model=MmadParams,
@@ -136,6 +160,7 @@ SPEC: PipelineSpec[MmadParams] = PipelineSpec(
                     "eval.resume", "eval.error_budget", "eval.sample_per_folder",
                     "eval.sample_seed", "eval.max_images", "eval.subset_size"),
     headline_metric="accuracy",
+    metrics=METRICS,
     name_template="{ad_model}_{llm}_{eval_few_shot}shot",
     dependencies=mmad_dependencies,
     derived=mmad_derived,
@@ -156,6 +181,7 @@ AD_SPEC: PipelineSpec[MmadAdParams] = register_pipeline(PipelineSpec(
     non_group_keys=("data_root", "mmad_json", "sample_per_folder", "sample_seed", "max_images",
                     "batch_size", "subset_size"),
     headline_metric="image_auroc",
+    metrics=AD_METRICS_MMAD,
     name_template="{ad_model}_mmad_ad",
     dependencies=ad_dependencies,
     derived=ad_derived,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from adlab.core.vocabulary import AD_METRICS, Direction, MetricInfo, Scale, cost, fact, fraction
 from adlab.errors import AdlabError
 from adlab.pipelines.base import Dependency, PipelineParams, PipelineSpec
 from adlab.pipelines.patchcore_study import sweep
@@ -49,6 +50,35 @@ def derived(params: PipelineParams) -> Mapping[str, Any]:
         return {"data.category_set": "all"}
 
 
+# Per entry (train x test domain), per bank, and their run-level means; cross-domain runs add
+# in-domain / cross-domain means and their gap for the summary scores.
+METRICS = {
+    **AD_METRICS,
+    "infer_ms_per_image": cost("ms", "scoring time per test image"),
+    "bank_mb": cost("MB", "memory bank size"),
+    "bank_build_s": cost("s", "memory bank build time"),
+    "extract_s": cost("s", "feature extraction time"),
+    "feature_dim": fact("", "fused feature dimension"),
+    "bank_size": fact("rows", "memory bank rows"),
+    "bank_dim": fact("", "memory bank row dimension"),
+    "train_patches": fact("patches", "training patches"),
+    "search_gpu": fact("", "1 when the nearest-neighbour search ran on the GPU"),
+    "fusion_weight": fact("", "weight of a backbone layer in the fused feature"),
+    "mmd": cost("", "MMD (RBF) between source and target normal features"),
+    "wasserstein": cost("", "sliced Wasserstein distance between source and target features"),
+    "feature_drift": cost("", "drift of the target's normal features from the source's"),
+    "mean_cosine": fact("", "cosine of the mean source and target features"),
+    "categories": fact("categories"),
+    "test_domains": fact("domains"),
+    **{f"in_domain_{k}": fraction(f"mean {k} where train and test domain agree")
+       for k in ("image_auroc", "pixel_auroc", "aupro")},
+    **{f"cross_domain_{k}": fraction(f"mean {k} where train and test domain differ")
+       for k in ("image_auroc", "pixel_auroc", "aupro")},
+    **{f"domain_gap_{k}": MetricInfo(Direction.LOWER, Scale.FRACTION, "",
+                                     f"in-domain minus cross-domain {k}")
+       for k in ("image_auroc", "pixel_auroc", "aupro")},
+}
+
 SPEC = PipelineSpec(
     name=PIPELINE,
     params_model=PatchCoreStudyParams,
@@ -65,6 +95,7 @@ SPEC = PipelineSpec(
                     "cross_domain.max_patches", "cross_domain.train_domains",
                     "cross_domain.test_domains"),
     headline_metric="image_auroc",
+    metrics=METRICS,
     name_template="{backbone_name}_{fusion_strategy}_{memory_bank_method}",
     expand=expand,
     dependencies=dependencies,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from adlab.core.vocabulary import AD_METRICS, cost, fact, fraction
 from adlab.errors import AdlabError
 from adlab.pipelines.base import PipelineParams, PipelineSpec
 from adlab.pipelines.read.params import ReadParams
@@ -37,6 +38,16 @@ def derived(params: PipelineParams) -> Mapping[str, Any]:
     return {"data.category_set": categories, "prompt.leaks_defect_type": params.leaks_defect_type}
 
 
+METRICS = {
+    **AD_METRICS,
+    "ms_per_image": cost("ms", "segmentation time per test image"),
+    "seg_found_fraction": fraction("images where the model produced a <SEG> mask"),
+    "decoder_parity_max_abs": cost("", "max |ONNX - torch| SAM decoder logit on the parity sample"),
+    "export_s": cost("s", "SAM decoder ONNX export time"),
+    "load_s": cost("s", "model load time"),
+    "categories": fact("categories"),
+}
+
 SPEC = PipelineSpec(
     name="read",
     params_model=ReadParams,
@@ -49,6 +60,7 @@ SPEC = PipelineSpec(
     non_group_keys=("seed", "data.root", "data.categories", "data.options", "mllm_path", "sam_checkpoint",
                     "clip_path", "decoder", "visuals", "dtype"),
     headline_metric="image_auroc",
+    metrics=METRICS,
     name_template="read_{mode}_{data_dataset}_{data_categories}",
     derived=derived,
     cli_shortcuts=(CliShortcut("data_root", "data.root", help="dataset root folder"),),
