@@ -219,8 +219,11 @@ def run_category(ctx: RunContext, params: AnomalibParams, root: Path, dataset_la
     image_t, pixel_t = _thresholds(scored.scores, labels, scored.maps, masks)
     ctx.metric("image_threshold", image_t, scope=scope)
     if exported is not None:
+        from adlab.pipelines.components.predictions import TEST_LABELS_F1
+
         update_bundle_meta(exported.bundle_dir, image_threshold=image_t,
-                           pixel_threshold=pixel_t if pixel_t is not None else image_t)
+                           pixel_threshold=pixel_t if pixel_t is not None else image_t,
+                           threshold_source=TEST_LABELS_F1)
         ctx.artifact(exported.files["bundle"], ArtifactKind.BUNDLE)
 
     maps_file = save_anomaly_maps(workdir / "anomaly_maps.npz", scored.maps,
@@ -253,7 +256,7 @@ def _write_run_outputs(ctx: RunContext, params: AnomalibParams, root: Path, data
     from adlab.metrics import f1_max
     from adlab.pipelines.components.predict import display_path
     from adlab.pipelines.components.predictions import (
-        Thresholds, load_anomaly_maps, prediction_record, write_predictions,
+        TEST_LABELS_F1, Thresholds, load_anomaly_maps, prediction_record, write_predictions,
     )
 
     pooled_scores, pooled_labels, records = [], [], []
@@ -271,7 +274,8 @@ def _write_run_outputs(ctx: RunContext, params: AnomalibParams, root: Path, data
                 pixel_threshold=outcome.pixel_threshold if outcome.pixel_threshold is not None
                 else outcome.image_threshold,
                 anomaly_map=maps[i], original_hw=image_size(Path(path)), dataset=dataset_label,
-                category=outcome.category, model_type=params.model))
+                category=outcome.category, model_type=params.model,
+                threshold_source=TEST_LABELS_F1))
     all_scores, all_labels = np.concatenate(pooled_scores), np.concatenate(pooled_labels)
     if all_labels.min() != all_labels.max():
         global_t = float(f1_max(all_scores, all_labels)[1])
@@ -280,7 +284,9 @@ def _write_run_outputs(ctx: RunContext, params: AnomalibParams, root: Path, data
     pixel = {o.key: o.pixel_threshold for o in outcomes if o.pixel_threshold is not None}
     thresholds = Thresholds(global_=global_t, categories={o.key: o.image_threshold for o in outcomes},
                             pixel_global=float(np.median(list(pixel.values()))) if pixel else None,
-                            pixel_categories=pixel or None)
+                            pixel_categories=pixel or None, source=TEST_LABELS_F1)
+    # The thresholds are F1-optimal on the test labels: say so wherever verdicts are read.
+    ctx.set_info("threshold_source", TEST_LABELS_F1)
     ctx.metric("global_threshold", global_t)
     ctx.artifact(thresholds.to_yaml(ctx.output_dir / "thresholds.yaml"), ArtifactKind.THRESHOLDS)
     ctx.artifact(write_predictions(records, ctx.output_dir / "predictions.json"),

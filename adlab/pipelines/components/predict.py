@@ -11,7 +11,8 @@ from typing import Any, Mapping, Sequence
 
 from adlab.errors import NotFoundError, PipelineError
 from adlab.pipelines.components.infer import load_scorer, read_bundle_meta, score_paths
-from adlab.pipelines.components.predictions import Thresholds, prediction_record, write_predictions
+from adlab.pipelines.components.predictions import (UNSPECIFIED, Thresholds, prediction_record,
+                                                    write_predictions)
 
 
 def display_path(path: Path, relative_to: Path | None) -> str:
@@ -43,9 +44,11 @@ def predict_images(bundle_dir: Path, image_paths: Sequence[Path], *, out_path: P
         thresholds = Thresholds.from_yaml(Path(thresholds))
     if thresholds is not None:
         image_t, pixel_t = thresholds.image(key), thresholds.pixel(key)
+        source = thresholds.source
     elif "image_threshold" in meta:
         image_t = float(meta["image_threshold"])
         pixel_t = float(meta.get("pixel_threshold", image_t))
+        source = str(meta.get("threshold_source", UNSPECIFIED))
     else:
         raise PipelineError(f"bundle {bundle_dir} has no stored thresholds; pass a thresholds "
                             f"YAML (the run's thresholds.yaml)")
@@ -59,7 +62,8 @@ def predict_images(bundle_dir: Path, image_paths: Sequence[Path], *, out_path: P
         prediction_record(image_path=display_path(p, relative_to), score=float(scored.scores[i]),
                           threshold=image_t, pixel_threshold=pixel_t, anomaly_map=scored.maps[i],
                           original_hw=image_size(p), dataset=dataset, category=category,
-                          model_type=str(meta.get("model_type", "unknown")))
+                          model_type=str(meta.get("model_type", "unknown")),
+                          threshold_source=source)
         for i, p in enumerate(paths)
     ]
     if out_path is not None:

@@ -9,7 +9,9 @@ The record (one per image) is what the MMAD pipeline hands to the LLM as ``ad_in
      "metadata": {"dataset": "GoodsAD", "class_name": "cigarette_box", "model_type": "patchcore"}}
 
 ``bbox`` and ``center`` are in pixels of the original image; ``region`` names the cell of a
-3x3 grid that holds the defect's centre.
+3x3 grid that holds the defect's centre. Each record also says where its threshold came from
+(``threshold_source``): :data:`TEST_LABELS_F1` when it was tuned on the labels of the very
+images it judges (optimistic: the verdicts are not a held-out result).
 """
 from __future__ import annotations
 
@@ -25,6 +27,10 @@ from adlab.errors import ConfigError, NotFoundError
 
 ROW_NAMES = ("top", "middle", "bottom")
 COL_NAMES = ("left", "center", "right")
+
+# Where a threshold came from. Tuned on the test set's own labels (F1-optimal): optimistic.
+TEST_LABELS_F1 = "test_labels_f1"
+UNSPECIFIED = "unspecified"
 
 RECORD_KEYS = ("image_path", "anomaly_score", "is_anomaly", "threshold_used", "defect_location", "metadata")
 LOCATION_KEYS = ("has_defect", "region", "bbox", "center", "area_ratio")
@@ -81,13 +87,15 @@ def defect_location(anomaly_map: np.ndarray, pixel_threshold: float, is_anomaly:
 
 def prediction_record(*, image_path: str, score: float, threshold: float, pixel_threshold: float,
                       anomaly_map: np.ndarray, original_hw: tuple[int, int], dataset: str,
-                      category: str, model_type: str) -> dict[str, Any]:
+                      category: str, model_type: str,
+                      threshold_source: str = UNSPECIFIED) -> dict[str, Any]:
     is_anomaly = bool(score >= threshold)
     return {
         "image_path": image_path,
         "anomaly_score": round(float(score), 6),
         "is_anomaly": is_anomaly,
         "threshold_used": round(float(threshold), 6),
+        "threshold_source": threshold_source,
         "defect_location": defect_location(anomaly_map, pixel_threshold, is_anomaly, original_hw),
         "metadata": {"dataset": dataset, "class_name": category, "model_type": model_type},
     }
@@ -135,6 +143,7 @@ class Thresholds:
     categories: dict[str, float]
     pixel_global: float | None = None
     pixel_categories: dict[str, float] | None = None
+    source: str = UNSPECIFIED  # how they were chosen (TEST_LABELS_F1: on the test labels)
 
     def image(self, key: str) -> float:
         return self.categories.get(key, self.global_)
@@ -148,7 +157,8 @@ class Thresholds:
 
     def to_yaml(self, path: Path) -> Path:
         doc: dict[str, Any] = {"global": round(self.global_, 6),
-                               "categories": {k: round(v, 6) for k, v in sorted(self.categories.items())}}
+                               "categories": {k: round(v, 6) for k, v in sorted(self.categories.items())},
+                               "source": self.source}
         if self.pixel_categories:
             doc["pixel"] = {"global": round(float(self.pixel_global or 0.0), 6),
                             "categories": {k: round(v, 6) for k, v in sorted(self.pixel_categories.items())}}
@@ -166,7 +176,8 @@ class Thresholds:
         return cls(global_=float(doc["global"]),
                    categories={str(k): float(v) for k, v in (doc.get("categories") or {}).items()},
                    pixel_global=float(pixel["global"]) if "global" in pixel else None,
-                   pixel_categories={str(k): float(v) for k, v in (pixel.get("categories") or {}).items()} or None)
+                   pixel_categories={str(k): float(v) for k, v in (pixel.get("categories") or {}).items()} or None,
+                   source=str(doc.get("source") or UNSPECIFIED))
 
 
 def save_anomaly_maps(path: Path, maps: np.ndarray, image_paths: Sequence[str], scores: np.ndarray) -> Path:
