@@ -106,7 +106,8 @@ def main() -> None:
               f"median {sorted(lat)[len(lat) // 2]:.2f} s, max {max(lat):.2f} s "
               f"(includes `adlab queue` process start-up)")
     if not args.skip_postgres:
-        from adlab.db.pgtest import PostgresUnavailable, start_temp_postgres
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+        from testservers.postgres import PostgresUnavailable, start_temp_postgres
 
         try:
             pg = start_temp_postgres()

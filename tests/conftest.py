@@ -52,7 +52,7 @@ def cli():
 @pytest.fixture(scope="session")
 def pg_server():
     """A real PostgreSQL server for the session (skipped, with the reason, if none can start)."""
-    from adlab.db.pgtest import PostgresUnavailable, start_temp_postgres
+    from testservers.postgres import PostgresUnavailable, start_temp_postgres
 
     try:
         server = start_temp_postgres()

@@ -32,7 +32,7 @@ def test_script_has_array_gpus_partition_time_and_worker_command(tmp_path):
 
 @pytest.fixture
 def slurm():
-    from adlab.worker.slurmtest import SlurmUnavailable, start_temp_slurm
+    from testservers.slurm import SlurmUnavailable, start_temp_slurm
 
     try:
         cluster = start_temp_slurm()

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from adlab.db.pgtest import free_port
+from testservers.postgres import free_port
 
 
 class SlurmUnavailable(RuntimeError):
