@@ -16,3 +16,7 @@ class NotFoundError(AdlabError):
 
 class PipelineError(AdlabError):
     """A pipeline failed for a reason the user can fix (missing weights, bad data)."""
+
+
+class DatabaseError(AdlabError):
+    """The lab database cannot be used (unreachable, unreadable, deleted or replaced)."""

@@ -12,16 +12,18 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from sqlalchemy import and_, delete, exists, func, or_, select, update
+from sqlalchemy import and_, case, delete, exists, func, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
 from adlab.core.run_spec import RunSpec
 from adlab.db.clock import db_now
+from adlab.db.engine import reader
 from adlab.db.models import Artifact, Event, Metric, Run, RunStatus, Worker
 from adlab.db.runs import insert_run
 from adlab.errors import AdlabError, NotFoundError
+from adlab.settings import lease_seconds
 
 Q, R, S, F, C = (RunStatus.queued.value, RunStatus.running.value, RunStatus.succeeded.value,
                  RunStatus.failed.value, RunStatus.cancelled.value)
@@ -122,6 +124,16 @@ def claim(engine: Engine, *, worker: str, device: str) -> Run | None:
         return run
 
 
+def beat_worker(engine: Engine, *, name: str) -> None:
+    """Refresh a live worker's row, idle or busy (its heartbeat thread calls this); a row the
+    reaper marked dead while the worker was only slow comes back as idle."""
+    with Session(engine) as session:
+        session.exec(update(Worker).where(Worker.name == name).values(
+            heartbeat_at=db_now(session),
+            status=case((Worker.status == "dead", "idle"), else_=Worker.status)))
+        session.commit()
+
+
 def heartbeat(engine: Engine, *, run_id: int, worker: str, attempt: int,
               progress: tuple[int, int | None] | None = None) -> tuple[bool, bool]:
     """Refresh the run's and the worker's lease. Returns (still ours, cancel requested)."""
@@ -157,15 +169,18 @@ def finish(engine: Engine, *, run_id: int, worker: str, attempt: int, status: st
 
 
 def release(engine: Engine, *, run_id: int, worker: str, attempt: int, reason: str) -> bool:
-    """Give a run back to the queue without counting the attempt (worker shutting down)."""
+    """Give a run back to the queue (worker shutting down). The attempt number stays: the next
+    claim is a new attempt that replaces this one's results; ``reclaims`` is not counted, so a
+    graceful stop never uses up ``max_attempts``."""
     with Session(engine) as session:
         done = session.exec(
             update(Run).where(Run.id == run_id, Run.worker == worker, Run.attempt == attempt,
                               Run.status == R)
-            .values(status=Q, worker=None, attempt=Run.attempt - 1, heartbeat_at=None)
+            .values(status=Q, worker=None, heartbeat_at=None)
         ).rowcount == 1
         if done:
-            _event(session, run_id, f"released by {worker}: {reason}", source=worker)
+            _event(session, run_id, f"released by {worker} (attempt {attempt}): {reason}",
+                   source=worker)
         session.commit()
     return done
 
@@ -175,33 +190,80 @@ class ReapResult:
     requeued: list[int] = field(default_factory=list)
     failed: list[int] = field(default_factory=list)
     blocked: list[int] = field(default_factory=list)  # dependency failed
+    cancelled: list[int] = field(default_factory=list)  # cancel asked, nobody left to act on it
+    dead_workers: list[str] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.requeued or self.failed or self.blocked or self.cancelled
+                    or self.dead_workers)
+
+
+def _reap_needed(engine: Engine, cutoff_s: float) -> bool:
+    """A read-only look (never blocks writers) so reaping every heartbeat costs no write lock
+    while nothing is stale."""
+    dep = aliased(Run)
+    with Session(reader(engine)) as session:
+        cutoff = db_now(session) - dt.timedelta(seconds=cutoff_s)
+        probes = (
+            select(Run.id).where(Run.status == R, Run.heartbeat_at < cutoff),
+            select(Run.id).where(Run.status == Q, Run.cancel_requested.is_(True)),
+            select(Run.id).join(dep, dep.id == Run.depends_on)
+            .where(Run.status == Q, dep.status.in_((F, C))),
+            select(Worker.name).where(Worker.status.in_(("idle", "busy")),
+                                      Worker.heartbeat_at < cutoff),
+        )
+        return any(session.exec(p.limit(1)).first() is not None for p in probes)
 
 
 def reap(engine: Engine, *, lease_s: float) -> ReapResult:
-    """Re-queue running runs whose lease expired (attempt < max) or fail them; fail queued runs
-    whose dependency can no longer succeed."""
+    """Settle what nobody is acting on: a running run whose lease expired is re-queued
+    (``reclaims + 1 < max_attempts``), failed (budget spent) or, when cancel was asked,
+    cancelled; a queued run with a cancel request is cancelled; a queued run whose dependency
+    can no longer succeed fails; a worker silent for the lease is marked dead with no run."""
     result = ReapResult()
+    if not _reap_needed(engine, lease_s):
+        return result
     with Session(engine) as session:
         now = db_now(session)
         cutoff = now - dt.timedelta(seconds=lease_s)
         stale = session.exec(
-            select(Run.id, Run.attempt, Run.max_attempts, Run.worker)
+            select(Run.id, Run.attempt, Run.reclaims, Run.max_attempts, Run.worker,
+                   Run.cancel_requested)
             .where(Run.status == R, Run.heartbeat_at < cutoff)
         ).all()
-        for run_id, attempt, max_attempts, worker in stale:
-            why = f"worker {worker} sent no heartbeat for {lease_s:g} s (attempt {attempt} of {max_attempts})"
-            if attempt < max_attempts:
-                session.exec(update(Run).where(Run.id == run_id, Run.status == R,
-                                               Run.attempt == attempt)
-                             .values(status=Q, worker=None, heartbeat_at=None))
+        for run_id, attempt, reclaims, max_attempts, worker, cancel_asked in stale:
+            mine = update(Run).where(Run.id == run_id, Run.status == R, Run.attempt == attempt)
+            silent = f"worker {worker} sent no heartbeat for {lease_s:g} s"
+            if cancel_asked:
+                if not session.exec(mine.values(status=C, finished_at=now, cancel_requested=False,
+                                                error=f"cancelled by user ({silent})")).rowcount:
+                    continue  # another reaper settled it first
+                _event(session, run_id, f"cancelled: {silent} before stopping the run")
+                result.cancelled.append(run_id)
+                continue
+            why = (f"{silent} (attempt {attempt}; lease expiry {reclaims + 1} of "
+                   f"max_attempts {max_attempts})")
+            if reclaims + 1 < max_attempts:
+                if not session.exec(mine.values(status=Q, worker=None, heartbeat_at=None,
+                                                reclaims=reclaims + 1)).rowcount:
+                    continue
                 _event(session, run_id, f"re-queued: {why}", level="warning")
                 result.requeued.append(run_id)
             else:
-                session.exec(update(Run).where(Run.id == run_id, Run.status == R,
-                                               Run.attempt == attempt)
-                             .values(status=F, finished_at=now, error=f"gave up: {why}"))
+                if not session.exec(mine.values(status=F, finished_at=now, reclaims=reclaims + 1,
+                                                error=f"gave up: {why}")).rowcount:
+                    continue
                 _event(session, run_id, f"failed: {why}", level="error")
                 result.failed.append(run_id)
+        flagged = session.exec(select(Run.id).where(Run.status == Q,
+                                                    Run.cancel_requested.is_(True))).scalars().all()
+        for run_id in flagged:
+            if not session.exec(update(Run).where(Run.id == run_id, Run.status == Q).values(
+                    status=C, finished_at=now, cancel_requested=False,
+                    error="cancelled by user")).rowcount:
+                continue
+            _event(session, run_id, "cancelled by user (it was back in the queue)")
+            result.cancelled.append(run_id)
         dep = aliased(Run)
         blocked = session.exec(
             select(Run.id, dep.id, dep.status).join(dep, dep.id == Run.depends_on)
@@ -209,10 +271,17 @@ def reap(engine: Engine, *, lease_s: float) -> ReapResult:
         ).all()
         for run_id, dep_id, dep_status in blocked:
             msg = f"dependency run {dep_id} {dep_status}; retry it, then `adlab retry {run_id}`"
-            session.exec(update(Run).where(Run.id == run_id, Run.status == Q)
-                         .values(status=F, finished_at=now, error=msg))
+            if not session.exec(update(Run).where(Run.id == run_id, Run.status == Q)
+                                .values(status=F, finished_at=now, error=msg)).rowcount:
+                continue
             _event(session, run_id, f"failed: {msg}", level="error")
             result.blocked.append(run_id)
+        dead = session.exec(select(Worker.name).where(Worker.status.in_(("idle", "busy")),
+                                                      Worker.heartbeat_at < cutoff)).scalars().all()
+        if dead:
+            session.exec(update(Worker).where(Worker.name.in_(dead))
+                         .values(status="dead", current_run_id=None))
+            result.dead_workers.extend(dead)
         session.commit()
     return result
 
@@ -224,10 +293,29 @@ def _get_run(session: Session, run_id: int) -> Run:
     return run
 
 
-def cancel(engine: Engine, run_id: int) -> str:
-    """Cancel a queued run at once; ask a running run's worker to stop it. Returns the status."""
+def cancel(engine: Engine, run_id: int, *, lease_s: float | None = None) -> str:
+    """Cancel a queued run at once; ask a running run's live worker to stop it; cancel at once
+    a running run whose worker is silent for the lease (dead: nobody would act on a request).
+    Returns the status."""
+    lease_s = lease_seconds() if lease_s is None else lease_s
     with Session(engine) as session:
         run = _get_run(session, run_id)
+        now = db_now(session)
+        beat = run.heartbeat_at
+        if beat is not None and beat.tzinfo is None:
+            beat = beat.replace(tzinfo=dt.timezone.utc)
+        if run.status == R and (beat is None or beat < now - dt.timedelta(seconds=lease_s)):
+            silent = f"worker {run.worker} sent no heartbeat for {lease_s:g} s"
+            done = session.exec(update(Run).where(Run.id == run_id, Run.status == R,
+                                                  Run.attempt == run.attempt).values(
+                status=C, finished_at=now, cancel_requested=False,
+                error=f"cancelled by user ({silent})")).rowcount == 1
+            if done:
+                _event(session, run_id, f"cancelled by user ({silent}: stopped here)")
+                session.commit()
+                return C
+            session.rollback()
+            run = _get_run(session, run_id)
         if run.status == Q:
             session.exec(update(Run).where(Run.id == run_id, Run.status == Q)
                          .values(status=C, finished_at=db_now(session), error="cancelled by user"))
@@ -243,7 +331,8 @@ def cancel(engine: Engine, run_id: int) -> str:
 
 
 def retry(engine: Engine, run_id: int) -> str:
-    """Put a failed or cancelled run back in the queue with a fresh attempt budget."""
+    """Put a failed or cancelled run back in the queue with a fresh ``max_attempts`` budget;
+    its next claim is a new attempt number, which replaces the old attempt's results."""
     with Session(engine) as session:
         run = _get_run(session, run_id)
         if run.status not in (F, C):
@@ -251,8 +340,8 @@ def retry(engine: Engine, run_id: int) -> str:
                 f"run {run_id} is {run.status}; only failed or cancelled runs can be retried "
                 "(use `adlab queue --repeat` to run a succeeded config again)"
             )
-        session.exec(update(Run).where(Run.id == run_id).values(
-            status=Q, attempt=0, error=None, worker=None, cancel_requested=False,
+        session.exec(update(Run).where(Run.id == run_id).values(  # attempt stays: monotonic
+            status=Q, reclaims=0, error=None, worker=None, cancel_requested=False,
             finished_at=None, started_at=None, heartbeat_at=None))
         _event(session, run_id, "re-queued by user (retry)")
         session.commit()

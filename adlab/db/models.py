@@ -57,8 +57,13 @@ class Run(SQLModel, table=True):
     group_hash: str = Field(index=True, max_length=64)
     group_keys_json: str = Field(default="[]", sa_column=Column(Text, nullable=False))
     priority: int = Field(default=0)
+    # attempt: the execution number, +1 on every claim (never reused, so a new attempt's
+    # writes replace the previous one's). reclaims: how often the run was re-queued after its
+    # worker's lease expired since it was queued or retried; only these count against
+    # max_attempts (a graceful release or `adlab retry` is not a failure of the run).
     attempt: int = Field(default=0)
     max_attempts: int = Field(default=3)
+    reclaims: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     depends_on: Optional[int] = Field(default=None, foreign_key="runs.id", index=True)
     cancel_requested: bool = Field(default=False)
     worker: Optional[str] = Field(default=None, index=True)

@@ -14,7 +14,9 @@ from typing import Literal
 from pydantic import Field
 
 from adlab.core.vocabulary import Direction, MetricInfo, Scale, fact
+from adlab.core.vocabulary import ArtifactKind
 from adlab.pipelines.base import PipelineParams, PipelineSpec, RunContext
+from adlab.pipelines.resume import resumable
 
 
 class DiagParams(PipelineParams):
@@ -26,11 +28,15 @@ class DiagParams(PipelineParams):
     mode: Literal["ok", "flaky"] = "ok"
     seed: int | None = None
     label: str = ""
+    categories: list[str] = Field(
+        default_factory=list,
+        description="walk the steps once per category, recording value/steps_run and a result "
+                    "file per category (a resumed run replays the finished ones)")
 
 
-def run(ctx: RunContext) -> None:
-    p: DiagParams = ctx.params  # type: ignore[assignment]
-    done = ctx.state.get("done_steps", 0)
+def _walk(ctx: RunContext, p: DiagParams, key: str, offset: int = 0, total: int | None = None) -> int:
+    """Do the steps not yet done under ``key``; returns how many this attempt did."""
+    done = ctx.state.get(key, 0)
     if done:
         ctx.log(f"resuming at step {done} of {p.steps}")
     for step in range(done, p.steps):
@@ -43,10 +49,42 @@ def run(ctx: RunContext) -> None:
             os._exit(17)
         if p.step_seconds:
             time.sleep(p.step_seconds)
-        ctx.state.put("done_steps", step + 1)
-        ctx.progress(step + 1, p.steps)
-    ctx.metric("value", p.value)
-    ctx.metric("steps_run", float(p.steps - done))
+        ctx.state.put(key, step + 1)
+        ctx.progress(offset + step + 1, total or p.steps)
+    return p.steps - done
+
+
+def _category(ctx: RunContext, p: DiagParams, index: int, category: str) -> dict:
+    ran = _walk(ctx, p, f"done_steps/{category}", index * p.steps, p.steps * len(p.categories))
+    value = p.value + index / 100.0
+    ctx.metric("value", value, scope=category)
+    ctx.metric("steps_run", float(ran), scope=category)
+    out = ctx.output_dir / category / "result.txt"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(f"{category} {value}\n", encoding="utf-8")
+    ctx.artifact(out, ArtifactKind.METADATA)
+    return {"value": value, "steps_run": ran}
+
+
+def run(ctx: RunContext) -> None:
+    p: DiagParams = ctx.params  # type: ignore[assignment]
+    if not p.categories:
+        ran = _walk(ctx, p, "done_steps")
+        ctx.metric("value", p.value)
+        ctx.metric("steps_run", float(ran))
+        return
+    ran_now = 0  # steps_run of the run: what this attempt did (replayed categories: 0)
+
+    def compute(rec: RunContext, index: int, category: str) -> dict:
+        nonlocal ran_now
+        result = _category(rec, p, index, category)
+        ran_now += result["steps_run"]
+        return result
+
+    results = [resumable(ctx, f"category/{c}", lambda rec, i=i, c=c: compute(rec, i, c), label=c)
+               for i, c in enumerate(p.categories)]
+    ctx.metric("value", sum(r["value"] for r in results) / len(results))
+    ctx.metric("steps_run", float(ran_now))
 
 
 SPEC = PipelineSpec(

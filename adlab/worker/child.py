@@ -6,6 +6,7 @@ code instead.
 """
 from __future__ import annotations
 
+import errno
 import json
 import random
 import traceback
@@ -37,6 +38,17 @@ def _seed_everything(seed: int | None) -> None:
         pass
 
 
+def _io_error(exc: OSError, output_dir, run_id: int) -> str:  # noqa: ANN001
+    """One sentence for an I/O failure: the path, the reason and, for a folder the worker may
+    not write, the fix."""
+    where = exc.filename or output_dir
+    text = f"I/O error on {where}: {exc.strerror or exc}"
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC):
+        text += (f"; make the artifacts folder (ADLAB_ARTIFACTS) writable with free space for "
+                 f"the worker, then `adlab retry {run_id}`")
+    return text
+
+
 def execute(url: str, run_id: int, worker: str, attempt: int, device: str, run_device: str) -> int:
     engine = get_engine(url)
     with Session(engine) as s:
@@ -45,7 +57,6 @@ def execute(url: str, run_id: int, worker: str, attempt: int, device: str, run_d
         return EXIT_LOST
     spec = get_pipeline(run.pipeline)
     output_dir = run_output_dir(run.id, run.name)
-    output_dir.mkdir(parents=True, exist_ok=True)
     commit, dirty = git_state()
     with Session(engine) as s:
         s.exec(update(Run).where(Run.id == run_id).values(
@@ -54,6 +65,7 @@ def execute(url: str, run_id: int, worker: str, attempt: int, device: str, run_d
         s.commit()
     ctx = None
     try:
+        output_dir.mkdir(parents=True, exist_ok=True)
         params = spec.params_model.model_validate_json(run.config_json)
         ctx = DbRunContext(engine, run, params, output_dir, device, spec.headline_metric)
         _seed_everything(run.seed)
@@ -65,6 +77,8 @@ def execute(url: str, run_id: int, worker: str, attempt: int, device: str, run_d
         status, error = RunStatus.cancelled.value, str(exc)
     except AdlabError as exc:
         status, error = RunStatus.failed.value, str(exc)
+    except OSError as exc:  # a file the run reads or writes: name the path and the reason
+        status, error = RunStatus.failed.value, _io_error(exc, output_dir, run_id)
     except Exception as exc:  # noqa: BLE001 - any pipeline bug is this run's failure only
         status, error = RunStatus.failed.value, f"{type(exc).__name__}: {exc}"
         with Session(engine) as s:

@@ -19,12 +19,12 @@ from sqlmodel import Session
 
 from adlab.db.engine import get_engine, reader
 from adlab.db.models import Event, Run, RunStatus
-from adlab.errors import AdlabError
-from adlab.queue import (claim, finish, heartbeat, reap, register_worker, release,
-                         update_worker)
-from adlab.settings import lease_seconds
+from adlab.errors import AdlabError, DatabaseError
+from adlab.queue import claim, finish, heartbeat, register_worker, release, update_worker
+from adlab.settings import artifacts_root, lease_seconds
 from adlab.worker.paths import run_output_dir
 from adlab.worker.process import RunProcess
+from adlab.worker.pulse import Pulse
 
 GRACE_S = 10.0
 
@@ -89,15 +89,19 @@ class Worker:
 
     # main loop -----------------------------------------------------------------------------
     def run(self) -> int:
+        """Claim and execute runs until told to stop. Raises :class:`DatabaseError` (the CLI
+        exits non-zero) when the database is deleted or replaced under the worker."""
         self._install_signals()
         register_worker(self.engine, name=self.name, host=socket.gethostname(), pid=os.getpid(),
                         device=self.run_device)
+        self.pulse = Pulse(self.engine, name=self.name, lease_s=self.lease_s,
+                           interval_s=self.heartbeat_s, log=self._log)
         self._log(f"worker {self.name} on {self.run_device}, database {self.url}")
+        self.pulse.beat()  # reap at once: a short-lived worker must not wait a beat for it
+        self.pulse.start()
         try:
             while self._stop_reason is None:
-                reaped = reap(self.engine, lease_s=self.lease_s)
-                for run_id in reaped.requeued:
-                    self._log(f"re-queued run {run_id} (its worker stopped sending heartbeats)")
+                self.pulse.check()
                 run = claim(self.engine, worker=self.name, device=self.run_device)
                 if run is None:
                     if self.opt.once or (self.opt.until_empty and self._queue_drained()):
@@ -109,8 +113,13 @@ class Worker:
                 self.runs_done += 1
                 if self.opt.once or (self.opt.max_runs and self.runs_done >= self.opt.max_runs):
                     break
+        except DatabaseError as exc:
+            self._log(f"{self.name}: {exc}; the worker stops without writing anything more")
+            raise
         finally:
-            update_worker(self.engine, name=self.name, status="stopped")
+            self.pulse.stop()
+            if self.pulse.lost is None:
+                update_worker(self.engine, name=self.name, status="stopped")
         return 0
 
     def _queue_drained(self) -> bool:
@@ -150,7 +159,8 @@ class Worker:
             return execute(self.url, int(run.id), self.name, int(run.attempt), self.child_device,
                            self.run_device)
 
-        return RunProcess(target, log_path, self.child_env)
+        with self.pulse.fork_lock:  # never fork while the heartbeat thread holds a lock
+            return RunProcess(target, log_path, self.child_env)
 
     def _stop_child(self, child: RunProcess) -> None:
         if child.poll() is not None:
@@ -162,10 +172,31 @@ class Worker:
             child.kill()
             child.wait()
 
-    def _execute(self, run: Run) -> None:
+    def _prepare_output(self, run: Run) -> Path | None:
+        """The run's folder and process log; an I/O failure fails this run (with the path and
+        the reason) and the worker goes on with the next one."""
         out_dir = run_output_dir(run.id, run.name)
-        out_dir.mkdir(parents=True, exist_ok=True)
         log_path = out_dir / "process.log"
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            with open(log_path, "a", encoding="utf-8"):
+                pass
+        except OSError as exc:
+            where = exc.filename or out_dir
+            error = (f"cannot write the run folder {where}: {exc.strerror or exc}; make the "
+                     f"artifacts folder {artifacts_root()} (ADLAB_ARTIFACTS) writable for the "
+                     f"worker, then `adlab retry {run.id}`")
+            self._log(f"run {run.id}: {error}")
+            finish(self.engine, run_id=run.id, worker=self.name, attempt=run.attempt,
+                   status=RunStatus.failed.value, error=error)
+            update_worker(self.engine, name=self.name, status="idle", run_done=True)
+            return None
+        return log_path
+
+    def _execute(self, run: Run) -> None:
+        log_path = self._prepare_output(run)
+        if log_path is None:
+            return
         self._log(f"run {run.id} {run.name} ({run.pipeline}) attempt {run.attempt}")
         started = time.monotonic()
         child = self._spawn(run, log_path)
@@ -176,10 +207,20 @@ class Worker:
                 break
             except TimeoutError:
                 pass
+            if self.pulse.lost is not None:  # the database went away: stop, write nothing
+                child.kill()
+                child.wait()
+                raise DatabaseError(self.pulse.lost)
             owned, cancel = heartbeat(self.engine, run_id=run.id, worker=self.name, attempt=run.attempt)
             if not owned:
+                try:  # the run may have just finished itself: then it is not lost
+                    rc = child.wait(timeout=min(1.0, self.heartbeat_s))
+                    break
+                except TimeoutError:
+                    pass
                 self._log(f"run {run.id}: lost ownership (reaped or deleted); stopping its process")
                 self._stop_child(child)
+                update_worker(self.engine, name=self.name, status="idle")
                 return
             if cancel:
                 self._stop_child(child)
