@@ -3,11 +3,17 @@ the scores (adlab's MMAD scoring) turned into run metrics.
 
 State key ``answer:<image>:<question index>`` holds::
 
-    {"image", "index", "question", "question_type", "correct_answer", "parsed", "raw",
-     "latency_s", "tokens_in", "tokens_out", "attempts", "error", "t"}
+    {"image", "index", "question", "question_type", "correct_answer", "parsed", "rule", "raw",
+     "shared_reply", "finish_reason", "latency_s", "tokens_in", "tokens_out", "attempts",
+     "error", "t"}
 
-``parsed`` is the last standalone letter A-E of the answer text (None when there is none: it
-counts wrong and is reported). ``error`` is set when the request failed after its retries; such a
+``raw`` is the reply as received, ``parsed`` the letter read from it (None when there is none:
+it counts wrong and is reported) and ``rule`` the reading that produced it
+(:mod:`adlab.pipelines.mmad.parsing`: ``official:last``, ``adlab:marked``, ``none``, ...).
+In batch mode ``raw`` is the whole reply, shared by the image's questions (``shared_reply``);
+the export then never carries that reply as a question's answer, so a question the reply did
+not answer stays unparsed in re-scoring. ``finish_reason`` is the server's (``length`` = cut
+at ``max_tokens``). ``error`` is set when the request failed after its retries; such a
 question is asked again by a later attempt of the run. In batch mode the request's tokens are
 split evenly over its questions.
 
@@ -15,7 +21,7 @@ Metrics (the convention reports and the TUI read): key ``accuracy`` with scope "
 for the overall MMAD average (%, the headline) and scope ``"<dataset>/<type>"`` for every cell
 of the score table, including ``"<dataset>/Average"`` and ``"Average/<type>"``;
 ``overkill``/``miss`` (%, scope "" and per dataset); counts ``questions``, ``answered``,
-``unparseable``, ``errors``, ``images``; cost ``tokens_in``, ``tokens_out``, ``latency_mean_s``,
+``unparseable``, ``errors``, ``truncated`` (replies cut at max_tokens), ``images``; cost ``tokens_in``, ``tokens_out``, ``latency_mean_s``,
 ``elapsed_s``, ``answers_per_s``.
 """
 from __future__ import annotations
@@ -37,6 +43,7 @@ def state_key(q: Question) -> str:
 
 
 def parse_letter(text: Optional[str]) -> Optional[str]:
+    """The strict (adlab) reading of a stored answer text."""
     from adlab.metrics.mmad import parse_answer_letter
 
     return parse_answer_letter(text)
@@ -44,11 +51,23 @@ def parse_letter(text: Optional[str]) -> Optional[str]:
 
 def answer_record(q: Question, *, raw: Optional[str], parsed: Optional[str], latency_s: float,
                   tokens_in: float, tokens_out: float, attempts: int = 1,
-                  error: Optional[str] = None) -> dict[str, Any]:
+                  error: Optional[str] = None, rule: Optional[str] = None,
+                  shared_reply: bool = False, finish_reason: Optional[str] = None
+                  ) -> dict[str, Any]:
     return {"image": q.image, "index": q.index, "question": q.text, "question_type": q.type,
-            "correct_answer": q.answer, "parsed": parsed, "raw": raw,
+            "correct_answer": q.answer, "parsed": parsed,
+            "rule": rule or ("none" if parsed is None else "given"), "raw": raw,
+            "shared_reply": shared_reply, "finish_reason": finish_reason,
             "latency_s": round(float(latency_s), 4), "tokens_in": tokens_in,
             "tokens_out": tokens_out, "attempts": attempts, "error": error, "t": time.time()}
+
+
+def exported_answer(rec: Mapping[str, Any]) -> Optional[str]:
+    """A stored answer's ``gpt_answer`` in the export: the letter; else the question's own reply
+    text (MMAD's Qwen script stores it so too); never a batch reply shared with other questions."""
+    if rec.get("parsed"):
+        return rec["parsed"]
+    return None if rec.get("shared_reply") else rec.get("raw")
 
 
 def is_done(record: Optional[Mapping[str, Any]]) -> bool:
@@ -63,7 +82,7 @@ def export_records(questions: Sequence[Question], stored: Mapping[str, Mapping[s
         rec = stored.get(state_key(q)) or {}
         entry = {"image": q.image, "question": q.text, "question_type": q.type,
                  "correct_answer": q.answer,
-                 "gpt_answer": rec.get("parsed") if rec.get("parsed") else rec.get("raw")}
+                 "gpt_answer": exported_answer(rec)}
         if rec.get("error") or not rec:
             entry["error"] = rec.get("error") or "not asked"
         out.append(entry)

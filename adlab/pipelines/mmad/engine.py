@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Sequence
 
-from adlab.pipelines.mmad.answers import answer_record, parse_letter, state_key
+from adlab.pipelines.mmad.answers import answer_record, state_key
 from adlab.pipelines.mmad.clients.base import Completion, RequestFailed, VisionClient
 from adlab.pipelines.mmad.data import Question
+from adlab.pipelines.mmad.parsing import AnswerReader
 from adlab.pipelines.mmad.prompting import (ImagePart, Message, build_request, follow_up,
-                                            load_image, split_batch_answer)
+                                            load_image)
 
 
 @dataclass
@@ -38,23 +39,30 @@ class Job:
     inputs: ImageInputs
     # history mode: earlier turns of this image already answered (question, raw answer)
     replay: list[tuple[Question, str]] = field(default_factory=list)
+    reader: AnswerReader = field(default_factory=AnswerReader)
 
     def messages(self) -> list[Message]:
         return build_request(self.inputs.templates, self.inputs.query, self.questions,
                              self.inputs.ad_text, batch=self.mode == "batch")
 
     def answers(self, completion: Completion) -> list[dict[str, Any]]:
+        """One record per question. A batch reply is kept whole in each record's ``raw`` with
+        ``shared_reply`` set; a question it does not answer by itself stays unparsed (its
+        export carries no answer text, so no re-scoring can read another question's letter)."""
         n = len(self.questions)
         if self.mode == "batch":
-            texts = split_batch_answer(completion.text, n)
-            return [answer_record(q, raw=completion.text if t is None else t, parsed=t,
+            readings = self.reader.batch(completion.text, self.questions)
+            return [answer_record(q, raw=completion.text, parsed=r.letter, rule=r.rule,
                                   latency_s=completion.latency_s, tokens_in=completion.tokens_in / n,
-                                  tokens_out=completion.tokens_out / n, attempts=completion.attempts)
-                    for q, t in zip(self.questions, texts)]
+                                  tokens_out=completion.tokens_out / n, attempts=completion.attempts,
+                                  shared_reply=n > 1, finish_reason=completion.finish_reason)
+                    for q, r in zip(self.questions, readings)]
         [q] = self.questions
-        return [answer_record(q, raw=completion.text, parsed=parse_letter(completion.text),
+        reading = self.reader.single(completion.text, q)
+        return [answer_record(q, raw=completion.text, parsed=reading.letter, rule=reading.rule,
                               latency_s=completion.latency_s, tokens_in=completion.tokens_in,
-                              tokens_out=completion.tokens_out, attempts=completion.attempts)]
+                              tokens_out=completion.tokens_out, attempts=completion.attempts,
+                              finish_reason=completion.finish_reason)]
 
     def failed(self, exc: RequestFailed) -> list[dict[str, Any]]:
         return [answer_record(q, raw=None, parsed=None, latency_s=exc.latency_s, tokens_in=0,
@@ -81,7 +89,7 @@ def run_history(client: VisionClient, job: Job, all_questions: Sequence[Question
         if q.index in done:
             last_answer = done[q.index]
             continue
-        one = Job(job.image, [q], "single", job.inputs)
+        one = Job(job.image, [q], "single", job.inputs, reader=job.reader)
         try:
             completion = client.complete(history)
         except RequestFailed as exc:
@@ -101,22 +109,24 @@ def image_inputs(root: Path, image: str, templates: Sequence[str], max_size: tup
 
 def make_jobs(images: Iterable[str], todo: Mapping[str, list[Question]],
               all_questions: Mapping[str, list[Question]], stored: Mapping[str, Mapping[str, Any]],
-              inputs_for: Callable[[str], ImageInputs], mode: str) -> Iterator[Job]:
+              inputs_for: Callable[[str], ImageInputs], mode: str,
+              reader: Optional[AnswerReader] = None) -> Iterator[Job]:
     """Jobs for the questions still to ask, image by image; images are decoded lazily."""
+    reader = reader or AnswerReader()
     for image in images:
         missing = todo.get(image) or []
         if not missing:
             continue
         inputs = inputs_for(image)
         if mode == "batch":
-            yield Job(image, list(missing), mode, inputs)
+            yield Job(image, list(missing), mode, inputs, reader=reader)
         elif mode == "history":
             replay = [(q, str(stored[state_key(q)].get("raw") or ""))
                       for q in all_questions[image] if q not in missing and state_key(q) in stored]
-            yield Job(image, list(missing), mode, inputs, replay)
+            yield Job(image, list(missing), mode, inputs, replay, reader=reader)
         else:
             for q in missing:
-                yield Job(image, [q], mode, inputs)
+                yield Job(image, [q], mode, inputs, reader=reader)
 
 
 def execute(jobs: Iterator[Job], client: VisionClient, all_questions: Mapping[str, list[Question]],

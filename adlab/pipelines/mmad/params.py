@@ -158,6 +158,13 @@ class MmadParams(PipelineParams):
     mmad_json: Optional[str] = Field(default=None, description="default: <data_root>/mmad.json")
     output_dir: Optional[str] = Field(default=None, description="extra folder for answers_*.json "
                                                                 "(they are run artifacts anyway)")
+    protocol: Literal["official", "adlab"] = Field(
+        default="adlab", description="reading of replies: official = the MMAD query script of "
+                                     "the model's family (first/last letter, difflib fallback); "
+                                     "adlab = strict (never an article or a word)")
+    family: Optional[str] = Field(default=None, description="MMAD script family under protocol "
+                                  "official (gpt4o, gemini, claude, qwen, llava, cambrian, "
+                                  "internvl, minicpm); null = from the model name")
     eval: EvalParams = Field(default_factory=EvalParams)
     ad: AdParams = Field(default_factory=AdParams)
     api: ApiParams = Field(default_factory=ApiParams)
@@ -184,6 +191,11 @@ class MmadParams(PipelineParams):
         entry = resolve_llm(self.llm, provider=self.api.provider, base_url=self.api.base_url)
         if self.eval.batch_mode is None:
             self.eval.batch_mode = bool(entry.defaults.get("batch_mode", False))
+        from adlab.metrics.mmad_parsing import OFFICIAL_RULES
+
+        if self.family is not None and self.family not in OFFICIAL_RULES:
+            raise ValueError(f"family {self.family!r} is not an MMAD script family; use one of "
+                             f"{', '.join(sorted(OFFICIAL_RULES))} or null")
         if self.eval.history and self.eval.batch_mode:
             raise ValueError("eval.history asks one question per turn, so it cannot be combined "
                              "with eval.batch_mode: true; set one of them to false")

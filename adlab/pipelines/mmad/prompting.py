@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import io
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence, Union
@@ -141,27 +140,3 @@ def build_request(templates: Sequence[ImagePart], query: ImagePart, questions: S
 def follow_up(history: list[Message], answer: str, question: Question) -> list[Message]:
     """Chat history mode: the previous turns, the model's answer, then the next question."""
     return [*history, Message("assistant", [answer]), Message("user", [format_question(question)])]
-
-
-_NUMBERED = re.compile(r"(?m)^\s*(?:\*\*)?(\d{1,2})\s*[.):]\s*(?:\*\*)?\s*(?:(?i:answer)\s*[:：]?\s*)?"
-                       r"\(?\s*([A-E])(?![\w'])")
-_ANSWER_WORD = re.compile(r"(?i)\banswers?\b\s*[:：]?")
-
-
-def split_batch_answer(text: str, n: int) -> list[Optional[str]]:
-    """Per-question answer texts from a batch-mode reply; None where a question got none.
-
-    Numbered lines (``2. Answer: C.``) decide when they cover the questions; else, when the reply
-    holds exactly ``n`` standalone letters A-E (the word "Answer" ignored), they are taken in order.
-    """
-    found: dict[int, str] = {}
-    for match in _NUMBERED.finditer(text or ""):
-        number = int(match.group(1))
-        if 1 <= number <= n and number not in found:
-            found[number] = match.group(2).upper()
-    if found:
-        return [found.get(i + 1) for i in range(n)]
-    letters = re.findall(r"(?<![A-Za-z])([A-E])(?![A-Za-z])", _ANSWER_WORD.sub(" ", text or ""))
-    if len(letters) == n:
-        return letters
-    return [None] * n

@@ -75,6 +75,7 @@ class Progress:
 def run(ctx: RunContext) -> None:
     from adlab.pipelines.mmad.clients import make_client
     from adlab.pipelines.mmad.engine import execute, image_inputs, make_jobs
+    from adlab.pipelines.mmad.parsing import answer_reader
 
     p = ctx.params
     assert isinstance(p, MmadParams)
@@ -132,8 +133,9 @@ def run(ctx: RunContext) -> None:
                                 tuple(ev.max_image_size), ad_texts.get(image))
 
         try:
-            execute(make_jobs(subset.images, todo, per_image, stored, inputs_for, mode), client,
-                    per_image, progress.add, progress.tick)
+            execute(make_jobs(subset.images, todo, per_image, stored, inputs_for, mode,
+                              answer_reader(p, entry.model_id)),
+                    client, per_image, progress.add, progress.tick)
         finally:
             client.close()
     ask_s = time.perf_counter() - ask_started

@@ -5,8 +5,13 @@ from PIL import Image
 
 from adlab.pipelines.mmad.answers import answers_filename, parse_letter
 from adlab.pipelines.mmad.data import Question
+from adlab.pipelines.mmad.parsing import split_batch_answer as _split
 from adlab.pipelines.mmad.prompting import (ImagePart, build_request, describe_ad, follow_up,
-                                            format_question, load_image, split_batch_answer)
+                                            format_question, load_image)
+
+
+def split_batch_answer(text, n):
+    return [p.letter for p in _split(text, n)]
 
 Q = Question(image="DS/c/test/bad/0.png", index=0, text="Is there a defect?",
              options={"A": "Yes.", "B": "No."}, answer="A", type="Anomaly Detection")

@@ -25,6 +25,7 @@ class Completion:
     tokens_out: int = 0
     latency_s: float = 0.0
     attempts: int = 1
+    finish_reason: Optional[str] = None  # "length": cut at max_tokens (counted, flagged)
 
 
 class RequestFailed(Exception):
