@@ -2,12 +2,12 @@
 
 Upgrades are serialised across processes: SQLite takes its write lock (BEGIN IMMEDIATE) and
 PostgreSQL an advisory lock, then the revision is re-read, so several workers opening a fresh
-database at once run the migrations exactly once.
+database at once run the migrations exactly once. The scripts are found as the package
+``adlab._migrations`` (:mod:`adlab.db.schema_scripts`), so a wheel install migrates like a checkout.
 """
 from __future__ import annotations
 
 import functools
-from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
@@ -17,21 +17,26 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
 from adlab.db.engine import is_sqlite, reader
+from adlab.db.schema_scripts import MIGRATIONS_PACKAGE, migrations_dir
+from adlab.errors import AdlabError
 
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 _PG_LOCK_KEY = 0x61646C6162  # "adlab"
 
 
 def alembic_config() -> Config:
+    """adlab's Alembic configuration (the same scripts the ``alembic`` command line uses)."""
     cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("script_location", str(migrations_dir()))
     return cfg
 
 
 @functools.lru_cache(maxsize=1)
 def head_revision() -> str:
+    """The newest schema revision, as Alembic reads it from the scripts."""
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-    assert head is not None, f"no migrations found in {MIGRATIONS_DIR}"
+    if head is None:
+        raise AdlabError(f"no migration scripts in {migrations_dir()} ({MIGRATIONS_PACKAGE}); "
+                         "reinstall adlab")
     return head
 
 

@@ -18,11 +18,11 @@ def test_blank_database_migrates_to_head(tmp_path):
 
 
 def test_models_and_migrations_agree(tmp_path):
-    from adlab.db.engine import SCHEMA_HEAD
+    from adlab.db.schema_scripts import scanned_head
 
     engine = get_engine(f"sqlite:///{tmp_path / 'lab.db'}")
     assert schema_drift(engine) == []
-    assert SCHEMA_HEAD == head_revision()  # the fast open-time check knows the newest migration
+    assert scanned_head() == head_revision()  # the fast open-time check knows the newest migration
 
 
 def test_wal_mode_and_busy_timeout(tmp_path):

@@ -1,0 +1,1 @@
+"""Alembic scripts for adlab's schema; installed as ``adlab._migrations`` (see setup.py)."""
