@@ -74,8 +74,12 @@ def requeue_runs(engine: Engine, run_ids: Sequence[int]) -> BulkResult:
 
 
 def requeue_run(engine: Engine, run_id: int) -> list[int]:
-    """New run(s) with the stored config, name, study and group keys of ``run_id``, identified
-    as a queued run is (so it joins the original's group under the current grouping rule)."""
+    """New run(s) with the stored config, name, study and group keys of ``run_id``. The params
+    and seed are built as for any queued run; the stored hashes are kept, so the new run is a
+    duplicate of, and ranked with, exactly the runs the original is (even when it was stored
+    under an earlier grouping rule or imported with its own partition keys)."""
+    from dataclasses import replace
+
     from pydantic import ValidationError
 
     from adlab.config.loader import format_validation_error
@@ -99,6 +103,8 @@ def requeue_run(engine: Engine, run_id: int) -> list[int]:
         group_keys=json.loads(run.group_keys_json or "[]") or None, name=run.name,
         study=run.study, priority=run.priority, max_attempts=run.max_attempts,
         depends_on=run.depends_on)
+    run_spec = replace(run_spec, config_hash=run.config_hash, partition_hash=run.partition_hash,
+                       group_hash=run.group_hash, seed=run.seed)
     return enqueue(engine, [run_spec], repeat=True).created
 
 

@@ -90,6 +90,12 @@ def test_requeue_gives_the_same_identity(engine, queued):
     assert json.loads(rows[again].config_json) == json.loads(rows[first].config_json)
     assert _params(engine, again) == _params(engine, first)
     assert enqueue(engine, specs[:1]).skipped  # and duplicate detection sees the same config
+    # Re-queue keeps the stored hashes; built afresh from the stored config they are the same.
+    fresh = make_run_spec(pipeline="identity_test", config=json.loads(rows[first].config_json),
+                          derived=SPEC.derived(None), partition_keys=SPEC.partition_keys,
+                          non_group_keys=SPEC.non_group_keys, name=rows[first].name, study="s1")
+    assert (fresh.config_hash, fresh.partition_hash, fresh.group_hash, fresh.seed) == \
+        (rows[first].config_hash, rows[first].partition_hash, rows[first].group_hash, rows[first].seed)
 
 
 @pytest.mark.parametrize("fmt", ["json", "csv"])
