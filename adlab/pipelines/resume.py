@@ -68,7 +68,7 @@ def save_unit(ctx: RunContext, key: str, result: Any, recorder: Recorder) -> Non
     ctx.state.put(key, {"format": _FORMAT, "result": result, "records": recorder.records})
 
 
-def replay(ctx: RunContext, unit: SavedUnit, label: str) -> Any:
+def replay(ctx: RunContext, unit: SavedUnit, label: str, *, what: str = "already done") -> Any:
     """Re-record a finished unit's metrics and artifacts in this attempt; returns its result."""
     for r in unit.records:
         if "metric" in r:
@@ -76,7 +76,7 @@ def replay(ctx: RunContext, unit: SavedUnit, label: str) -> Any:
                        note=r.get("note"))
         else:
             ctx.artifact(Path(r["artifact"]), r["kind"])
-    ctx.log(f"{label}: done in an earlier attempt; its {len(unit.records)} result(s) are "
+    ctx.log(f"{label}: {what} in an earlier attempt; its {len(unit.records)} result(s) are "
             "recorded again, not recomputed")
     return unit.result
 

@@ -10,8 +10,9 @@ Output layout (under ``ctx.output_dir``)::
     predictions.json             the seed's AD predictions records, every category
     thresholds.yaml              the seed's thresholds file (global + per "<Dataset>/<category>")
 
-A finished category is remembered in the partial-result store, so a re-claimed run resumes
-with the next category.
+A finished category is remembered in the partial-result store with what it recorded, so a
+re-claimed run replays its metrics and artifacts (adlab.pipelines.resume) and resumes with the
+next category.
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from adlab.core.vocabulary import ArtifactKind
 from adlab.errors import PipelineError
 from adlab.pipelines.anomalib.params import AnomalibParams
 from adlab.pipelines.base import RunContext
+from adlab.pipelines.resume import resumable
 
 STATE_PREFIX = "category/"
 ARTIFACT_KINDS = {"onnx": "onnx", "onnx_head": "onnx", "memory_bank": "memory_bank"}
@@ -307,17 +309,19 @@ def run(ctx: RunContext) -> None:
     ctx.set_info("data_root", str(root))
     ctx.output_dir.mkdir(parents=True, exist_ok=True)
     outcomes: list[CategoryOutcome] = []
+
+    def compute(rec: RunContext, category: str) -> dict[str, Any]:
+        rec.log(f"{category}: starting ({len(outcomes) + 1}/{len(categories)})")
+        return asdict(run_category(rec, params, root, dataset_label, category))
+
+    def files_kept(saved: dict[str, Any]) -> bool:
+        return Path(saved["maps_file"]).is_file() and Path(saved["bundle_dir"]).is_dir()
+
     for category in categories:
         ctx.check_cancelled()
-        saved = ctx.state.get(STATE_PREFIX + category)
-        if saved and Path(saved["maps_file"]).is_file() and Path(saved["bundle_dir"]).is_dir():
-            ctx.log(f"{category}: already done in an earlier attempt, skipping")
-            outcomes.append(CategoryOutcome(**saved))
-            continue
-        ctx.log(f"{category}: starting ({len(outcomes) + 1}/{len(categories)})")
-        outcome = run_category(ctx, params, root, dataset_label, category)
-        ctx.state.put(STATE_PREFIX + category, asdict(outcome))
-        outcomes.append(outcome)
+        saved = resumable(ctx, STATE_PREFIX + category, lambda rec, c=category: compute(rec, c),
+                          label=category, valid=files_kept)
+        outcomes.append(CategoryOutcome(**saved))
         ctx.set_info("parity", {o.category: o.parity for o in outcomes})
     _write_run_outputs(ctx, params, root, dataset_label, outcomes)
     keys = sorted(set.intersection(*(set(o.metrics) for o in outcomes)))

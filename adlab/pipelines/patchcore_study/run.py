@@ -8,7 +8,8 @@ Metric scopes:
   over the row's test domains and ``in_domain_*`` / ``cross_domain_*`` / ``domain_gap_*``.
 Feature dimension, bank size/build time/megabytes, search backend (``search_gpu`` 0/1) and
 inference ms per image are metrics too. A finished entry (and bank stats) is kept in the
-partial-result store, so a re-claimed run skips what is done.
+partial-result store with what it recorded, so a re-claimed run replays what is done
+(adlab.pipelines.resume) instead of redoing it.
 
 Output layout (under ``ctx.output_dir``)::
 
@@ -30,6 +31,7 @@ import numpy as np
 from adlab.core.vocabulary import ArtifactKind
 from adlab.errors import PipelineError
 from adlab.pipelines.base import RunContext
+from adlab.pipelines.resume import Recorder, load_unit, replay, save_unit
 from adlab.pipelines.patchcore_study.domains import Domain, parse_domain, run_categories
 from adlab.pipelines.patchcore_study.params import PatchCoreStudyParams
 
@@ -254,22 +256,25 @@ def run(ctx: RunContext) -> None:
     for unit in units:
         ctx.check_cancelled()
         keys = [ENTRY_PREFIX + entry_scope(params, unit.train, t) for t in unit.tests]
-        saved = [ctx.state.get(k) for k in keys]
-        stats = ctx.state.get(BANK_PREFIX + unit.train.label)
+        saved = [load_unit(ctx, k) for k in keys]
+        done = [u if u is not None and Path(u.result["maps_file"]).is_file() else None
+                for u in saved]
+        bank = load_unit(ctx, BANK_PREFIX + unit.train.label)
         fitted = None
-        if stats is None or not all(saved):
-            fitted, stats = _fit_unit(ctx, params, extractor, unit)
-            ctx.state.put(BANK_PREFIX + unit.train.label, stats)
+        if bank is not None and all(u is not None for u in done):
+            stats = replay(ctx, bank, f"{unit.train.label} bank", what="built")
+        else:  # some entry needs the bank in memory: fit it (its stats are recorded afresh)
+            recorder = Recorder(ctx)
+            fitted, stats = _fit_unit(recorder, params, extractor, unit)  # type: ignore[arg-type]
+            save_unit(ctx, BANK_PREFIX + unit.train.label, stats, recorder)
         unit_stats.append(stats)
-        for key, test, done in zip(keys, unit.tests, saved):
-            if done and Path(done["maps_file"]).is_file():
-                ctx.log(f"{done['scope']}: already done in an earlier attempt, skipping")
-                entries.append(done)
+        for key, test, finished in zip(keys, unit.tests, done):
+            if finished is not None:
+                entries.append(replay(ctx, finished, finished.result["scope"]))
                 continue
-            if fitted is None:
-                fitted, _ = _fit_unit(ctx, params, extractor, unit)
-            entry = _score_entry(ctx, params, fitted, unit, test)
-            ctx.state.put(key, entry)
+            recorder = Recorder(ctx)
+            entry = _score_entry(recorder, params, fitted, unit, test)  # type: ignore[arg-type]
+            save_unit(ctx, key, entry, recorder)
             entries.append(entry)
             ctx.check_cancelled()
         del fitted

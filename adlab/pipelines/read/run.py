@@ -10,8 +10,9 @@ Output layout (under ``ctx.output_dir``)::
     <category>/metadata.jsonl     one record per sample (prompt, answer, points, score, ...)
     <category>/visuals/*.png      image+points | prediction | ground truth
 
-A finished category is remembered in the partial-result store; a re-claimed run resumes with
-the next one.
+A finished category is remembered in the partial-result store with what it recorded; a
+re-claimed run replays its metrics and artifacts (adlab.pipelines.resume) and resumes with the
+next one.
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ import numpy as np
 from adlab.core.vocabulary import ArtifactKind
 from adlab.errors import PipelineError
 from adlab.pipelines.base import RunContext
+from adlab.pipelines.resume import resumable
 from adlab.pipelines.read.params import ReadParams
 
 STATE_PREFIX = "category/"
@@ -222,17 +224,16 @@ def run(ctx: RunContext) -> None:
     ctx.metric("load_s", time.perf_counter() - start)
     decoder = _decoder(ctx, params, segmenter)
     outcomes: list[CategoryOutcome] = []
+
+    def compute(rec: RunContext, category: str) -> dict[str, Any]:
+        rec.log(f"{category}: starting ({len(outcomes) + 1}/{len(categories)})")
+        return asdict(run_category(rec, params, segmenter, decoder, root, category))
+
     for category in categories:
         ctx.check_cancelled()
-        saved = ctx.state.get(STATE_PREFIX + category)
-        if saved and Path(saved["logits_file"]).is_file():
-            ctx.log(f"{category}: already done in an earlier attempt, skipping")
-            outcomes.append(CategoryOutcome(**saved))
-            continue
-        ctx.log(f"{category}: starting ({len(outcomes) + 1}/{len(categories)})")
-        outcome = run_category(ctx, params, segmenter, decoder, root, category)
-        ctx.state.put(STATE_PREFIX + category, asdict(outcome))
-        outcomes.append(outcome)
+        saved = resumable(ctx, STATE_PREFIX + category, lambda rec, c=category: compute(rec, c),
+                          label=category, valid=lambda s: Path(s["logits_file"]).is_file())
+        outcomes.append(CategoryOutcome(**saved))
     keys = sorted(set.intersection(*(set(o.metrics) for o in outcomes)))
     for key in keys:
         values = [o.metrics[key] for o in outcomes if np.isfinite(o.metrics[key])]

@@ -69,11 +69,15 @@ def test_patchcore_joint_run_end_to_end(synth_root: Path, make_params, tmp_path:
                               data_root=synth_root.parent)
     assert [r["metadata"]["class_name"] for r in routed] == ["woven", "washer"]
 
-    # A re-claimed run resumes: finished categories are not trained again.
+    # A re-claimed run (a new attempt: no results, the saved progress) resumes: finished
+    # categories are not trained again, and their results are recorded again, once each.
     before = sum(a["kind"] == "checkpoint" for a in ctx.artifacts)
-    _run({}, tmp_path / "run", ctx=ctx)
-    assert sum(a["kind"] == "checkpoint" for a in ctx.artifacts) == before
-    assert sum("already done" in m for _, m in ctx.logs) == 2
+    again = LocalRunContext(params=ctx.params, output_dir=tmp_path / "run", state=ctx.state)
+    _run({}, tmp_path / "run", ctx=again)
+    assert sum(a["kind"] == "checkpoint" for a in again.artifacts) == before
+    assert sum("already done" in m for _, m in again.logs) == 2
+    for scope in categories:
+        assert again.metric_value("fit_s", scope) == ctx.metric_value("fit_s", scope)
 
 
 def test_padim_single_category_run(synth_root: Path, make_params, tmp_path: Path) -> None:
