@@ -19,10 +19,12 @@ split evenly over its questions.
 
 Metrics (the convention reports and the TUI read): key ``accuracy`` with scope ""
 for the overall MMAD average (%, the headline) and scope ``"<dataset>/<type>"`` for every cell
-of the score table, including ``"<dataset>/Average"`` and ``"Average/<type>"``;
+of the score table, including ``"<dataset>/Average"`` and ``"Average/<type>"``; the same
+under ``accuracy_official`` for MMAD's own ``summary.py`` scoring (unparsed answers dropped,
+its skip quirk, 0 % missing cells) with ``dropped_official``/``skipped_official`` counts;
 ``overkill``/``miss`` (%, scope "" and per dataset); counts ``questions``, ``answered``,
 ``unparseable``, ``errors``, ``truncated`` (replies cut at max_tokens), ``images``; cost ``tokens_in``, ``tokens_out``, ``latency_mean_s``,
-``elapsed_s``, ``answers_per_s``.
+``elapsed_s``, ``answers_per_s`` (answered questions of this attempt per second of asking).
 """
 from __future__ import annotations
 
@@ -124,16 +126,22 @@ def meta_document(*, experiment_name: str, llm: str, model_id: str, ad_model: Op
             "scores": {k: v for k, v in table.items() if k != "_summary"}}
 
 
-def record_metrics(ctx: Any, table: Mapping[str, Any]) -> None:
-    """Scores -> run metrics (see the module docstring for keys and scopes)."""
+def record_metrics(ctx: Any, table: Mapping[str, Any], key: str = "accuracy") -> None:
+    """Scores -> run metrics (see the module docstring for keys and scopes); ``key`` is
+    ``accuracy`` for the strict table and ``accuracy_official`` for MMAD's summary.py one."""
     from adlab.metrics.mmad import AVERAGE, SUMMARY
 
     for dataset, row in table.items():
         if dataset == SUMMARY:
             continue
         for qtype, value in row.items():  # every table cell, incl. <ds>/Average, Average/<type>
-            ctx.metric("accuracy", value, scope=f"{dataset}/{qtype}")
-    ctx.metric("accuracy", table.get(AVERAGE, {}).get(AVERAGE, 0.0))
+            ctx.metric(key, value, scope=f"{dataset}/{qtype}")
+    ctx.metric(key, table.get(AVERAGE, {}).get(AVERAGE, 0.0))
+    if key != "accuracy":
+        summary = table.get(SUMMARY, {})
+        ctx.metric("dropped_official", float(summary.get("n_dropped", 0)))
+        ctx.metric("skipped_official", float(summary.get("n_skipped", 0)))
+        return
     summary = table.get(SUMMARY, {})
     for rate in ("overkill", "miss"):
         for scope, value in (summary.get(rate) or {}).items():

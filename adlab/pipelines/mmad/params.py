@@ -18,6 +18,8 @@ from pydantic import Field, field_validator, model_validator
 from adlab.pipelines.base import PipelineParams
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_HTTP_URL = re.compile(r"^https?://[^\s/:?#]+(:\d{1,5})?(/[^\s]*)?$", re.IGNORECASE)
+_ANY_URL = re.compile(r"^[a-z][a-z0-9+.\-]*://", re.IGNORECASE)
 _SECRET_PATTERNS = (
     re.compile(r"sk-[A-Za-z0-9_\-]{16,}"),  # OpenAI / Anthropic style keys
     re.compile(r"AIza[0-9A-Za-z_\-]{30,}"),  # Google API keys
@@ -133,6 +135,17 @@ class ApiParams(PipelineParams):
     image_detail: Literal["low", "high", "auto"] = Field(default="low",
                                                          description="OpenAI image detail (MMAD: low)")
 
+    @field_validator("base_url")
+    @classmethod
+    def _url_shape(cls, value: Optional[str]) -> Optional[str]:
+        if value is None or not value.strip():
+            return None
+        text = value.strip()
+        if not _HTTP_URL.match(text):
+            raise ValueError(f"api.base_url {text!r} is not an http(s) URL; write it like "
+                             "http://127.0.0.1:8000/v1 (scheme, host, optional port and path)")
+        return text
+
     @field_validator("api_key_env")
     @classmethod
     def _env_name(cls, value: Optional[str]) -> Optional[str]:
@@ -188,7 +201,14 @@ class MmadParams(PipelineParams):
         """Fill per-model defaults (batch_mode) so the stored config says what ran."""
         from adlab.pipelines.mmad.registry import resolve_llm
 
+        if _ANY_URL.match(self.llm.strip()):
+            raise ValueError(f"llm {self.llm!r} is a URL; put the endpoint in api.base_url and the "
+                             "served model's name in llm (e.g. llm: Qwen/Qwen2.5-VL-3B-Instruct, "
+                             f"api.base_url: {self.llm.strip()})")
         entry = resolve_llm(self.llm, provider=self.api.provider, base_url=self.api.base_url)
+        if entry.provider == "openai-compatible" and not entry.base_url:
+            raise ValueError(f"llm {self.llm!r} is served by an OpenAI-compatible endpoint but no "
+                             "endpoint is given; set api.base_url (e.g. http://127.0.0.1:8000/v1)")
         if self.eval.batch_mode is None:
             self.eval.batch_mode = bool(entry.defaults.get("batch_mode", False))
         from adlab.metrics.mmad_parsing import OFFICIAL_RULES

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import shutil
+import threading
 import time
 from pathlib import Path
 from typing import Any, Optional
@@ -51,6 +52,19 @@ class Progress:
         self.errors = 0
         self.allowed = math.floor(budget * total)
         self.last_error: Optional[str] = None
+        self._retries: list[str] = []  # appended from request threads, reported by tick()
+        self._retry_lock = threading.Lock()
+
+    def retried(self, message: str) -> None:
+        with self._retry_lock:
+            self._retries.append(message)
+
+    def report_retries(self) -> None:
+        """One log line per wave of retries seen since the last report (on the run's thread)."""
+        with self._retry_lock:
+            wave, self._retries = self._retries, []
+        if wave:
+            self.ctx.log(f"{len(wave)} request(s) retried; latest: {wave[-1]}", level="warning")
 
     def add(self, records: list[dict[str, Any]]) -> None:
         for rec in records:
@@ -65,6 +79,7 @@ class Progress:
                           if self.errors else None)
 
     def tick(self) -> None:
+        self.report_retries()
         self.ctx.check_cancelled()
         if self.errors > self.allowed:
             raise PipelineError(
@@ -123,7 +138,7 @@ def run(ctx: RunContext) -> None:
     ctx.progress(progress.done, len(questions))
     ask_started = time.perf_counter()
     if n_todo:
-        client = make_client(entry, p, ctx.device)
+        client = make_client(entry, p, ctx.device, on_retry=progress.retried)
         ctx.log(f"asking {n_todo} question(s) of {len(todo)} image(s) with {entry.name} "
                 f"({entry.provider}, {mode} mode, {client.concurrency} in flight"
                 f"{f', batches of {client.batch_size}' if client.batch_size > 1 else ''})")
@@ -150,16 +165,24 @@ def _finish(ctx: RunContext, p: MmadParams, questions: list[Question], subset: A
 
     stored = ctx.state.items(ans.PREFIX)
     records = ans.export_records(questions, stored)
-    table = score_answers([{k: v for k, v in r.items() if k != "error"} for r in records])
+    table = score_answers(records)
+    official = score_answers(records, protocol="official")
     ans.record_metrics(ctx, table)
+    ans.record_metrics(ctx, official, key="accuracy_official")
     summary = table["_summary"]
     errors = sum(1 for r in records if r.get("error"))
     usage = ans.usage_totals(stored.values())
+    truncated = sum(1 for r in stored.values() if r.get("finish_reason") == "length")
     counts = {"questions": len(questions), "answered": len(questions) - errors,
-              "unparseable": summary["n_unparseable"] - errors, "errors": errors,
-              "images": len(subset.images)}
+              "unparseable": summary["n_unparseable"], "errors": errors,
+              "truncated": truncated, "images": len(subset.images)}
+    answered_now = max(0, asked - errors)  # this attempt's questions that got an answer
+    if truncated:
+        ctx.log(f"{truncated} reply(ies) were cut at eval.max_tokens ({p.eval.max_tokens}); "
+                "raise it if their answers are unparseable", level="warning")
     for key, value in {**counts, **usage, "elapsed_s": elapsed_s,
-                       "answers_per_s": asked / ask_s if asked and ask_s > 0 else 0.0}.items():
+                       "answers_per_s": answered_now / ask_s if answered_now and ask_s > 0
+                       else 0.0}.items():
         ctx.metric(key, float(value))
     if counts["unparseable"]:
         ctx.log(f"{counts['unparseable']} answer(s) had no choice letter A-E and count as wrong",
@@ -171,6 +194,8 @@ def _finish(ctx: RunContext, p: MmadParams, questions: list[Question], subset: A
         few_shot=ev.few_shot, table=table, processed=len(subset.images), errors=errors,
         elapsed_s=elapsed_s,
         extra={"questions": len(questions), "unparseable": counts["unparseable"],
+               "protocol": p.protocol, "truncated": truncated,
+               "accuracy_official": round(float(official["Average"].get("Average", 0.0)), 4),
                "similar_template": ev.similar_template, "batch_mode": ev.batch_mode,
                "history": ev.history, "subset_sha256": subset.sha256, "run_id": ctx.run_id,
                **{k: round(v, 4) for k, v in usage.items()}})

@@ -24,6 +24,8 @@ class Script:
     always_fail: dict[str, int] = field(default_factory=dict)  # question text -> status, forever
     replies: dict[str, str] = field(default_factory=dict)  # question text -> verbatim reply
     retry_after: Optional[float] = None  # Retry-After header on 429s
+    finish_reason: str = "stop"  # OpenAI replies' finish_reason ("length": cut at max_tokens)
+    error_text: Optional[str] = None  # plain-text error body instead of the JSON one
 
 
 @dataclass
@@ -161,12 +163,17 @@ class LoopbackServer:
             headers = {}
             if status == 429 and self.script.retry_after is not None:
                 headers["Retry-After"] = str(self.script.retry_after)
-            self._send(h, status, self._error_body(api, status), headers)
+            if self.script.error_text is not None:
+                self._send_text(h, status, self.script.error_text)
+            else:
+                self._send(h, status, self._error_body(api, status), headers)
             return
         reply = self._reply_text(questions) if questions else "I see no question."
         n_in, n_out = max(1, len(text) // 4) + 85 * images, max(1, len(reply) // 4)
         payload = {"openai": self._openai_reply, "anthropic": self._anthropic_reply,
                    "gemini": self._gemini_reply}[api](reply, n_in, n_out, body)
+        if api == "openai":
+            payload["choices"][0]["finish_reason"] = self.script.finish_reason
         if self._client_gone(h):
             with self._lock:
                 self.log.append(Request(api, questions, 0, "aborted", t, images))
@@ -184,6 +191,18 @@ class LoopbackServer:
             h.send_header("Content-Length", str(len(data)))
             for k, v in (headers or {}).items():
                 h.send_header(k, v)
+            h.end_headers()
+            h.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    @staticmethod
+    def _send_text(h: BaseHTTPRequestHandler, status: int, text: str) -> None:
+        data = text.encode()
+        try:
+            h.send_response(status)
+            h.send_header("Content-Type", "text/plain")
+            h.send_header("Content-Length", str(len(data)))
             h.end_headers()
             h.wfile.write(data)
         except (BrokenPipeError, ConnectionResetError):

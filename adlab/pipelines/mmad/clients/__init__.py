@@ -3,7 +3,7 @@ SDKs, and local Hugging Face models. :func:`make_client` picks one for a resolve
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Callable, Optional, Any
 
 from adlab.errors import PipelineError
 from adlab.pipelines.mmad.clients.base import (Completion, RequestFailed, RetryPolicy,
@@ -30,8 +30,10 @@ def api_key_for(entry: ModelEntry, key_env: str | None) -> str:
                         f"environment (keys are never read from configs)")
 
 
-def make_client(entry: ModelEntry, params: Any, device: str) -> VisionClient:
-    """``params`` is MmadParams; model id, endpoint and limits come from ``params.api``/``local``."""
+def make_client(entry: ModelEntry, params: Any, device: str,
+                on_retry: Optional[Callable[[str], None]] = None) -> VisionClient:
+    """``params`` is MmadParams; model id, endpoint and limits come from ``params.api``/``local``;
+    ``on_retry`` hears about every retry (from request threads: it must be thread-safe)."""
     api, ev = params.api, params.eval
     model_id = api.model_id or entry.model_id
     if entry.provider == "hf":
@@ -43,7 +45,7 @@ def make_client(entry: ModelEntry, params: Any, device: str) -> VisionClient:
                         trust_remote_code=params.local.trust_remote_code,
                         attn_implementation=params.local.attn_implementation)
     policy = RetryPolicy(max_retries=api.max_retries, backoff_s=api.backoff_s,
-                         max_backoff_s=api.max_backoff_s)
+                         max_backoff_s=api.max_backoff_s, on_retry=on_retry)
     common = dict(name=entry.name, model_id=model_id, api_key=api_key_for(entry, api.api_key_env),
                   base_url=entry.base_url, timeout_s=api.timeout_s, policy=policy,
                   concurrency=api.concurrency, max_tokens=ev.max_tokens, temperature=ev.temperature)

@@ -55,6 +55,8 @@ class RetryPolicy:
     backoff_s: float = 1.0
     max_backoff_s: float = 60.0
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
+    # told about every retry before its wait (a log line: what failed, which attempt, how long)
+    on_retry: Optional[Callable[[str], None]] = field(default=None, repr=False)
 
     def delay(self, attempt: int, retry_after: Optional[float]) -> float:
         if retry_after is not None:
@@ -93,7 +95,11 @@ def call_with_retries(send: Callable[[], Completion], classify: Classifier, poli
                 raise PipelineError(f"{provider} rejected the request ({why}); check the API key "
                                     f"environment variable and the model name") from None
             if kind == RETRY and attempt <= policy.max_retries:
-                policy.sleep(policy.delay(attempt, retry_after))
+                wait = policy.delay(attempt, retry_after)
+                if policy.on_retry is not None:
+                    policy.on_retry(f"{provider or 'request'}: {why}; retry {attempt} of "
+                                    f"{policy.max_retries} in {wait:.1f}s")
+                policy.sleep(wait)
                 continue
             suffix = f" after {attempt} attempt(s)" if kind == RETRY else ""
             raise RequestFailed(f"{why}{suffix}", attempts=attempt,

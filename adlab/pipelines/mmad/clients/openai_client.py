@@ -28,14 +28,35 @@ def to_openai(messages: Sequence[Message], detail: str) -> list[dict[str, Any]]:
     return out
 
 
-def classify(exc: BaseException) -> tuple[str, Optional[float], str]:
+def _body_text(exc: Any) -> str:
+    """The server's own words: the JSON error message, else the raw body (SDK messages such as
+    ``Error code: 400`` alone say nothing about the problem)."""
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        message = inner.get("message") if isinstance(inner, dict) else inner
+        if message:
+            return str(message)
+    try:
+        text = exc.response.text
+    except Exception:  # noqa: BLE001 - a streamed or closed response has no text
+        text = ""
+    return text.strip() or str(exc)
+
+
+def classify(exc: BaseException, url: str = "") -> tuple[str, Optional[float], str]:
     import openai
 
+    where = f" from {url}" if url else ""
     if isinstance(exc, openai.APIStatusError):
         return classify_status(exc.status_code, retry_after_of(exc.response.headers),
-                               f"HTTP {exc.status_code}: {str(exc)[:200]}")
+                               f"HTTP {exc.status_code}{where}: {_body_text(exc)[:300]}")
     if isinstance(exc, (openai.APITimeoutError, openai.APIConnectionError)) or is_transport_error(exc):
-        return classify_status(None, None, f"{type(exc).__name__}: {str(exc)[:200]}", transport=True)
+        cause = exc.__cause__ or exc.__context__
+        detail = f"{str(exc)[:200]}" + (f" ({type(cause).__name__}: {str(cause)[:200]})"
+                                        if cause is not None else "")
+        return classify_status(None, None, f"{type(exc).__name__} connecting to "
+                               f"{url or 'the endpoint'}: {detail}", transport=True)
     return classify_status(None, None, f"{type(exc).__name__}: {str(exc)[:200]}")
 
 
@@ -54,18 +75,22 @@ class OpenAIClient:
         self._key = api_key
         self._policy, self._max_tokens, self._temperature = policy, max_tokens, temperature
         self._detail = detail
+        self.url = str(self._client.base_url).rstrip("/")
 
     def _send(self, messages: Sequence[Message]) -> Completion:
         resp = self._client.chat.completions.create(
             model=self.model_id, messages=to_openai(messages, self._detail),
             max_tokens=self._max_tokens, temperature=self._temperature)
-        text = resp.choices[0].message.content or "" if resp.choices else ""
+        choice = resp.choices[0] if resp.choices else None
+        text = (choice.message.content or "") if choice is not None else ""
         usage = resp.usage
         return Completion(text=text, tokens_in=int(getattr(usage, "prompt_tokens", 0) or 0),
-                          tokens_out=int(getattr(usage, "completion_tokens", 0) or 0))
+                          tokens_out=int(getattr(usage, "completion_tokens", 0) or 0),
+                          finish_reason=getattr(choice, "finish_reason", None))
 
     def complete(self, messages: Sequence[Message]) -> Completion:
-        return call_with_retries(lambda: self._send(messages), classify, self._policy,
+        return call_with_retries(lambda: self._send(messages),
+                                 lambda exc: classify(exc, self.url), self._policy,
                                  secrets=[self._key], provider=self.provider)
 
     def complete_batch(self, batch: Sequence[Sequence[Message]]) -> list[Completion]:
