@@ -16,6 +16,7 @@ among variants that cover the same category set.
 """
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
@@ -24,7 +25,8 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from adlab.analysis.compare import format_value, metric_info, partition_keys_of, value_sort_key
-from adlab.core.grouping import category_value, dataset_value, under, variant_values
+from adlab.core.grouping import (category_value, dataset_value, is_variant_key, partition_values,
+                                  variant_values)
 from adlab.core.values import canonical_json
 from adlab.core.vocabulary import Direction, MetricInfo, Scale
 from adlab.db import compare_queries as cq
@@ -200,8 +202,7 @@ def _run_facts(engine: Engine, filters: RunFilter) -> list[_RunFacts]:
         flat = params.get(run_id, {})
         pkeys = partition_keys_of(pipeline, info_json)
         variant = {"pipeline": pipeline, **variant_values(flat, pkeys)}
-        partition = {"pipeline": pipeline}
-        partition.update({k: variant[k] for k in sorted(variant) if under(k, pkeys)})
+        partition = partition_values(pipeline, flat, [k for k in pkeys if is_variant_key(k)])
         out.append(_RunFacts(run_id, pipeline, format_value(dataset_value(flat, pkeys)),
                              category_value(flat, pkeys), variant, partition, seed))
     return out
@@ -301,7 +302,7 @@ def _build(dataset: str, metric: str, facts: list[_RunFacts], values: dict[int, 
     variants: dict[str, _RunFacts] = {}
     cells: dict[str, dict[str, list[tuple[int | None, float]]]] = {}
     for f in facts:
-        vkey = canonical_json(f.variant)
+        vkey = json.dumps(f.variant, sort_keys=True)  # values are canonical already
         variants.setdefault(vkey, f)
         for cat, v in values[f.id].items():
             cells.setdefault(vkey, {}).setdefault(cat, []).append((f.seed, v))
@@ -345,8 +346,8 @@ def _mean_over(categories: Sequence[str], samples: Mapping[str, list[tuple[int |
     std = None
     if (len(first) > 1 and None not in first and len(set(first)) == len(first)
             and all(s == first for s in seed_sets)):
-        per_seed = [math.fsum(dict(samples[c])[seed] for c in present) / len(present)
-                    for seed in first]
+        by_seed = [dict(samples[c]) for c in present]
+        per_seed = [math.fsum(d[seed] for d in by_seed) / len(present) for seed in first]
         std = _stats(per_seed)[1]
     return ColumnMean(mean, std, len(present), True)
 
@@ -367,8 +368,6 @@ def _best_per_partition(values: list[float | None], pivot: Pivot) -> set[int]:
 def rankings(pivots: Sequence[Pivot]) -> list[Ranking]:
     """Per pivot, dataset partition and covered category set: its variants ranked by their
     mean over those categories (ties share a rank). Facts (direction none) are not ranked."""
-    import json
-
     out: list[Ranking] = []
     for p in pivots:
         sets: dict[tuple[str, tuple[str, ...]], list[int]] = {}

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 from adlab.analysis.compare import Comparison, Group, _spec_keys, format_value, value_sort_key
 from adlab.analysis.report.document import Document
 from adlab.analysis.report.tables import Cell, Table
-from adlab.core.grouping import CATEGORY_LEAVES, DATASET_LEAVES, is_seed_like, is_seed_like
+from adlab.core.grouping import CATEGORY_LEAVES, DATASET_LEAVES, is_seed_like
 from adlab.db import compare_queries as cq
 from adlab.db.engine import reader
 from adlab.db.models import Artifact, Run
