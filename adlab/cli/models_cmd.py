@@ -76,7 +76,7 @@ def models_command(as_json: bool = JsonOption, anomalib: bool = AnomalibOption) 
         emit_json({
             "models": [{"name": e.name, "kind": e.kind, "provider": e.provider, "model_id": e.model_id,
                         "description": e.description, "defaults": e.defaults,
-                        "key_env": list(e.key_env)} for e in entries],
+                        "key_env": list(e.key_env), "note": e.note} for e in entries],
             "openai_compatible_prefixes": COMPATIBLE_PREFIXES,
             "also": "any Hugging Face model id or local folder; any OpenAI-compatible endpoint "
                     "via api.base_url",
@@ -92,7 +92,10 @@ def models_command(as_json: bool = JsonOption, anomalib: bool = AnomalibOption) 
                 defaults = ", ".join(f"{k}={v}" for k, v in e.defaults.items())
                 table.add_row(e.name, e.provider, e.model_id, defaults, " or ".join(e.key_env))
         out_console.print(table)
-    out_console.print("Also: any Hugging Face model id or local folder (llm: Qwen/Qwen2.5-VL-2B-Instruct), "
+    for e in entries:
+        if e.note:
+            out_console.print(f"Note on {e.name}: {e.note}.", markup=False)
+    out_console.print("Also: any Hugging Face model id or local folder (llm: Qwen/Qwen2.5-VL-3B-Instruct), "
                       "and OpenAI-compatible servers: " + ", ".join(
                           f"{p}:<model>" for p in COMPATIBLE_PREFIXES) + " or api.base_url.",
                       markup=False)

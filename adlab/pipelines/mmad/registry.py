@@ -34,6 +34,9 @@ class ModelEntry:
     description: str = ""
     defaults: dict[str, Any] = field(default_factory=dict)
     base_url: Optional[str] = None
+    # why the id differs from the seed's (a checkpoint that does not exist, a retired model);
+    # shown by `adlab models`. Any mapping is overridden per run with api.model_id.
+    note: str = ""
 
     @property
     def kind(self) -> str:
@@ -49,10 +52,17 @@ MODEL_REGISTRY: dict[str, ModelEntry] = {e.name: e for e in (
     ModelEntry("gpt-4o-mini", "openai", "gpt-4o-mini", "OpenAI GPT-4o mini"),
     ModelEntry("claude", "anthropic", "claude-sonnet-4-20250514", "Anthropic Claude Sonnet 4"),
     ModelEntry("claude-haiku", "anthropic", "claude-3-5-haiku-20241022", "Anthropic Claude 3.5 Haiku"),
-    ModelEntry("gemini", "gemini", "gemini-1.5-flash", "Google Gemini 1.5 Flash"),
-    ModelEntry("gemini-pro", "gemini", "gemini-1.5-pro", "Google Gemini 1.5 Pro"),
+    ModelEntry("gemini", "gemini", "gemini-2.5-flash", "Google Gemini 2.5 Flash",
+               note="the seed's gemini-1.5-flash (MMAD's paper model) is retired by Google; "
+                    "set api.model_id to use another"),
+    ModelEntry("gemini-pro", "gemini", "gemini-2.5-pro", "Google Gemini 2.5 Pro",
+               note="the seed's gemini-1.5-pro (MMAD's paper model) is retired by Google; "
+                    "set api.model_id to use another"),
     ModelEntry("qwen", "hf", "Qwen/Qwen2.5-VL-7B-Instruct", "Qwen2.5-VL 7B"),
-    ModelEntry("qwen-2b", "hf", "Qwen/Qwen2.5-VL-2B-Instruct", "Qwen2.5-VL 2B"),
+    ModelEntry("qwen-2b", "hf", "Qwen/Qwen2-VL-2B-Instruct", "Qwen2-VL 2B",
+               note="the seed's Qwen/Qwen2.5-VL-2B-Instruct was never published (Qwen2.5-VL "
+                    "comes in 3B, 7B, 32B, 72B); the 2B model is Qwen2-VL-2B-Instruct. For "
+                    "the smallest Qwen2.5-VL set llm: Qwen/Qwen2.5-VL-3B-Instruct"),
     ModelEntry("qwen3-vl-8b", "hf", "Qwen/Qwen3-VL-8B-Instruct", "Qwen3-VL 8B"),
     # The seed named OpenGVLab/InternVL2-8B, which only loads with trust_remote_code and its own
     # chat(); the transformers-native port of the same family is InternVL3 "-hf".
@@ -89,13 +99,13 @@ def resolve_llm(name: str, *, provider: str = "auto", base_url: Optional[str] = 
     if provider not in ("auto", entry.provider):
         # e.g. a registry name served by a compatible endpoint: keep its id, change the protocol
         entry = ModelEntry(entry.name, provider, entry.model_id, entry.description, entry.defaults,
-                           entry.base_url)
+                           entry.base_url, entry.note)
     if base_url is not None and entry.provider == "hf":
         entry = ModelEntry(entry.name, "openai-compatible", entry.model_id, entry.description,
-                           entry.defaults, base_url)
+                           entry.defaults, base_url, entry.note)
     if base_url is not None:
         entry = ModelEntry(entry.name, entry.provider, entry.model_id, entry.description,
-                           entry.defaults, base_url)
+                           entry.defaults, base_url, entry.note)
     return entry
 
 

@@ -118,3 +118,23 @@ def test_adlab_models_lists_the_registry(cli):
     assert "vllm" in doc["openai_compatible_prefixes"]
     text = cli("models", check=True).stdout
     assert "gpt-4o" in text and "llava-onevision" in text
+
+
+def test_registry_ids_are_published_checkpoints_with_notes_and_overridable(cli, monkeypatch):
+    from adlab.pipelines.mmad.clients import make_client
+
+    entry = resolve_llm("qwen-2b")
+    assert entry.model_id == "Qwen/Qwen2-VL-2B-Instruct" and "never published" in entry.note
+    assert "retired" in resolve_llm("gemini").note
+    proc = cli("models", "--json")
+    assert proc.returncode == 0, proc.stderr
+    notes = {m["name"]: m["note"] for m in json.loads(proc.stdout)["models"]}
+    assert "Qwen2-VL-2B-Instruct" in notes["qwen-2b"] and notes["gpt-4o"] == ""
+    human = cli("models")
+    assert "Note on qwen-2b:" in human.stdout
+    monkeypatch.setenv("OPENAI_API_KEY", "key-for-tests-only")
+    params = MmadParams.model_validate({"llm": "gpt-4o", "api": {
+        "base_url": "http://127.0.0.1:9/v1", "model_id": "gpt-4.1"}})
+    client = make_client(resolve_llm(params.llm, base_url=params.api.base_url), params, "cpu")
+    assert client.model_id == "gpt-4.1"  # any mapping is overridden with api.model_id
+    client.close()
