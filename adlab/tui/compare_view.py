@@ -11,8 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
-from rich.console import Group as RichGroup
-from rich.table import Table
 from rich.text import Text
 from sqlalchemy.engine import Engine
 
@@ -63,7 +61,7 @@ def split_by_headline(ids: Sequence[int], headlines: Mapping[int, str | None]
 
 
 def _section(engine: Engine, ids: list[int], *, marked: bool, metric: str,
-             group_keys: list[str] | None) -> Section:
+             group_keys: list[str] | None, whole_lab: bool = False) -> Section:
     from adlab.analysis.compare import GroupMismatch, RunFilter, compare
 
     if marked:
@@ -74,19 +72,24 @@ def _section(engine: Engine, ids: list[int], *, marked: bool, metric: str,
                            across_groups=True)
             return Section("differences", comp, str(exc), metric, len(ids))
         return Section("ranking", comp, "", metric, len(ids))
-    comp = compare(engine, metrics=[metric], filters=RunFilter(run_ids=tuple(ids),
-                   statuses=("succeeded",)), group_keys=group_keys, top=TOP_PER_GROUP)
+    # the whole lab in view: no id list, so compare() can rank from the headline indexes
+    scope = RunFilter(statuses=("succeeded",)) if whole_lab else RunFilter(
+        run_ids=tuple(ids), statuses=("succeeded",))
+    comp = compare(engine, metrics=[metric], filters=scope, group_keys=group_keys,
+                   top=TOP_PER_GROUP)
     return Section("ranking", comp, "", metric, len(ids))
 
 
 def load_comparison(engine: Engine, *, marked: Sequence[int], in_view: Sequence[int],
                     metric: str | None, group_keys: Sequence[str] | None,
                     headlines: Mapping[int, str | None] | None = None,
-                    statuses: Mapping[int, str] | None = None) -> CompareResult:
+                    statuses: Mapping[int, str] | None = None,
+                    whole_lab: bool = False) -> CompareResult:
     """Marked runs are compared as named runs (refused across groups: then the differing
     parameters are shown instead); otherwise every succeeded run in view is ranked inside its
     group. ``headlines``/``statuses`` (from the runs table) split the scope per headline metric
-    and count what cannot be ranked; without them the headline is read from the database."""
+    and count what cannot be ranked; without them the headline is read from the database.
+    ``whole_lab``: the view is every run (no filter), so no id list is sent."""
     from adlab.analysis.compare import RunFilter
     from adlab.db.compare_queries import metric_keys
     from adlab.errors import AdlabError
@@ -104,7 +107,8 @@ def load_comparison(engine: Engine, *, marked: Sequence[int], in_view: Sequence[
         if not ids:
             return CompareResult("empty", message="no succeeded run in view to rank",
                                  notes=notes)
-    scope_filter = RunFilter(run_ids=tuple(ids), statuses=() if marked else ("succeeded",))
+    scope_filter = RunFilter(statuses=("succeeded",)) if whole_lab and not marked else \
+        RunFilter(run_ids=tuple(ids), statuses=() if marked else ("succeeded",))
     keys = [k for k, _n in metric_keys(engine, filters=scope_filter)]
     gk = list(group_keys) if group_keys else None
     if metric:
@@ -123,7 +127,7 @@ def load_comparison(engine: Engine, *, marked: Sequence[int], in_view: Sequence[
                 section = _section_headline(engine, bucket, marked=bool(marked), group_keys=gk)
             else:
                 section = _section(engine, bucket, marked=bool(marked), metric=name,
-                                   group_keys=gk)
+                                   group_keys=gk, whole_lab=whole_lab and not marked)
         except AdlabError as exc:
             notes.append(f"{len(bucket)} run(s) with {name or 'their headline metric'}: {exc}")
             continue
@@ -171,8 +175,39 @@ def stats_text(st: Any) -> str:
     return f"mean {st.mean:.4f}{spread} (n={st.n})"
 
 
-def _group_heading(g: Any, comp: Any) -> RichGroup:
-    """What defines the group (wrapped, never cut: `lr=0.0…` told nothing), its size and
+Cell = tuple[str, str]  # (text, justify)
+
+
+def table_lines(headers: list[tuple[str, str]], rows: list[list[str]],
+                styles: list[str | None], *, indent: int = 1, column_styles: list[str] | None = None
+                ) -> list[Text]:
+    """A plain aligned table, one Text per line: cheap to build for thousands of rows (Rich's
+    Table measured 2 ms a line here) and rendered only when scrolled into view."""
+    widths = [len(h) for h, _ in headers]
+    for row in rows:
+        for i, cell in enumerate(row):
+            widths[i] = max(widths[i], len(cell))
+
+    def fit(cell: str, i: int) -> str:
+        return cell.rjust(widths[i]) if headers[i][1] == "right" else cell.ljust(widths[i])
+
+    head = Text(" " * indent + " ".join(fit(h, i) for i, (h, _) in enumerate(headers)).rstrip(),
+                style="bold")
+    out = [head]
+    for row, style in zip(rows, styles):
+        line = Text(" " * indent, style=style or "")
+        for i, cell in enumerate(row):
+            if i:
+                line.append(" ")
+            col_style = column_styles[i] if column_styles and not style else ""
+            line.append(fit(cell, i), style=col_style or "")
+        line.rstrip()
+        out.append(line)
+    return out
+
+
+def _group_heading(g: Any, comp: Any) -> list[Text]:
+    """What defines the group (whole, never cut: `lr=0.0…` told nothing), its size and
     statistics over every run, then its best run."""
     part = ", ".join(f"{k}={_value(v)}" for k, v in g.partition.items()
                      if k != "pipeline" and v is not None)
@@ -190,21 +225,19 @@ def _group_heading(g: Any, comp: Any) -> RichGroup:
                     style=BEST_STYLE)
         if g.best.tied:
             best.append(f" (tied with {', '.join(f'#{i}' for i in g.best.tied)})")
-    return RichGroup(text, stats, best)
+    return [text, stats, best]
 
 
-def _group_table(g: Any, comp: Any) -> Table:
-    table = Table(box=None, padding=(0, 1), header_style="bold", expand=False)
-    table.add_column("rank", justify="right", no_wrap=True)
-    table.add_column("run", no_wrap=True)
+def _group_table(g: Any, comp: Any) -> list[Text]:
+    headers: list[tuple[str, str]] = [("rank", "right"), ("run", "left")]
     for m in comp.metrics:
         arrow = "↑" if comp.higher_is_better.get(m, True) else "↓"
-        table.add_column(f"{m} {arrow}", justify="right", no_wrap=True)
+        headers.append((f"{m} {arrow}", "right"))
     with_delta = any(r.delta_pp for r in g.runs)
     if with_delta:
-        table.add_column(f"Δ {comp.metric} (pp)", justify="right", no_wrap=True)
-    for key in g.differing:
-        table.add_column(key, style="#56b6c2", no_wrap=True)
+        headers.append((f"Δ {comp.metric} (pp)", "right"))
+    headers += [(key, "left") for key in g.differing]
+    rows, styles = [], []
     for r in g.runs:
         best = g.best is not None and (r.id == g.best.id or r.id in g.best.tied)
         cells = [("★ " if best else "") + (str(r.rank) if r.rank is not None else "–"),
@@ -214,8 +247,10 @@ def _group_table(g: Any, comp: Any) -> Table:
             d = r.delta_pp.get(comp.metric)
             cells.append("" if d is None else f"{d:+.2f}")
         cells += [_value(r.params.get(k)) for k in g.differing]
-        table.add_row(*cells, style=BEST_STYLE if best else None)
-    return table
+        rows.append(cells)
+        styles.append(BEST_STYLE if best else None)
+    column_styles = [""] * (len(headers) - len(g.differing)) + ["#56b6c2"] * len(g.differing)
+    return table_lines(headers, rows, styles, indent=2, column_styles=column_styles)
 
 
 def more_line(g: Any) -> Text | None:
@@ -227,76 +262,59 @@ def more_line(g: Any) -> Text | None:
                 "above cover all)", style="dim italic")
 
 
-def _variants(g: Any) -> Table | None:
+def _variants(g: Any) -> list[Text]:
     if not g.complete or not any(v.n > 1 for v in g.variants):
-        return None  # variants of a cut listing would describe the listed runs only
-    table = Table(box=None, padding=(0, 1), header_style="bold dim", title_justify="left")
-    table.add_column("variant", no_wrap=True)
-    table.add_column("runs", justify="right")
-    table.add_column("mean ± std", justify="right", no_wrap=True)
+        return []  # variants of a cut listing would describe the listed runs only
+    rows = []
     for v in g.variants:
         params = ", ".join(f"{k}={_value(x)}" for k, x in v.params.items()) or "(all)"
         spread = f" ± {v.std:.4f}" if v.std is not None else ""
-        table.add_row(params, str(v.n), f"{fmt.metric_value(v.mean)}{spread}")
-    return table
+        rows.append([params, str(v.n), f"{fmt.metric_value(v.mean)}{spread}"])
+    return table_lines([("variant", "left"), ("runs", "right"), ("mean ± std", "right")], rows,
+                       [None] * len(rows), indent=2)
 
 
-def ranking_parts(comp: Any) -> list[Any]:
-    parts: list[Any] = [Text(
-        f"{ranked_runs(comp)} run(s) with {comp.metric}{f' [{comp.scope}]' if comp.scope else ''} in "
-        f"{len(comp.groups)} group(s); runs are ranked only inside their group", style="bold")]
+def ranking_lines(comp: Any) -> list[Text]:
+    lines = [Text(
+        f"{ranked_runs(comp)} run(s) with {comp.metric}{f' [{comp.scope}]' if comp.scope else ''}"
+        f" in {len(comp.groups)} group(s); runs are ranked only inside their group", style="bold")]
     for g in comp.groups:
-        parts += [Text(""), _group_heading(g, comp), _group_table(g, comp)]
+        lines += [Text(""), *_group_heading(g, comp), *_group_table(g, comp)]
         more = more_line(g)
         if more is not None:
-            parts.append(more)
-        variants = _variants(g)
-        if variants is not None:
-            parts.append(variants)
-    return parts
+            lines.append(more)
+        lines += _variants(g)
+    return lines
 
 
-def ranking_renderable(comp: Any) -> RichGroup:
-    return RichGroup(*ranking_parts(comp))
-
-
-def differences_parts(section: Section, scope_runs: int) -> list[Any]:
+def differences_lines(section: Section, scope_runs: int) -> list[Text]:
     comp = section.comparison
     names: list[str] = []
     for d in comp.differences:
         for name in d.values:
             if name not in names:
                 names.append(name)
-    table = Table(header_style="bold", padding=(0, 1))
-    table.add_column("parameter", style="#56b6c2", no_wrap=True)
-    for name in names:
-        table.add_column(name, no_wrap=True)
-    for d in comp.differences:
-        table.add_row(d.key, *[_value(d.values.get(n)) for n in names])
+    rows = [[d.key, *[_value(d.values.get(n)) for n in names]] for d in comp.differences]
     heading = Text(f"The {section.n_in_scope or scope_runs} marked runs belong to different "
                    "groups, so they are not ranked against each other. Parameters that differ:",
                    style="bold #e5c07b")
-    return [heading, Text(""), table, Text(""),
+    table = table_lines([("parameter", "left"), *[(n, "left") for n in names]], rows,
+                        [None] * len(rows), column_styles=["#56b6c2"] + [""] * len(names))
+    return [heading, Text(""), *table, Text(""),
             Text("Unmark runs until one group is left, or compare them with "
                  "`adlab compare --across-groups`.", style="dim")]
 
 
-def differences_renderable(result: CompareResult) -> RichGroup:
-    return RichGroup(*differences_parts(result.sections[0], result.scope_runs))
-
-
-def renderable(result: CompareResult) -> Any:
-    parts: list[Any] = []
-    for note in result.notes:
-        parts.append(Text(f"⚠ {note}", style="#e5c07b"))
+def result_lines(result: CompareResult) -> list[Text]:
+    """The whole comparison as lines, built off the UI thread and shown by a virtual view."""
+    lines: list[Text] = [Text(f"⚠ {note}", style="#e5c07b") for note in result.notes]
     if result.mode == "empty" or not result.sections:
-        parts.append(Text(result.message, style="dim"))
-        return RichGroup(*parts)
+        return lines + [Text(result.message, style="dim")]
     for i, section in enumerate(result.sections):
         if i:
-            parts += [Text(""), Text("─" * 40, style="dim"), Text("")]
+            lines += [Text(""), Text("─" * 40, style="dim"), Text("")]
         if section.mode == "differences":
-            parts += differences_parts(section, result.scope_runs)
+            lines += differences_lines(section, result.scope_runs)
         else:
-            parts += ranking_parts(section.comparison)
-    return RichGroup(*parts)
+            lines += ranking_lines(section.comparison)
+    return lines

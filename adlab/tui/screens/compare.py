@@ -7,12 +7,13 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
-from textual.containers import Horizontal, ScrollableContainer
+from textual.containers import Horizontal
 from textual.widgets import Footer, Input, Label, Select, Static
 from textual.worker import Worker, WorkerState
 
-from adlab.tui.compare_view import CompareResult, load_comparison, renderable
-from adlab.tui.screens.base import LabScreen, NoMatches
+from adlab.tui.compare_view import CompareResult, load_comparison, result_lines
+from adlab.tui.screens.base import LabScreen
+from adlab.tui.widgets.lines_view import LinesView
 
 COMPARE_GROUP = "compare-load"
 
@@ -25,8 +26,9 @@ class CompareScreen(LabScreen):
 
     def __init__(self, *, marked: list[int], in_view: list[int],
                  headlines: Mapping[int, str | None] | None = None,
-                 statuses: Mapping[int, str] | None = None) -> None:
+                 statuses: Mapping[int, str] | None = None, whole_lab: bool = False) -> None:
         super().__init__()
+        self.whole_lab = whole_lab
         self.marked, self.in_view = marked, in_view
         self.headlines, self.statuses = headlines, statuses
         self.metric: str | None = None
@@ -45,8 +47,7 @@ class CompareScreen(LabScreen):
             yield Label("  group by ")
             yield Input(placeholder="stored groups (or keys: lr,epochs)", id="compare-keys")
         # scrolls both ways: wide tables keep whole headings and values instead of `lr=0.0…`
-        with ScrollableContainer(id="compare-scroll"):
-            yield Static(Text("comparing…", style="dim"), id="compare-body")
+        yield LinesView([Text("comparing…", style="dim")], id="compare-scroll")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -56,34 +57,36 @@ class CompareScreen(LabScreen):
     def action_reload(self) -> None:
         if not self.live:
             return
-        try:
-            self.query_one("#compare-body", Static).update(Text("comparing…", style="dim"))
-        except NoMatches:  # not composed: the app is exiting
+        views = self.query("#compare-scroll")
+        if not views:  # not composed: the app is exiting
             return
+        views.first(LinesView).set_lines([Text("comparing…", style="dim")])
         self._load(self.metric, self.group_keys)
 
     @work(thread=True, group=COMPARE_GROUP, exclusive=True, exit_on_error=False)
-    def _load(self, metric: str | None, group_keys: list[str] | None) -> CompareResult:
-        return load_comparison(self.lab.engine, marked=self.marked, in_view=self.in_view,
-                               metric=metric, group_keys=group_keys, headlines=self.headlines,
-                               statuses=self.statuses)
+    def _load(self, metric: str | None, group_keys: list[str] | None
+              ) -> tuple[CompareResult, list[Text]]:
+        result = load_comparison(self.lab.engine, marked=self.marked, in_view=self.in_view,
+                                 metric=metric, group_keys=group_keys, headlines=self.headlines,
+                                 statuses=self.statuses, whole_lab=self.whole_lab)
+        return result, result_lines(result)  # lines built here, off the UI thread
 
     @on(Worker.StateChanged)
     def _loaded(self, event: Worker.StateChanged) -> None:
         if event.worker.group != COMPARE_GROUP or not self.is_attached:
             return
-        try:
-            body = self.query_one("#compare-body", Static)
-        except NoMatches:
+        views = self.query("#compare-scroll")
+        if not views:
             return
+        body = views.first(LinesView)
         if event.state == WorkerState.SUCCESS:
-            self.result = event.worker.result
-            body.update(renderable(self.result))
+            self.result, lines = event.worker.result
+            body.set_lines(lines)
             self._set_metric_choices(self.result.metric_keys)
             self.loads += 1
         elif event.state == WorkerState.ERROR:
             self.result = None
-            body.update(Text(str(event.worker.error), style="bold #e06c75"))
+            body.set_lines([Text(str(event.worker.error), style="bold #e06c75")])
             self.loads += 1
 
     def _set_metric_choices(self, keys: list[str]) -> None:

@@ -327,7 +327,8 @@ class RunsScreen(LabScreen):
         self.app.push_screen(CompareScreen(
             marked=marked, in_view=[r.id for r in table.rows],
             headlines={r.id: r.headline_metric for r in table.rows},
-            statuses={r.id: r.status for r in table.rows}))
+            statuses={r.id: r.status for r in table.rows},
+            whole_lab=not self.run_filter.active))
 
     # actions ---------------------------------------------------------------------------------
     def selected_ids(self) -> list[int]:
