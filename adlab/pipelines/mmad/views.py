@@ -22,7 +22,8 @@ ACCURACY = "accuracy"
 
 FLAT_PARAMS = {"llm": ("llm",), "ad_model": ("ad_model",), "few_shot": ("few_shot",)}
 FLAT_METRICS = {"accuracy": ("accuracy",), "images": ("processed", "images", "n_answers"),
-                "errors": ("errors", "n_errors", "n_unparseable"), "time": ("elapsed_seconds", "elapsed_s")}
+                "errors": ("errors", "n_errors", "n_unparseable"), "time": ("elapsed_seconds", "elapsed_s"),
+                "unparseable": ("unparseable",), "official": ("accuracy_official",)}
 FLAT_SORTS = ("accuracy", "name")
 
 
@@ -38,6 +39,8 @@ class FlatRow:
     errors: float | None
     time_s: float | None
     timestamp: str | None
+    unparseable: float | None = None  # answers without a letter (counted wrong in accuracy)
+    official: float | None = None  # MMAD summary.py's accuracy (unparsed answers dropped)
 
 
 @dataclass
@@ -69,7 +72,8 @@ def flat_rows(records: Sequence[RunRecord], sort: str = "accuracy") -> FlatTable
             stamp = _aware(r.finished_at).replace(microsecond=0).isoformat()
         rows.append(FlatRow(id=r.id, experiment=r.name, llm=pick["llm"], ad_model=pick["ad_model"],
                             few_shot=pick["few_shot"], accuracy=got["accuracy"], images=got["images"],
-                            errors=got["errors"], time_s=got["time"], timestamp=stamp))
+                            errors=got["errors"], time_s=got["time"], timestamp=stamp,
+                            unparseable=got["unparseable"], official=got["official"]))
     if sort == "name":
         rows.sort(key=lambda r: (r.experiment, r.id))
     else:
@@ -80,11 +84,12 @@ def flat_rows(records: Sequence[RunRecord], sort: str = "accuracy") -> FlatTable
 
 
 def flat_lines(table: FlatTable) -> tuple[str, ...]:
-    """The seed's compare_results.py layout."""
+    """The seed's compare_results.py layout, plus MMAD's official accuracy and the count of
+    unparsed answers beside adlab's strict one."""
     line = "=" * 60
-    cols = ("Experiment", "LLM", "AD Model", "Few-shot", "Accuracy", "Images", "Errors", "Time",
-            "Timestamp")
-    widths = (25, 14, 14, 8, 8, 6, 6, 8, 16)
+    cols = ("Experiment", "LLM", "AD Model", "Few-shot", "Accuracy", "Official", "Images",
+            "Errors", "Unparsed", "Time", "Timestamp")
+    widths = (25, 14, 14, 8, 8, 8, 6, 6, 8, 8, 16)
     out = [line, " ".join(c.ljust(w) for c, w in zip(cols, widths)).rstrip(), "-" * 60]
 
     def val(v: Any) -> str:
@@ -93,8 +98,10 @@ def flat_lines(table: FlatTable) -> tuple[str, ...]:
     for r in table.rows:
         cells = (r.experiment, val(r.llm), val(r.ad_model), val(r.few_shot),
                  "-" if r.accuracy is None else f"{r.accuracy:.1f}%",
+                 "-" if r.official is None else f"{r.official:.1f}%",
                  "-" if r.images is None else f"{r.images:.0f}",
                  "-" if r.errors is None else f"{r.errors:.0f}",
+                 "-" if r.unparseable is None else f"{r.unparseable:.0f}",
                  "-" if r.time_s is None else f"{r.time_s:.0f}s",
                  (r.timestamp or "-")[:16])
         out.append(" ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip())

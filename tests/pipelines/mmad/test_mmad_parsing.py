@@ -96,3 +96,18 @@ def test_single_records_keep_raw_letter_and_rule():
     assert (official[0]["parsed"], official[0]["rule"]) == ("A", "official:last")
     vague = answer_record(q, raw="no idea", parsed=None, latency_s=0, tokens_in=0, tokens_out=0)
     assert export_records([q], {state_key(q): vague})[0]["gpt_answer"] == "no idea"
+
+
+def test_flat_table_shows_official_accuracy_and_unparsed_counts():
+    from adlab.pipelines.mmad.views import flat_table
+    from adlab.pipelines.views import RunRecord
+
+    runs = [RunRecord(1, "strict_run", "mmad", {"llm": "qwen"},
+                      {"accuracy": 61.25, "accuracy_official": 70.5, "unparseable": 12.0}),
+            RunRecord(2, "imported", "mmad", {"llm": "gpt-4o"}, {"accuracy": 50.0})]
+    view = flat_table(runs)
+    header = next(line for line in view.lines if line.startswith("Experiment"))
+    assert "Official" in header and "Unparsed" in header
+    row = next(line for line in view.lines if line.startswith("strict_run")).split()
+    assert row[4:6] == ["61.2%", "70.5%"] and "12" in row
+    assert view.data.rows[1].official is None and view.data.rows[1].unparseable is None
