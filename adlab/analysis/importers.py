@@ -17,12 +17,13 @@ MLflow writes every parameter as ``str(value)``, so its params are read back by
 :func:`adlab.core.values.coerce_stringified` (``"2e-4"`` is 0.0002, ``"True"`` is true; the
 spelling is kept for display); JSON and meta files carry typed values and are taken as they are.
 
-Imported runs are identified and written like queued ones (:func:`adlab.core.run_spec.make_run_spec`,
-:func:`adlab.db.runs.insert_run`). The evaluation partition is
-the pipeline plus the parameters whose last dotted part is in :data:`PARTITION_LEAVES`
-(dataset, categories, few-shot count, sampled image set, leakage flag, ...), unless
-``partition_keys`` are given (option ``--partition-keys`` or the ``partition_keys`` tag).
-Without declared group keys the group is every parameter except seeds and names.
+Imported runs are identified and written like queued ones
+(:func:`adlab.core.run_spec.make_run_spec`, :func:`adlab.db.runs.insert_run`). The evaluation
+partition is the pipeline's partition keys when the run has them all, else the pipeline plus
+the parameters whose last dotted part is in :data:`PARTITION_LEAVES` (dataset, categories,
+few-shot count, sampled image set, leakage flag, ...), unless ``partition_keys`` are given
+(option ``--partition-keys`` or the ``partition_keys`` tag). Without declared group keys the
+group is every parameter except seed-like ones (:func:`adlab.core.grouping.is_seed_like`).
 Each run records ``"imported from FILE"`` and an import key in ``info_json``; importing the
 same file again skips runs already imported.
 

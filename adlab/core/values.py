@@ -27,9 +27,10 @@ import math
 import re
 from typing import Any, Mapping
 
-_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:inf|infinity)|nan",
-                     re.IGNORECASE)
-_INTEGER = re.compile(r"[-+]?\d+")
+# How str() writes a number. A leading zero ("01", a category id) is never str() of a number.
+_NUMBER = re.compile(r"[-+]?(?:(?:0|[1-9]\d*)(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
+                     r"|[-+]?(?:inf|infinity)|nan", re.IGNORECASE)
+_INTEGER = re.compile(r"[-+]?(?:0|[1-9]\d*)")
 
 
 def canonical_number(value: float | int) -> int | float | str:
@@ -70,9 +71,9 @@ def coerce_stringified(value: Any) -> Any:
     ``"2e-4"`` -> 0.0002, ``"3"`` -> 3, ``"True"``/``"false"`` -> booleans, ``"None"``/``"null"``
     -> None, ``"[1, 2]"``/``"{'a': 1}"`` -> list/dict, a JSON string literal ``'"1.10"'`` (how
     ``adlab export`` writes a string that would otherwise read as a number) -> that string;
-    anything else stays the string. Words like ``yes``/``off`` stay strings: no stringifying
-    source writes a boolean that way. Non-strings are returned unchanged. Use it only for such
-    sources, never for typed values.
+    anything else stays the string: ``yes``/``off`` (no stringifying source writes a boolean
+    that way) and ``"01"`` (``str`` never writes a number with a leading zero). Non-strings
+    are returned unchanged. Use it only for such sources, never for typed values.
     """
     if not isinstance(value, str):
         return value

@@ -43,7 +43,8 @@ def test_strings_are_not_numbers():
     ("false", False), ("None", None), ("null", None), ("[1, 2]", [1, 2]),
     ("['a', 'b']", ["a", "b"]), ('{"a": 1}', {"a": 1}), ("{'a': 1}", {"a": 1}),
     ("yes", "yes"), ("off", "off"), ("1_000", "1_000"), ("wide_resnet50_2", "wide_resnet50_2"),
-    ("[not a list", "[not a list"),
+    ("[not a list", "[not a list"), ("01", "01"), ("007", "007"), ("0", 0), ("0.5", 0.5),
+    (".5", 0.5), ("1e-05", 1e-05), ('"1.10"', "1.10"), ('"a', '"a'),
 ])
 def test_coerce_stringified_reads_what_str_wrote(text, value):
     got = coerce_stringified(text)
