@@ -127,6 +127,10 @@ def ad_dependencies(params: MmadAdParams) -> list[Dependency]:
 # MMAD scores are percentages (scope "<dataset>/<question type>" for every table cell).
 METRICS = {
     "accuracy": percent("MMAD accuracy"),
+    "accuracy_official": percent("MMAD accuracy as summary.py computes it (unparsed dropped)"),
+    "dropped_official": fact("questions", "answers summary.py drops (not a letter A-E)"),
+    "skipped_official": fact("questions", "answers summary.py skips (its list-mutation quirk)"),
+    "truncated": fact("questions", "replies cut at eval.max_tokens"),
     "overkill": MetricInfo(Direction.LOWER, Scale.PERCENT, "%", "normal images called anomalous"),
     "miss": MetricInfo(Direction.LOWER, Scale.PERCENT, "%", "anomalous images called normal"),
     "elapsed_s": cost("s", "wall time of the evaluation"),
@@ -154,10 +158,10 @@ SPEC: PipelineSpec[MmadParams] = PipelineSpec(
     description="Evaluate a vision-language model (API or local) on MMAD questions, optionally "
                 "with an AD model's findings in the prompt; stratified sampling, resumable answers, "
                 "MMAD scoring.",
-    partition_keys=("eval.subset", "eval.few_shot", "eval.similar_template", "eval.batch_mode",
-                    "eval.history", "eval.max_image_size"),
-    non_group_keys=("llm", "ad_model", "ad", "api", "local", "data_root", "mmad_json", "output_dir",
-                    "eval.resume", "eval.error_budget", "eval.sample_per_folder",
+    partition_keys=("protocol", "eval.subset", "eval.few_shot", "eval.similar_template",
+                    "eval.batch_mode", "eval.history", "eval.max_image_size"),
+    non_group_keys=("llm", "family", "ad_model", "ad", "api", "local", "data_root", "mmad_json",
+                    "output_dir", "eval.resume", "eval.error_budget", "eval.sample_per_folder",
                     "eval.sample_seed", "eval.max_images", "eval.subset_size"),
     headline_metric="accuracy",
     metrics=METRICS,
