@@ -8,15 +8,19 @@ Read-only paths use :func:`reader`, whose transactions are deferred and never bl
 """
 from __future__ import annotations
 
+import os
+import sqlite3
 import threading
+import urllib.parse
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import create_engine
 
 from adlab.db.schema_scripts import scanned_head
-from adlab.errors import AdlabError
+from adlab.errors import AdlabError, DatabaseError
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 _ENGINES: dict[str, Engine] = {}
@@ -55,9 +59,11 @@ def make_engine(url: str) -> Engine:
                     f"database folder {parent} does not exist; create it or point --db/ADLAB_DB "
                     "at a path in an existing folder"
                 )
-        engine = create_engine(
-            url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
-        )
+        if parsed.database and parsed.database != ":memory:":
+            engine = create_engine(url, creator=_existing_file_connector(parsed.database))
+        else:
+            engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
+                                                      "check_same_thread": False})
         _configure_sqlite(engine)
         return engine
     if parsed.get_backend_name() == "postgresql":
@@ -66,6 +72,60 @@ def make_engine(url: str) -> Engine:
         f"unsupported database URL {url!r}; use a file path (SQLite) or "
         "postgresql+psycopg://user:pass@host/dbname"
     )
+
+
+def _existing_file_connector(path: str) -> Any:
+    """Connections that open the database file only if it exists (SQLite ``mode=rw``).
+
+    The file is created once, when the engine is made; after that a deleted ``lab.db`` makes
+    every new connection fail instead of silently creating a new, empty lab at the same path
+    (a live worker would otherwise go on writing into a database nobody reads)."""
+    if not Path(path).exists():
+        sqlite3.connect(path).close()
+    uri = f"file:{urllib.parse.quote(str(Path(path).resolve()))}?mode=rw"
+
+    def connect() -> sqlite3.Connection:
+        return sqlite3.connect(uri, uri=True, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000,
+                               check_same_thread=False)
+
+    return connect
+
+
+def sqlite_path(engine: Engine) -> Path | None:
+    """The database file of an SQLite engine (None for PostgreSQL or in-memory SQLite)."""
+    database = engine.url.database if is_sqlite(engine) else None
+    return Path(database).resolve() if database and database != ":memory:" else None
+
+
+def database_identity(engine: Engine) -> tuple[Any, ...]:
+    """What makes this database this one: the SQLite file's (device, inode); PostgreSQL's
+    database oid (a dropped and re-created database has a new one). Raises
+    :class:`DatabaseError` when the database is gone."""
+    path = sqlite_path(engine)
+    if path is not None:
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            raise DatabaseError(f"database {path} was deleted; restore the file or point "
+                                "--db/ADLAB_DB at the lab's database") from None
+        return ("sqlite", st.st_dev, st.st_ino)
+    if is_sqlite(engine):
+        return ("sqlite", ":memory:")
+    with reader(engine).connect() as conn:
+        oid = conn.execute(text(
+            "SELECT oid FROM pg_database WHERE datname = current_database()")).scalar()
+    return ("postgresql", int(oid))
+
+
+def check_identity(engine: Engine, expected: tuple[Any, ...]) -> None:
+    """Raise :class:`DatabaseError` if the database was deleted or replaced since ``expected``
+    was taken (a worker must stop rather than write into another lab)."""
+    now = database_identity(engine)
+    if now != expected:
+        where = sqlite_path(engine) or engine.url.render_as_string(hide_password=True)
+        raise DatabaseError(f"database {where} was replaced by another file or database while "
+                            "this process used it; restore the original or restart the worker "
+                            "against the new one")
 
 
 def get_engine(url: str, *, migrate: bool = True) -> Engine:
