@@ -141,15 +141,24 @@ def report_sections(records: Sequence[RunRecord]) -> list[SectionView]:
     order = sorted(per_run, key=lambda rid: (overall[rid] is None, -(overall[rid] or 0.0),
                                              names.get(rid, ""), rid))
     datasets = sorted({ds for t in per_run.values() for ds in t if ds != "Average"})
+    by_id = {r.id: r for r in records}
+    # MMAD's own summary.py number and the unparsed count, where the runs store them
+    extra = [key for key in ("accuracy_official", "unparseable")
+             if any(by_id[rid].metrics.get(key) is not None for rid in per_run)]
     summary_rows = []
     for rid in order:
         t = per_run[rid]
         vals = [t.get(ds, {}).get("Average") for ds in datasets] + [
-            t.get("Average", {}).get("Average", overall[rid])]
+            t.get("Average", {}).get("Average", overall[rid])] + [
+            by_id[rid].metrics.get(key) for key in extra]
         summary_rows.append((Cell(names.get(rid, str(rid))), *[Cell(v) for v in vals]))
-    summary = TableView(columns=("Run", *datasets, "Average"), rows=tuple(summary_rows),
-                        align=("l", *["c"] * (len(datasets) + 1)),
-                        caption="Average accuracy per dataset",
+    titles = {"accuracy_official": "Official", "unparseable": "Unparsed"}
+    summary = TableView(columns=("Run", *datasets, "Average", *[titles[k] for k in extra]),
+                        rows=tuple(summary_rows),
+                        align=("l", *["c"] * (len(datasets) + 1 + len(extra))),
+                        caption="Average accuracy per dataset"
+                                + (" (Official: MMAD summary.py, unparsed answers dropped)"
+                                   if "accuracy_official" in extra else ""),
                         bold_best=tuple(range(1, len(datasets) + 2)))
     sections = [SectionView("MMAD accuracy (%)", (summary,), level=1)]
     for rid in order:

@@ -111,3 +111,16 @@ def test_flat_table_shows_official_accuracy_and_unparsed_counts():
     row = next(line for line in view.lines if line.startswith("strict_run")).split()
     assert row[4:6] == ["61.2%", "70.5%"] and "12" in row
     assert view.data.rows[1].official is None and view.data.rows[1].unparseable is None
+
+
+def test_report_summary_shows_official_accuracy_and_unparsed():
+    from adlab.pipelines.mmad.views import report_sections
+    from adlab.pipelines.views import RunRecord
+
+    run = RunRecord(1, "r", "mmad", {}, {"accuracy": 60.0, "accuracy_official": 72.0,
+                                         "unparseable": 3.0},
+                    {("accuracy", "DS/Defect Type"): 60.0, ("accuracy", "DS/Average"): 60.0,
+                     ("accuracy", "Average/Average"): 60.0})
+    [summary] = report_sections([run])[0].tables
+    assert summary.columns == ("Run", "DS", "Average", "Official", "Unparsed")
+    assert [c.value for c in summary.rows[0][1:]] == [60.0, 60.0, 72.0, 3.0]
