@@ -19,6 +19,7 @@ COMPARE_GROUP = "compare-load"
 
 
 class CompareScreen(LabScreen):
+    AUTO_FOCUS = "#compare-scroll"  # arrows act on the content at once
     BINDINGS = [Binding("escape,backspace", "app.pop_screen", "Back"),
                 Binding("m", "focus_metric", "Metric"),
                 Binding("k", "focus_keys", "Group keys"),

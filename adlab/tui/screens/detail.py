@@ -165,6 +165,7 @@ def resolve_artifact(stored: str) -> Path:
 
 
 class RunDetailScreen(LabScreen):
+    AUTO_FOCUS = "#overview VerticalScroll"  # arrows act on the content at once
     BINDINGS = [
         Binding("escape,backspace", "app.pop_screen", "Back"),
         Binding("o", "open_artifact", "Open artifact"),

@@ -42,6 +42,9 @@ def on_current_view(method: Callable[..., None]) -> Callable[..., None]:
 
 class RunsScreen(LabScreen):
     """The lab at a glance. Reads happen in a worker thread; the table only swaps row lists."""
+    # what has focus when the screen shows (Textual's default, the first focusable widget,
+    # was the filter box: keys meant for the table went into it)
+    AUTO_FOCUS = "#runs"
 
     BINDINGS = [
         # `/`, and Enter/Escape in the filter box, are applied as they arrive by capture_key;
