@@ -132,6 +132,9 @@ class ApiParams(PipelineParams):
     max_retries: int = Field(default=5, ge=0, le=50, description="retries on 429, 5xx, timeouts")
     backoff_s: float = Field(default=1.0, ge=0.0, le=600.0, description="first retry delay (doubles)")
     max_backoff_s: float = Field(default=60.0, ge=0.0, le=3600.0)
+    stream: Optional[bool] = Field(default=None, description="stream replies (a server cancels a "
+                                   "streamed request the client abandons, e.g. on a timeout); "
+                                   "null = stream for OpenAI-compatible servers only")
     image_detail: Literal["low", "high", "auto"] = Field(default="low",
                                                          description="OpenAI image detail (MMAD: low)")
 

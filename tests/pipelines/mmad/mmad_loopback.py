@@ -45,6 +45,7 @@ class LoopbackServer:
         self._lock = threading.Lock()
         self.in_flight = 0
         self.max_in_flight = 0
+        self.streamed = 0  # replies sent as server-sent events
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -174,6 +175,9 @@ class LoopbackServer:
                    "gemini": self._gemini_reply}[api](reply, n_in, n_out, body)
         if api == "openai":
             payload["choices"][0]["finish_reason"] = self.script.finish_reason
+            if body.get("stream"):
+                self._stream_openai(h, payload, api, questions, t, images)
+                return
         if self._client_gone(h):
             with self._lock:
                 self.log.append(Request(api, questions, 0, "aborted", t, images))
@@ -195,6 +199,34 @@ class LoopbackServer:
             h.wfile.write(data)
         except (BrokenPipeError, ConnectionResetError):
             pass
+
+    def _stream_openai(self, h: BaseHTTPRequestHandler, payload: dict, api: str,
+                       questions: list[str], t: float, images: int) -> None:
+        """The reply as server-sent events, a few characters per event (``stream: true``)."""
+        text = payload["choices"][0]["message"]["content"]
+        base = {"id": payload["id"], "object": "chat.completion.chunk",
+                "created": payload["created"], "model": payload["model"]}
+        events = [{**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": text[i:i + 4]},
+                                        "finish_reason": None}]} for i in range(0, len(text), 4)]
+        events.append({**base, "choices": [{"index": 0, "delta": {},
+                                            "finish_reason": payload["choices"][0]["finish_reason"]}]})
+        events.append({**base, "choices": [], "usage": payload["usage"]})
+        try:
+            h.send_response(200)
+            h.send_header("Content-Type", "text/event-stream")
+            h.end_headers()
+            for event in events:
+                h.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
+                h.wfile.flush()
+            h.wfile.write(b"data: [DONE]\n\n")
+            h.close_connection = True
+        except (BrokenPipeError, ConnectionResetError):
+            with self._lock:
+                self.log.append(Request(api, questions, 0, "aborted", t, images))
+            return
+        with self._lock:
+            self.log.append(Request(api, questions, 200, "answered", t, images))
+        self.streamed += 1
 
     @staticmethod
     def _send_text(h: BaseHTTPRequestHandler, status: int, text: str) -> None:

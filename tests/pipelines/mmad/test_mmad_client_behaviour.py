@@ -82,3 +82,38 @@ def test_truncated_replies_retries_and_answer_rate_reach_the_run(mmad_tree, tmp_
 def test_endpoints_are_checked_when_the_config_is_read(config, message):
     with pytest.raises(ValidationError, match=message.replace("(", r"\(").replace(")", r"\)")):
         MmadParams.model_validate(config)
+
+
+def test_openai_compatible_servers_stream_and_abandoned_streams_are_closed():
+    script = Script(answers={QUESTION: "B"}, finish_reason="length")
+    with LoopbackServer(script) as server:
+        client = _client(server, "vllm:tiny", "/v1")
+        got = client.complete(_messages())
+        assert (got.text, got.finish_reason) == ("Answer: B.", "length")
+        assert got.tokens_in > 0 and got.tokens_out > 0 and server.streamed == 1
+        client.close()
+        plain = _client(server, "vllm:tiny", "/v1", stream=False)
+        assert plain.complete(_messages()).text == "Answer: B." and server.streamed == 1
+        plain.close()
+        script.delay_s = 2.0  # longer than the timeout: the client gives up, the server sees it
+        slow = _client(server, "vllm:tiny", "/v1", timeout_s=0.3, max_retries=0)
+        with pytest.raises(RequestFailed, match="Timeout"):
+            slow.complete(_messages())
+        slow.close()
+        import time
+
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not server.requests("aborted"):
+            time.sleep(0.05)
+        assert len(server.requests("aborted")) == 1
+    assert _client_stream_default("gpt-4o") is False and _client_stream_default("vllm:m") is True
+
+
+def _client_stream_default(llm: str) -> bool:
+    from adlab.pipelines.mmad.clients import make_client
+    from adlab.pipelines.mmad.registry import resolve_llm
+
+    params = MmadParams.model_validate({"llm": llm, "api": {"base_url": "http://127.0.0.1:9/v1"}})
+    client = make_client(resolve_llm(params.llm, base_url=params.api.base_url), params, "cpu")
+    client.close()
+    return client.stream

@@ -55,7 +55,9 @@ def make_client(entry: ModelEntry, params: Any, device: str,
         if entry.provider == "openai-compatible" and not entry.base_url:
             raise PipelineError(f"llm {entry.name!r} is served by an OpenAI-compatible endpoint; set "
                                 f"api.base_url (e.g. http://localhost:8000/v1 for vLLM)")
-        return OpenAIClient(**common, detail=api.image_detail, provider=entry.provider)
+        stream = api.stream if api.stream is not None else entry.provider == "openai-compatible"
+        return OpenAIClient(**common, detail=api.image_detail, provider=entry.provider,
+                            stream=stream)
     if entry.provider == "anthropic":
         from adlab.pipelines.mmad.clients.anthropic_client import AnthropicClient
 

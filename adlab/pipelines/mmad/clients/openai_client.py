@@ -1,5 +1,9 @@
 """OpenAI chat completions through the official ``openai`` SDK; also any OpenAI-compatible
-server (vLLM, Ollama, LM Studio) by base URL."""
+server (vLLM, Ollama, LM Studio, ``transformers serve``) by base URL.
+
+With ``stream`` the reply is read as server-sent events: servers such as ``transformers serve``
+stop generating when a streamed request's connection closes (after a timeout, say), whereas a
+plain request they abandoned keeps the GPU busy while its retry queues behind it."""
 from __future__ import annotations
 
 from typing import Any, Optional, Sequence
@@ -65,7 +69,8 @@ class OpenAIClient:
 
     def __init__(self, *, name: str, model_id: str, api_key: str, base_url: Optional[str],
                  timeout_s: float, policy: RetryPolicy, concurrency: int, max_tokens: int,
-                 temperature: float, detail: str = "low", provider: str = "openai") -> None:
+                 temperature: float, detail: str = "low", provider: str = "openai",
+                 stream: bool = False) -> None:
         import openai
 
         self.name, self.model_id, self.concurrency = name, model_id, concurrency
@@ -75,9 +80,12 @@ class OpenAIClient:
         self._key = api_key
         self._policy, self._max_tokens, self._temperature = policy, max_tokens, temperature
         self._detail = detail
+        self.stream = stream
         self.url = str(self._client.base_url).rstrip("/")
 
     def _send(self, messages: Sequence[Message]) -> Completion:
+        if self.stream:
+            return self._send_streamed(messages)
         resp = self._client.chat.completions.create(
             model=self.model_id, messages=to_openai(messages, self._detail),
             max_tokens=self._max_tokens, temperature=self._temperature)
@@ -87,6 +95,25 @@ class OpenAIClient:
         return Completion(text=text, tokens_in=int(getattr(usage, "prompt_tokens", 0) or 0),
                           tokens_out=int(getattr(usage, "completion_tokens", 0) or 0),
                           finish_reason=getattr(choice, "finish_reason", None))
+
+    def _send_streamed(self, messages: Sequence[Message]) -> Completion:
+        pieces: list[str] = []
+        finish: Optional[str] = None
+        tokens_in = tokens_out = 0
+        with self._client.chat.completions.create(
+                model=self.model_id, messages=to_openai(messages, self._detail),
+                max_tokens=self._max_tokens, temperature=self._temperature, stream=True,
+                stream_options={"include_usage": True}) as events:
+            for chunk in events:
+                for choice in chunk.choices or ():
+                    if choice.delta is not None and choice.delta.content:
+                        pieces.append(choice.delta.content)
+                    finish = choice.finish_reason or finish
+                if chunk.usage is not None:
+                    tokens_in = int(chunk.usage.prompt_tokens or 0)
+                    tokens_out = int(chunk.usage.completion_tokens or 0)
+        return Completion(text="".join(pieces), tokens_in=tokens_in, tokens_out=tokens_out,
+                          finish_reason=finish)
 
     def complete(self, messages: Sequence[Message]) -> Completion:
         return call_with_retries(lambda: self._send(messages),
