@@ -63,6 +63,10 @@ def choose_device(device: str, n_pixels: int) -> str:
     if wanted == "cpu":
         return "cpu"
     if wanted == "cuda":
+        if importlib.util.find_spec("torch") is None:
+            raise MetricInputError(
+                "device 'cuda' needs torch, which this install lacks: pip install torch (the "
+                "anomalib, vlm and read extras of adlab bring it), or use device='cpu'.")
         if not cuda_usable():
             raise MetricInputError(
                 "device 'cuda' was requested but torch sees no CUDA device; use device='cpu'.")

@@ -177,6 +177,9 @@ class PipelineSpec(Generic[P]):
     flat_table: str | None = None
     report_sections: str | None = None
     detail_tabs: tuple[DetailTab, ...] = ()
+    # The adlab[...] extras the runner's code imports (pyproject.toml says what each installs);
+    # a run on an install without them fails with one sentence naming them (pipelines.extras).
+    extras: tuple[str, ...] = ()
 
     @property
     def shortcut_paths(self) -> dict[str, str]:

@@ -16,6 +16,7 @@ from adlab.db.engine import get_engine
 from adlab.db.models import Event, Run, RunStatus
 from adlab.errors import AdlabError
 from adlab.pipelines import RunCancelled, get_pipeline
+from adlab.pipelines.extras import extras_needed
 from adlab.queue import finish
 from adlab.worker.context import DbRunContext, RunLost
 from adlab.worker.paths import run_output_dir
@@ -70,7 +71,8 @@ def execute(url: str, run_id: int, worker: str, attempt: int, device: str, run_d
         ctx = DbRunContext(engine, run, params, output_dir, device, spec.headline_metric)
         _seed_everything(run.seed)
         ctx.log(f"{spec.name} starting on {run_device} (attempt {attempt})")
-        spec.load_runner()(ctx)
+        with extras_needed(spec.name, spec.extras):
+            spec.load_runner()(ctx)
     except RunLost:
         return EXIT_LOST  # another attempt owns the run now; write nothing more
     except RunCancelled as exc:

@@ -70,6 +70,7 @@ SPEC: PipelineSpec[AnomalibParams] = PipelineSpec(
     name="anomalib",
     params_model=AnomalibParams,
     runner="adlab.pipelines.anomalib.run:run",
+    extras=("anomalib",),
     description="Train an anomalib image model, export it to ONNX, score the test set with "
                 "onnxruntime (optionally faiss for PatchCore), write predictions, thresholds, "
                 "metrics and heatmaps.",

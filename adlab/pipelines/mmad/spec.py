@@ -155,6 +155,7 @@ SPEC: PipelineSpec[MmadParams] = PipelineSpec(
     name="mmad",
     params_model=MmadParams,
     runner="adlab.pipelines.mmad.run:run",
+    extras=("vlm",),
     description="Evaluate a vision-language model (API or local) on MMAD questions, optionally "
                 "with an AD model's findings in the prompt; stratified sampling, resumable answers, "
                 "MMAD scoring.",
@@ -179,6 +180,7 @@ AD_SPEC: PipelineSpec[MmadAdParams] = register_pipeline(PipelineSpec(
     name="mmad_ad",
     params_model=MmadAdParams,
     runner="adlab.pipelines.mmad.ad_predict:run",
+    extras=("anomalib",),
     description="AD model predictions (score, verdict, defect location) for the images an MMAD "
                 "evaluation samples: exported anomalib models or a few-shot fit per category.",
     partition_keys=("subset",),

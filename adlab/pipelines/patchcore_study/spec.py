@@ -83,6 +83,7 @@ SPEC = PipelineSpec(
     name=PIPELINE,
     params_model=PatchCoreStudyParams,
     runner="adlab.pipelines.patchcore_study.run:run",
+    extras=("anomalib",),
     description="PatchCore re-implementation with pluggable backbone (ResNet/WRN/ViT/DINOv2/CLIP "
                 "via timm), feature fusion (single/concat/weighted/adaptive) and memory bank "
                 "(coreset/kNN/PCA/k-means) searched with faiss; per-category or cross-domain "

@@ -52,6 +52,7 @@ SPEC = PipelineSpec(
     name="read",
     params_model=ReadParams,
     runner="adlab.pipelines.read.run:run",
+    extras=("read",),
     description="READ anomaly segmentation: LLaVA with a <SEG> token + SasP similarity points "
                 "prompting SAM (decoder in onnxruntime); or the training-free CLIP + SAM baseline. "
                 "Mask logits, metadata, visuals; image/pixel AUROC, AU-PRO, F1-max per category.",
