@@ -185,16 +185,26 @@ def metric_info(pipeline: str, metric: str, lower_is_better: Sequence[str] = ())
 
 
 def _selected_pipelines(engine: Engine, filters: RunFilter) -> list[str]:
-    from sqlalchemy import select
+    """The pipelines of the selected runs: each distinct name is one seek on the pipeline
+    index, then one LIMIT 1 probe with the filters (a DISTINCT over the filtered runs would
+    read every one of them)."""
+    from sqlalchemy import func, select
 
     from adlab.db.engine import reader
     from adlab.db.models import Run
 
     if filters.pipeline:
         return [filters.pipeline]
-    q = select(Run.pipeline).distinct().where(*cq.filter_clauses(filters))
+    found: list[str] = []
+    clauses = cq.filter_clauses(filters)
     with reader(engine).connect() as conn:
-        return sorted(p for (p,) in conn.execute(q))
+        name = conn.execute(select(func.min(Run.pipeline))).scalar()
+        while name is not None:
+            probe = select(Run.id).where(Run.pipeline == name, *clauses).limit(1)
+            if conn.execute(probe).first() is not None:
+                found.append(name)
+            name = conn.execute(select(func.min(Run.pipeline)).where(Run.pipeline > name)).scalar()
+    return found
 
 
 def _metric_infos(pipelines: Sequence[str], metrics: Sequence[str],
