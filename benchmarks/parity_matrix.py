@@ -38,6 +38,10 @@ def main() -> int:
         return 2
 
     def show(row: pm.MatrixRow) -> None:
+        if not args.no_save:  # each row as it comes: a long run stopped midway keeps its rows
+            pm.save_table(pm.MatrixTable(device=pm.device_label(), rows=[row], versions=pm.versions(),
+                                         measured_at=pm.time.strftime("%Y-%m-%d %H:%M UTC", pm.time.gmtime())),
+                          args.key)
         print(f"{row.model:22s} {row.status:14s} parity {row.parity_score}/{row.parity_map} "
               f"ort {row.ort_ms_per_image} ms torch {row.torch_ms_per_image} ms "
               f"export {row.export_s} s  {row.reason[:160]}", flush=True)

@@ -9,6 +9,7 @@ sentence saying what is missing and where to put it.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import inspect
 import types
 from dataclasses import dataclass
@@ -185,6 +186,9 @@ def build_model(params: AnomalibParams) -> BuiltModel:
         raise PipelineError(f"anomalib {models.__name__} has no model class {info.class_name!r}; "
                             f"check `model:`")
     _check_local_dirs(info, mp)
+    if info.weights == "clip" and importlib.util.find_spec("open_clip") is None:
+        raise PipelineError(f"model {info.name!r} is built on open_clip, which is not installed; "
+                            f"pip install open_clip_torch (adlab does not depend on it)")
     weights_path = Path(params.weights).expanduser() if params.weights else None
     if weights_path is not None and not weights_path.is_file():
         raise missing_weights_error(info, mp, f"weights file {weights_path} does not exist")

@@ -178,6 +178,8 @@ def _status_of(message: str) -> str:
         return "parity failed"
     if "not available locally" in message:
         return "needs weights"
+    if "not installed" in message or "No module named" in message:
+        return "needs package"
     return "failed"
 
 
@@ -207,8 +209,8 @@ def measure_model(model: str, workdir: Path) -> MatrixRow:
     except Exception as exc:  # noqa: BLE001 - any failure is the row's finding
         message = str(exc) if isinstance(exc, AdlabError) else f"{type(exc).__name__}: {exc}"
         row.status, row.reason = _status_of(message), message[:400]
-        row.export_ok = row.status not in ("export failed", "needs weights", "failed")
-    if row.status in ("needs weights", "failed"):
+        row.export_ok = row.status == "parity failed"  # exported, but not faithfully
+    if row.status in ("needs weights", "needs package", "failed"):
         return row
     try:
         ctx = run_tiny(tiny_config(model, data_root, weights_dir, engine="torch"),
@@ -255,7 +257,7 @@ class MatrixTable:
     measured_at: str = ""
     wall_s: float = 0.0
     setup: str = (f"one synthetic category, {N_TRAIN} train / {N_TEST_GOOD + N_TEST_DEFECT} test "
-                  f"images, 1 epoch, random init, inference batch = train batch")
+                  f"images, 1 epoch, random init, inference batch 4 (WinCLIP 2)")
 
 
 def measure_all(workdir: Path, models: tuple[str, ...] = MODELS,
@@ -273,10 +275,22 @@ def measure_all(workdir: Path, models: tuple[str, ...] = MODELS,
 
 
 def save_table(table: MatrixTable, key: str, path: Path = MATRIX_FILE) -> Path:
-    """Store ``table`` under ``key`` ("cpu", "cuda") in the matrix file, keeping other keys."""
-    data = load_matrix(path) or {"format": MATRIX_FORMAT, "tables": {}}
-    data["tables"][key] = asdict(table)
-    path.write_text(json.dumps(data, indent=1) + "\n")
+    """Store ``table`` under ``key`` ("cpu", "cuda") in the matrix file, keeping other keys;
+    rows of models not measured this time stay (a partial re-run replaces only its models)."""
+    import fcntl
+    import tempfile
+
+    with open(Path(tempfile.gettempdir()) / "adlab-parity-matrix.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # benchmark processes may save at the same time
+        data = load_matrix(path) or {"format": MATRIX_FORMAT, "tables": {}}
+        new = asdict(table)
+        old_rows = {r["model"]: r for r in data["tables"].get(key, {}).get("rows", [])}
+        old_rows.update({r["model"]: r for r in new["rows"]})
+        new["rows"] = [old_rows[m] for m in MODELS if m in old_rows]
+        data["tables"][key] = new
+        staging = path.with_name(path.name + ".tmp")
+        staging.write_text(json.dumps(data, indent=1) + "\n")
+        staging.replace(path)
     return path
 
 

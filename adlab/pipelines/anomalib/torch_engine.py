@@ -33,6 +33,9 @@ class TorchScorer:
         self.providers = [f"torch:{self.device}"]
         self.meta: dict[str, Any] = {"engine": "torch", "image_size": list(size_hw),
                                      "batch_size": batch_size}
+        # One warm-up batch (lazy kernel set-up), as the parity check warms an ONNX session,
+        # so per-image times of the two engines compare steady states.
+        self.score(np.zeros((batch_size, 3, *size_hw), dtype=np.float32))
 
     def score(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         with torch.inference_mode():
