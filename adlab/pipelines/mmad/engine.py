@@ -1,5 +1,6 @@
 """Asking the questions: requests built per image, sent with N in flight (API) or in batches
-(local models), every answer handed back the moment it arrives.
+(local models), every answer handed back the moment it arrives. N drops (halving) when
+requests time out (:class:`~adlab.pipelines.mmad.clients.base.Throttle`).
 
 A *job* is one unit sent to the model: all questions of an image (batch mode), one question
 (single mode), or the chat of one image asked turn by turn (history mode). Results reach the
@@ -139,9 +140,14 @@ def execute(jobs: Iterator[Job], client: VisionClient, all_questions: Mapping[st
     pool = ThreadPoolExecutor(max_workers=client.concurrency, thread_name_prefix="mmad-request")
     in_flight: dict[Future, Job] = {}
     exhausted = False
+    throttle = getattr(client, "throttle", None)  # API clients: shrinks when requests time out
+
+    def limit() -> int:
+        return min(client.concurrency, throttle.limit) if throttle is not None else client.concurrency
+
     try:
         while True:
-            while not exhausted and len(in_flight) < client.concurrency:
+            while not exhausted and len(in_flight) < limit():
                 job = next(jobs, None)
                 if job is None:
                     exhausted = True

@@ -64,7 +64,10 @@ class Progress:
         with self._retry_lock:
             wave, self._retries = self._retries, []
         if wave:
-            self.ctx.log(f"{len(wave)} request(s) retried; latest: {wave[-1]}", level="warning")
+            cuts = [m.rsplit("; ", 1)[-1] for m in wave if "requests in flight cut to" in m]
+            self.ctx.log(f"{len(wave)} request(s) retried; latest: {wave[-1]}"
+                         + (f"; {cuts[-1]}" if cuts and cuts[-1] not in wave[-1] else ""),
+                         level="warning")
 
     def add(self, records: list[dict[str, Any]]) -> None:
         for rec in records:

@@ -117,3 +117,31 @@ def _client_stream_default(llm: str) -> bool:
     client = make_client(resolve_llm(params.llm, base_url=params.api.base_url), params, "cpu")
     client.close()
     return client.stream
+
+
+def test_timeouts_shrink_the_requests_in_flight(mmad_tree, tmp_path):
+    root, truth = mmad_tree
+    script = Script(answers=truth, delay_s=0.6)
+    with LoopbackServer(script) as server:
+        params = MmadParams.model_validate({
+            "llm": "vllm:tiny", "data_root": str(root), "eval": {"max_images": 4,
+                                                                  "error_budget": 1.0},
+            "api": {"base_url": server.url + "/v1", "backoff_s": 0.01, "max_retries": 1,
+                    "timeout_s": 0.2, "concurrency": 8}})
+        ctx = LocalRunContext(params=params, output_dir=tmp_path / "out")
+        run(ctx)
+        import time
+
+        deadline = time.monotonic() + 5  # the server notices the last abandoned request late
+        while time.monotonic() < deadline and len(server.log) < 24:
+            time.sleep(0.05)
+        time.sleep(0.7)
+        sent = len(server.log)
+    messages = [m for _, m in ctx.logs]
+    # eight timeouts at once: 8 -> 4 -> 2 -> 1 in flight, said in the wave's log line
+    assert any("retried" in m and "requests in flight cut to 1" in m for m in messages)
+    assert ctx.metric_value("errors") == ctx.metric_value("questions")
+    assert ctx.metric_value("questions") == 12
+    assert sent == 24  # first try and one retry each, no more
+    late = sorted(r.t for r in server.log)[16:]  # after the first wave: one at a time
+    assert all(b - a >= 0.15 for a, b in zip(late, late[1:]))

@@ -6,7 +6,7 @@ import os
 from typing import Callable, Optional, Any
 
 from adlab.errors import PipelineError
-from adlab.pipelines.mmad.clients.base import (Completion, RequestFailed, RetryPolicy,
+from adlab.pipelines.mmad.clients.base import (Completion, RequestFailed, RetryPolicy, Throttle,
                                                VisionClient)
 from adlab.pipelines.mmad.registry import ModelEntry
 
@@ -45,7 +45,8 @@ def make_client(entry: ModelEntry, params: Any, device: str,
                         trust_remote_code=params.local.trust_remote_code,
                         attn_implementation=params.local.attn_implementation)
     policy = RetryPolicy(max_retries=api.max_retries, backoff_s=api.backoff_s,
-                         max_backoff_s=api.max_backoff_s, on_retry=on_retry)
+                         max_backoff_s=api.max_backoff_s, on_retry=on_retry,
+                         throttle=Throttle(api.concurrency))
     common = dict(name=entry.name, model_id=model_id, api_key=api_key_for(entry, api.api_key_env),
                   base_url=entry.base_url, timeout_s=api.timeout_s, policy=policy,
                   concurrency=api.concurrency, max_tokens=ev.max_tokens, temperature=ev.temperature)

@@ -49,6 +49,7 @@ class AnthropicClient:
                                            max_retries=0)
         self._key = api_key
         self._policy, self._max_tokens, self._temperature = policy, max_tokens, temperature
+        self.throttle = policy.throttle  # the engine keeps at most throttle.limit in flight
 
     def _send(self, messages: Sequence[Message]) -> Completion:
         # This SDK generation takes no temperature (the current models fix sampling themselves).

@@ -8,6 +8,7 @@ once; any other error is that question's error and the run goes on.
 from __future__ import annotations
 
 import random
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Protocol, Sequence
@@ -49,6 +50,23 @@ class VisionClient(Protocol):
     def close(self) -> None: ...
 
 
+class Throttle:
+    """Requests allowed in flight; halved (down to 1) each time a request times out, so a slow
+    server is not flooded with retries of generations it is still computing."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = max(1, int(limit))
+        self._lock = threading.Lock()
+
+    def shrink(self) -> Optional[int]:
+        """Halve the limit; the new limit, or None when it was already 1."""
+        with self._lock:
+            if self.limit <= 1:
+                return None
+            self.limit = max(1, self.limit // 2)
+            return self.limit
+
+
 @dataclass
 class RetryPolicy:
     max_retries: int = 5
@@ -57,6 +75,7 @@ class RetryPolicy:
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
     # told about every retry before its wait (a log line: what failed, which attempt, how long)
     on_retry: Optional[Callable[[str], None]] = field(default=None, repr=False)
+    throttle: Optional[Throttle] = field(default=None, repr=False)  # shrunk on timeouts
 
     def delay(self, attempt: int, retry_after: Optional[float]) -> float:
         if retry_after is not None:
@@ -96,9 +115,12 @@ def call_with_retries(send: Callable[[], Completion], classify: Classifier, poli
                                     f"environment variable and the model name") from None
             if kind == RETRY and attempt <= policy.max_retries:
                 wait = policy.delay(attempt, retry_after)
+                shrunk = (policy.throttle.shrink()
+                          if policy.throttle is not None and "Timeout" in why else None)
                 if policy.on_retry is not None:
                     policy.on_retry(f"{provider or 'request'}: {why}; retry {attempt} of "
-                                    f"{policy.max_retries} in {wait:.1f}s")
+                                    f"{policy.max_retries} in {wait:.1f}s"
+                                    + (f"; requests in flight cut to {shrunk}" if shrunk else ""))
                 policy.sleep(wait)
                 continue
             suffix = f" after {attempt} attempt(s)" if kind == RETRY else ""

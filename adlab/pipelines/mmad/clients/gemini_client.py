@@ -56,6 +56,7 @@ class GeminiClient:
         self._config = types.GenerateContentConfig(max_output_tokens=max_tokens, temperature=temperature)
         self._key = api_key
         self._policy = policy
+        self.throttle = policy.throttle  # the engine keeps at most throttle.limit in flight
 
     def _send(self, messages: Sequence[Message]) -> Completion:
         resp = self._client.models.generate_content(model=self.model_id, contents=to_gemini(messages),

@@ -79,6 +79,7 @@ class OpenAIClient:
                                      max_retries=0)
         self._key = api_key
         self._policy, self._max_tokens, self._temperature = policy, max_tokens, temperature
+        self.throttle = policy.throttle  # the engine keeps at most throttle.limit in flight
         self._detail = detail
         self.stream = stream
         self.url = str(self._client.base_url).rstrip("/")
