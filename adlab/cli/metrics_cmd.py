@@ -13,7 +13,7 @@ The .npz holds ``anomaly_maps`` (N,H,W), ``masks`` (N,H,W, 0/1), optionally ``sc
 category plus the mean. Maps of another size than their mask are resized bilinearly to it.
 
 ``--loco`` evaluates the same map layout beside an MVTec LOCO AD dataset as the official LOCO
-script does (:mod:`adlab.metrics.loco_eval`): AU-sPRO at each ``--spro-limit`` (default 0.01,
+script does (:mod:`adlab.cli.metrics_loco`, :mod:`adlab.metrics.loco_eval`): AU-sPRO at each ``--spro-limit`` (default 0.01,
 0.05, 0.1, 0.3, 1.0) for logical and for structural anomalies (each with the good images) and
 their mean (``spro@<limit>``, ``spro_logical@<limit>``, ``spro_structural@<limit>``), and image
 AUROC (map maximum) of logical, structural and all anomalies against the good images plus the
@@ -148,7 +148,8 @@ def metrics_command(
     _check_loco_options(loco, maps_dir, spro_limit, fpr_limit)
 
     if loco:
-        from adlab.metrics.loco_eval import OFFICIAL_SPRO_LIMITS, evaluate_loco
+        from adlab.cli.metrics_loco import evaluate_loco
+        from adlab.metrics.loco_eval import OFFICIAL_SPRO_LIMITS
 
         info(f"reading anomaly maps from {maps_dir} (MVTec LOCO AD) ...")
         loco_reports = evaluate_loco(maps_dir, dataset_root, category or None,

@@ -12,10 +12,15 @@ Masks are optional here: an anomalous image without a mask folder gets empty ``m
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
+from adlab.data.imageio import load_mask_values
 from adlab.data.mvtec_style import list_mvtec_categories, load_mvtec_category, where
-from adlab.data.types import CategoryData
+from adlab.data.types import CategoryData, Sample
 from adlab.errors import AdlabError, NotFoundError
 
 DATASET = "mvtec_loco"
@@ -59,3 +64,56 @@ def load_loco_defects_config(root: Path, category: str) -> list[dict]:
             "relative_saturation": bool(entry["relative_saturation"]),
         })
     return table
+
+
+@dataclass(frozen=True)
+class LocoDefect:
+    """One ground-truth PNG of an anomalous image: the defect's boolean mask and its
+    ``defects_config.json`` entry (whose saturation rule sPRO applies)."""
+
+    path: Path
+    mask: np.ndarray
+    entry: dict
+
+
+def load_loco_defects(sample: Sample, table: Mapping[int, dict], config_path: Path
+                      ) -> list[LocoDefect]:
+    """Every defect of an anomalous test image, one PNG each, checked against the table
+    (pixel value -> entry of :func:`load_loco_defects_config`)."""
+    if not sample.mask_paths:
+        gt_dir = config_path.parent / "ground_truth" / sample.defect_type / sample.image_path.stem
+        raise NotFoundError(
+            f"anomalous test image {sample.image_path} has no ground truth; expected one PNG "
+            f"per defect in {gt_dir}/ (000.png, 001.png ...), as MVTec LOCO AD ships them.")
+    defects: list[LocoDefect] = []
+    for path, values in zip(sample.mask_paths, load_mask_values(sample)):
+        if defects and values.shape != defects[0].mask.shape:
+            first = defects[0].mask.shape
+            raise AdlabError(
+                f"ground-truth mask {path} is {values.shape[0]}x{values.shape[1]} but "
+                f"{sample.mask_paths[0]} is {first[0]}x{first[1]}; all "
+                "masks of one image must have the image's size.")
+        defects.append(_one_defect(path, values, table, config_path))
+    return defects
+
+
+def _one_defect(path: Path, values: np.ndarray, table: Mapping[int, dict],
+                config_path: Path) -> LocoDefect:
+    present = np.unique(values[values != 0])
+    if present.size == 0:
+        raise AdlabError(
+            f"ground-truth mask {path} has no defect pixel (all zero); every PNG in a "
+            "ground_truth/<type>/<stem>/ folder must mark one defect, so remove or fix it.")
+    if present.size > 1:
+        raise AdlabError(
+            f"ground-truth mask {path} holds several defect pixel values "
+            f"({', '.join(str(int(v)) for v in present)}); each PNG must mark one defect with "
+            "one value, so split it into one file per defect.")
+    value = int(present[0])
+    entry = table.get(value)
+    if entry is None:
+        raise AdlabError(
+            f"ground-truth mask {path} has pixel value {value}, which {config_path} does not "
+            f"list (it has {', '.join(str(v) for v in sorted(table)) or 'none'}); add an entry "
+            f"with \"pixel_value\": {value} or fix the mask.")
+    return LocoDefect(path, values == value, entry)

@@ -10,36 +10,29 @@ The official ``evaluate_experiment.py`` of MVTec LOCO AD computes, per category:
   maximum, and the mean of the two (``auroc_logical``, ``auroc_structural``, ``auroc_mean``);
   adlab adds all anomalous images against the good ones (``auroc_all``).
 
-Maps are TIFFs at ``<maps_dir>/<category>/test/<type>/<stem>.tiff``. Each PNG in
-``ground_truth/<type>/<stem>/`` is one defect; its pixel value selects the defect's entry in
-``defects_config.json`` (``pixel_value``), whose saturation rule gives the saturation area.
-Every map is resized bilinearly to its ground-truth grid (the masks' size, for good images
-the test image's size) so that all images weigh as in the official evaluation, which needs
-maps at full resolution; the image score is taken before resizing.
+This module is the arithmetic over :class:`LocoImage` arrays. Reading maps and ground truth
+from disk (maps resized bilinearly to the ground-truth grid, the image score taken before
+resizing; saturation areas from ``defects_config.json``) is :mod:`adlab.cli.metrics_loco`,
+which joins :mod:`adlab.data.loco` (the dataset) and this package (the metric rules).
 """
 from __future__ import annotations
 
 import math
 import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from adlab.data.imageio import image_size, load_mask_values
-from adlab.data.loco import DEFECTS_CONFIG, load_loco_category, load_loco_defects_config
-from adlab.data.types import GOOD, Sample
-from adlab.errors import AdlabError, NotFoundError
+from adlab.errors import AdlabError
 from adlab.metrics._inputs import check_fpr_limit
 from adlab.metrics.auroc import auroc_from_ranked, auroc_reason
-from adlab.metrics.files import _find_map, list_categories, read_anomaly_map
 from adlab.metrics.pixel_order import rank_scores
-from adlab.metrics.resize import resize_bilinear
-from adlab.metrics.spro import loco_saturation_area, spro
+from adlab.metrics.spro import spro
 from adlab.metrics.undefined import UndefinedMetricWarning, record_mean
 
 OFFICIAL_SPRO_LIMITS = (0.01, 0.05, 0.1, 0.3, 1.0)
+GOOD = "good"  # the test folder names, as MVTec LOCO AD ships them
 LOGICAL = "logical_anomalies"
 STRUCTURAL = "structural_anomalies"
 ANOMALY_TYPES = (LOGICAL, STRUCTURAL)
@@ -100,90 +93,6 @@ class LocoReport:
         if self.notes:
             out["notes"] = dict(self.notes)
         return out
-
-
-# ---------------------------------------------------------------- reading one category
-
-def _read_map(path: Path) -> np.ndarray:
-    amap = read_anomaly_map(path)
-    if amap.dtype not in (np.float32, np.float64):
-        amap = amap.astype(np.float64)
-    if not np.isfinite(amap).all():
-        raise AdlabError(f"anomaly map {path} contains NaN or infinite values; write finite "
-                         "anomaly scores.")
-    return amap
-
-
-def _read_defect(path: Path, values: np.ndarray, table: Mapping[int, dict],
-                 config_path: Path) -> tuple[np.ndarray, float]:
-    """The defect's boolean mask and saturation area from one ground-truth PNG."""
-    present = np.unique(values[values != 0])
-    if present.size == 0:
-        raise AdlabError(
-            f"ground-truth mask {path} has no defect pixel (all zero); every PNG in a "
-            "ground_truth/<type>/<stem>/ folder must mark one defect, so remove or fix it.")
-    if present.size > 1:
-        raise AdlabError(
-            f"ground-truth mask {path} holds several defect pixel values "
-            f"({', '.join(str(int(v)) for v in present)}); each PNG must mark one defect with "
-            "one value, so split it into one file per defect.")
-    value = int(present[0])
-    entry = table.get(value)
-    if entry is None:
-        raise AdlabError(
-            f"ground-truth mask {path} has pixel value {value}, which {config_path} does not "
-            f"list (it has {', '.join(str(v) for v in sorted(table)) or 'none'}); add an entry "
-            f"with \"pixel_value\": {value} or fix the mask.")
-    mask = values == value
-    area = loco_saturation_area(int(mask.sum()), entry["saturation_threshold"],
-                                entry["relative_saturation"])
-    return mask, area
-
-
-def _read_defects(sample: Sample, table: Mapping[int, dict], config_path: Path
-                  ) -> tuple[list[np.ndarray], list[float]]:
-    if not sample.mask_paths:
-        gt_dir = config_path.parent / "ground_truth" / sample.defect_type / sample.image_path.stem
-        raise NotFoundError(
-            f"anomalous test image {sample.image_path} has no ground truth; expected one PNG "
-            f"per defect in {gt_dir}/ (000.png, 001.png ...), as MVTec LOCO AD ships them.")
-    defects, areas = [], []
-    for path, values in zip(sample.mask_paths, load_mask_values(sample)):
-        if defects and values.shape != defects[0].shape:
-            raise AdlabError(
-                f"ground-truth mask {path} is {values.shape[0]}x{values.shape[1]} but "
-                f"{sample.mask_paths[0]} is {defects[0].shape[0]}x{defects[0].shape[1]}; all "
-                "masks of one image must have the image's size.")
-        mask, area = _read_defect(path, values, table, config_path)
-        defects.append(mask)
-        areas.append(area)
-    return defects, areas
-
-
-def read_loco_category(maps_dir: str | Path, dataset_root: str | Path, category: str
-                       ) -> list[LocoImage]:
-    """Every test image of one category with its map (from ``maps_dir``) and ground truth."""
-    maps_dir, dataset_root = Path(maps_dir), Path(dataset_root)
-    data = load_loco_category(dataset_root, category)
-    config_path = dataset_root / category / DEFECTS_CONFIG
-    table = {e["pixel_value"]: e for e in load_loco_defects_config(dataset_root, category)}
-    images = []
-    for sample in data.test:
-        if sample.defect_type not in (GOOD, *ANOMALY_TYPES):
-            raise AdlabError(
-                f"{sample.image_path.parent} is neither good, {LOGICAL} nor {STRUCTURAL}; "
-                "an MVTec LOCO AD test folder holds only these three, so move it out.")
-        raw = _read_map(_find_map(maps_dir, category, sample.defect_type,
-                                  sample.image_path.stem))
-        if sample.defect_type == GOOD:
-            defects, areas = [], []
-            grid = image_size(sample.image_path)
-        else:
-            defects, areas = _read_defects(sample, table, config_path)
-            grid = defects[0].shape
-        images.append(LocoImage(sample.defect_type, resize_bilinear(raw, grid),
-                                float(raw.max()), defects, areas))
-    return images
 
 
 # ---------------------------------------------------------------- metrics
@@ -268,30 +177,3 @@ def mean_loco_report(reports: Mapping[str, LocoReport]) -> LocoReport:
         record_mean(mean, key, {n: r.values[key] for n, r in reports.items()}, "category",
                     "categories")
     return mean
-
-
-def evaluate_loco(maps_dir: str | Path, dataset_root: str | Path,
-                  categories: Sequence[str] | None = None,
-                  spro_limits: Sequence[float] = OFFICIAL_SPRO_LIMITS) -> dict[str, LocoReport]:
-    """Each category's :class:`LocoReport` plus their ``"mean"``.
-
-    ``categories`` default to the folders of ``maps_dir`` that hold a ``test/`` folder.
-    """
-    maps_dir, dataset_root = Path(maps_dir), Path(dataset_root)
-    limits = check_spro_limits(spro_limits)
-    for folder, flag in ((maps_dir, "--maps-dir"), (dataset_root, "--dataset-root")):
-        if not folder.is_dir():
-            raise NotFoundError(f"{flag} {folder} is not a directory.")
-    names = list(dict.fromkeys(categories or list_categories(maps_dir)))
-    if not names:
-        raise NotFoundError(
-            f"{maps_dir} has no <category>/test/ folders; anomaly maps must be stored as "
-            "<category>/test/<type>/<stem>.tiff.")
-    if MEAN_KEY in names:
-        raise AdlabError(f"a category is named {MEAN_KEY!r}, which is reserved for the mean; "
-                         "rename it.")
-    reports = {name: evaluate_loco_images(read_loco_category(maps_dir, dataset_root, name),
-                                          limits)
-               for name in names}
-    reports[MEAN_KEY] = mean_loco_report(reports)
-    return reports

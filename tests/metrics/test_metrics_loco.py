@@ -14,7 +14,8 @@ import tifffile
 from PIL import Image
 
 from adlab.errors import AdlabError
-from adlab.metrics.loco_eval import OFFICIAL_SPRO_LIMITS, evaluate_loco
+from adlab.cli.metrics_loco import evaluate_loco
+from adlab.metrics.loco_eval import OFFICIAL_SPRO_LIMITS
 from adlab.metrics.resize import resize_bilinear
 
 TYPES = ("logical_anomalies", "structural_anomalies")
