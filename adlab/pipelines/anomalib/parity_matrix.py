@@ -257,7 +257,7 @@ class MatrixTable:
     measured_at: str = ""
     wall_s: float = 0.0
     setup: str = (f"one synthetic category, {N_TRAIN} train / {N_TEST_GOOD + N_TEST_DEFECT} test "
-                  f"images, 1 epoch, random init, inference batch 4 (WinCLIP 2)")
+                  f"images, 1 epoch, random init, inference batch 4 (EfficientAD, WinCLIP: 2)")
 
 
 def measure_all(workdir: Path, models: tuple[str, ...] = MODELS,
