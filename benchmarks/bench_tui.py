@@ -158,6 +158,23 @@ def summary(name: str, values_s: list[float]) -> str:
             f"max {ms[-1]:7.1f} ms   (n={len(ms)})")
 
 
+def terminal_floor(size: tuple[int, int], repeat: int) -> list[float]:
+    """The same send-keys → capture-pane loop against `cat` in a pane: what the method itself
+    costs on this machine (process spawns under load), to read the app's figures against."""
+    pane = Pane(f"floor{os.getpid()}", size)
+    times = []
+    try:
+        pane.start("cat")
+        time.sleep(0.5)
+        for i in range(repeat):
+            mark = f"k{i}z"
+            t = pane.keys("-l", mark)
+            times.append(pane.until(lambda s, m=mark: m in s, "echo") - t)
+    finally:
+        pane.stop()
+    return times
+
+
 def measure(db: Path, url: str, n: int, size: tuple[int, int], repeat: int) -> dict[str, list[float]]:
     adlab = Path(sys.executable).with_name("adlab")
     command = f"{adlab} --db {db} tui"
@@ -273,7 +290,10 @@ def main() -> int:
         build_lab(url, args.runs)
         print(f"built in {time.perf_counter() - t0:.1f} s; terminal {args.size} (tmux), "
               f"{os.cpu_count()} CPU(s)")
+        floor = terminal_floor(size, args.repeat)  # type: ignore[arg-type]
         result = measure(db, url, args.runs, size, args.repeat)  # type: ignore[arg-type]
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPU(s)")
+    print(summary("floor: key echoed by cat", floor))
     for name, values in result.items():
         print(summary(name, values))
     targets = {"launch to populated table": 1.0, "filter (one key)": 0.05, "sort (s)": 0.05,

@@ -17,6 +17,8 @@ from adlab.tui.runs_model import (ProgressSeeds, RowContext, RunCache, RunFilter
                                   choices, status_counts, view_rows)
 
 Clock = Callable[[], dt.datetime]
+# Orders that move with the clock (or the rate seeds): re-sorted on every refresh.
+CLOCK_SORTS = frozenset({"elapsed", "eta", "attention"})
 
 
 def utc_now() -> dt.datetime:
@@ -54,6 +56,10 @@ class LabData:
     lease_s: float | None = None
     cache: RunCache = field(default_factory=RunCache)
     progress: ProgressSeeds = field(default_factory=ProgressSeeds)
+    # The last view and summaries, reused while nothing they depend on changed: a refresh of
+    # an idle 10,000-run lab then costs a small read, not a sort (which held the GIL and
+    # delayed the keys being handled meanwhile).
+    _memo: dict = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def snapshot(self, run_filter: RunFilter, sort: SortSpec, *, fetch: bool = True) -> LabSnapshot:
@@ -76,11 +82,20 @@ class LabData:
             now = self.clock()
             seeds = self.progress.observe(rows, now) if fetch or full else dict(self.progress.seeds)
         context = RowContext(now, self.lease_s, seeds)
-        view = view_rows(rows, run_filter, sort, context)
-        pipelines, groups = choices(rows)
+        memo = self._memo
+        stamp = (id(self.cache), version)  # a full reload starts a new cache (and version)
+        if memo.get("stamp") != stamp:
+            pipelines, groups = choices(rows)
+            memo.clear()
+            memo.update(stamp=stamp, counts=status_counts(rows), pipelines=pipelines,
+                        groups=groups)
+        key = (run_filter, sort)
+        if sort.column in CLOCK_SORTS or memo.get("view_key") != key:
+            memo["view"], memo["view_key"] = view_rows(rows, run_filter, sort, context), key
+        view = memo["view"]
         t2 = time.perf_counter()
-        return LabSnapshot(view=view, total=len(rows), counts=status_counts(rows),
-                           pipelines=pipelines, groups=groups,
+        return LabSnapshot(view=view, total=len(rows), counts=memo["counts"],
+                           pipelines=memo["pipelines"], groups=memo["groups"],
                            workers=workers if workers is not None else [], now=now,
                            version=version, read_ms=(t1 - t0) * 1000, build_ms=(t2 - t1) * 1000,
                            full_reload=full, started_at=t0, built_at=t2, sort=sort,

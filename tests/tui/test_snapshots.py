@@ -68,3 +68,35 @@ async def test_delete_dialog(lab, make_app):
         await pilot.press("d")
         await pilot.pause(0.2)
         assert_snapshot(app, "delete_dialog")
+
+
+async def test_runs_screen_wide_terminal(lab, make_app):
+    app = make_app()
+    async with app.run_test(size=(160, 45)) as pilot:
+        await settled_runs(pilot)
+        assert_snapshot(app, "runs_160x45")
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 45)])
+async def test_compare_screen_sizes(lab, make_app, size):
+    app = make_app()
+    async with app.run_test(size=size) as pilot:
+        await settled_runs(pilot)
+        await pilot.press("c")
+        await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen) and app.screen.loads,
+                       what="comparison")
+        await pilot.pause(0.1)
+        assert_snapshot(app, f"compare_{size[0]}x{size[1]}")
+
+
+async def test_detail_metrics_80x24(lab, make_app):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await settled_runs(pilot)
+        screen.query_one(RunTable).select_id(lab["best"])
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen)
+                       and app.screen.refreshes, what="detail")
+        await pilot.press("2")
+        await pilot.pause(0.1)
+        assert_snapshot(app, "detail_metrics_80x24")

@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
-import pytest
 from sqlmodel import Session
 
 from adlab.db.models import Artifact, Event, Metric, Param, Run, RunItem, Worker

@@ -51,7 +51,8 @@ class RunsScreen(LabScreen):
         # these bindings are their footer entry and the route for synthetic key presses.
         Binding("slash", "focus_filter", "Filter", key_display="/"),
         Binding("escape", "focus_table", "Table", show=False),
-        Binding("question_mark", "help", "Help", key_display="?"),
+        # off the footer (it has no room left at 120 columns); the status line names it
+        Binding("question_mark", "help", "Help", key_display="?", show=False),
         Binding("c", "compare", "Compare"),
         Binding("n", "queue_file", "Queue file"),
         Binding("x", "cancel_runs", "Cancel"),
@@ -185,6 +186,7 @@ class RunsScreen(LabScreen):
         column = next((c.label for c in RUN_COLUMNS if c.key == self.sort.column),
                       "needs attention" if self.sort.column == "attention" else self.sort.column)
         parts.append(f"sorted by {column} {'▼' if self.sort.reverse else '▲'}")
+        parts.append("? keys")
         line = Text(" · ".join(parts), style="dim")
         if self.last_message is not None:
             message, error = self.last_message
