@@ -90,11 +90,11 @@ def main() -> None:
         inferencer = TorchInferencer(path=pt_path, device="cpu")
         tensors = [torch.from_numpy(images[i]) for i in range(n)]
 
-        def run_torch(i: int) -> object:
+        def run_torch(i: int, inferencer=inferencer, tensors=tensors) -> object:  # noqa: ANN001
             with torch.no_grad():
                 return inferencer.predict(tensors[i])
 
-        ort_ms = per_image_ms(lambda i: scorer.score(images[i:i + 1]), n)
+        ort_ms = per_image_ms(lambda i, s=scorer: s.score(images[i:i + 1]), n)
         torch_ms = per_image_ms(run_torch, n)
         print(f"{name:10s} onnxruntime {ort_ms:8.1f} ms/image | TorchInferencer {torch_ms:8.1f} ms/image "
               f"| ratio torch/ort = {torch_ms / ort_ms:5.2f}x")

@@ -81,8 +81,10 @@ def main() -> None:
     rows = []
     for n in [int(x) for x in args.images.split(",")]:
         maps, masks = generate(n, args.size)
-        cpu_first, cpu_best, cpu = _timed(lambda: evaluate(maps, masks, device="cpu").values, args.repeat)
-        gpu_first, gpu_best, gpu = _timed(lambda: evaluate(maps, masks, device="cuda").values, args.repeat)
+        cpu_first, cpu_best, cpu = _timed(lambda m=maps, k=masks: evaluate(m, k, device="cpu").values,
+                                          args.repeat)
+        gpu_first, gpu_best, gpu = _timed(lambda m=maps, k=masks: evaluate(m, k, device="cuda").values,
+                                          args.repeat)
         diff = max(abs(cpu[k] - gpu[k]) for k in cpu)
         auto = choose_device("auto", maps.size)
         row = {"images": n, "pixels": int(maps.size), "cpu_s": cpu_best, "cpu_first_s": cpu_first,

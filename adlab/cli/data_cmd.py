@@ -92,8 +92,9 @@ def datasets_command(as_json: bool = JsonOption) -> None:
     from adlab.data import LAYOUTS
 
     if as_json:
-        emit_json([{"name": l.name, "description": l.description, "folder_names": list(l.folder_names),
-                    "options": list(l.options)} for l in LAYOUTS.values()])
+        emit_json([{"name": lay.name, "description": lay.description,
+                    "folder_names": list(lay.folder_names), "options": list(lay.options)}
+                   for lay in LAYOUTS.values()])
         return
     for layout in LAYOUTS.values():
         out_console.print(f"{layout.name:12} {layout.description}", markup=False)

@@ -8,7 +8,6 @@ import csv
 import math
 from pathlib import Path
 
-import pytest
 
 # (name, dataset, lr, lambda_logdet, scale_ctx_k, dia, topk, use_router, seed, img_auc, pix_ap)
 RUNS = [

@@ -1,9 +1,7 @@
 """`adlab submit --slurm`: the sbatch script, and real workers under a single-node Slurm."""
 from __future__ import annotations
 
-import os
 import time
-from pathlib import Path
 
 import pytest
 

@@ -401,7 +401,7 @@ def dataset_summary(doc: Document, data: ReportData) -> None:
                     (v == cur[0] and r.name < cur[1])
                 if better:
                     entry["best"][m] = (v, r.name)
-    for run_id, key, scope, _ in data.scoped:
+    for run_id, _key, scope, _ in data.scoped:
         g = data.run_group.get(run_id)
         if g is not None and "/" not in scope:
             rows[format_value(_leaf_value(g.partition, DATASET_LEAVES))]["categories"].add(scope)

@@ -17,7 +17,6 @@ in the partial-result store, so a re-claimed run resumes with the next category.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 

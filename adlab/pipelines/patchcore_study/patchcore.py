@@ -110,7 +110,7 @@ def score(model: FittedPatchCore, paths: Sequence[Path], labels: Sequence[int], 
     n_normal = max(1, sum(1 for y in labels if y == 0))
     start = time.perf_counter()
     scores, maps, normal = [], [], []
-    for first, batch, prepared in _fused_batches(model.extractor, model.fusion, paths, size,
+    for first, _batch, prepared in _fused_batches(model.extractor, model.fusion, paths, size,
                                                  batch_size, on_batch):
         fused = model.fusion.combine(prepared).cpu().numpy()  # (B, h, w, D)
         b, h, w, d = fused.shape

@@ -14,7 +14,7 @@ PANEL_HEIGHT = 256
 
 def save_logits(path: Path, logits: list[np.ndarray], names: list[str]) -> Path:
     """``logits_0000``... arrays (float16, each its image's size) plus ``names``."""
-    arrays = {f"logits_{i:04d}": l.astype(np.float16) for i, l in enumerate(logits)}
+    arrays = {f"logits_{i:04d}": a.astype(np.float16) for i, a in enumerate(logits)}
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(path, names=np.asarray(names), **arrays)
     return path

@@ -7,12 +7,10 @@ import random
 import sys
 from pathlib import Path
 
-import pytest
 from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from mmad_loopback import LoopbackServer, Script  # noqa: E402
 
 TYPES = ["Anomaly Detection", "Defect Classification", "Defect Localization", "Object Structure",
          "Object Details"]
@@ -51,7 +49,7 @@ def make_mmad(root: Path, layout: dict[str, dict[str, dict[str, int]]] | None = 
                     image = f"{dataset}/{category}/test/{split}/{i:03d}.png"
                     _image(root / image, n, split != "good")
                     conversation = []
-                    for qi, qtype in enumerate(TYPES[: 2 + (n % 3)]):
+                    for qtype in TYPES[: 2 + (n % 3)]:
                         n += 1
                         text = f"Q{n}: ({qtype}) what about {image}?"
                         options = {"A": "Yes.", "B": "No."} if qtype == "Anomaly Detection" else \

@@ -120,7 +120,6 @@ class ReadMllm:
     @classmethod
     def load(cls, mllm_path: str | None, clip_path: str | None, *, device: str = "cpu",
              dtype: str = "auto") -> "ReadMllm":
-        import torch
         from transformers import AutoTokenizer, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration
 
         folder = require_folder(mllm_path, "mllm_path", MLLM_HINT)
