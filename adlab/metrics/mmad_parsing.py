@@ -127,6 +127,13 @@ def _is_answer_letter(text: str, start: int, end: int) -> bool:
     return True
 
 
+def strict_letters(text: str) -> list[str]:
+    """The standalone capitals A-E of ``text`` that can be answers (not an article, not an
+    abbreviation), in order."""
+    return [m.group(1) for m in _CANDIDATE.finditer(text)
+            if _is_answer_letter(text, m.start(1), m.end(1))]
+
+
 def parse_strict(text: Optional[str]) -> Parsed:
     """adlab's reading: a letter only where it stands as the answer (see the module docstring)."""
     if not isinstance(text, str) or not text.strip():
@@ -143,8 +150,7 @@ def parse_strict(text: Optional[str]) -> Parsed:
     paren = set(_PAREN.findall(text))
     if len(paren) == 1:
         return Parsed(paren.pop(), "adlab:parenthesized")
-    letters = [m.group(1) for m in _CANDIDATE.finditer(text)
-               if _is_answer_letter(text, m.start(1), m.end(1))]
+    letters = strict_letters(text)
     if letters:
         return Parsed(letters[-1], "adlab:last")
     return Parsed(None, NONE)
