@@ -124,13 +124,19 @@ def claim(engine: Engine, *, worker: str, device: str) -> Run | None:
         return run
 
 
-def beat_worker(engine: Engine, *, name: str) -> None:
-    """Refresh a live worker's row, idle or busy (its heartbeat thread calls this); a row the
-    reaper marked dead while the worker was only slow comes back as idle."""
+def beat_worker(engine: Engine, *, name: str, run: tuple[int, int] | None = None) -> None:
+    """Refresh a live worker's row, idle or busy, and the lease of the run (id, attempt) it
+    supervises (its heartbeat thread calls this, so the lease means "the worker process is
+    alive" even while its main thread waits on something); a row the reaper marked dead while
+    the worker was only slow comes back as idle."""
     with Session(engine) as session:
+        now = db_now(session)
         session.exec(update(Worker).where(Worker.name == name).values(
-            heartbeat_at=db_now(session),
-            status=case((Worker.status == "dead", "idle"), else_=Worker.status)))
+            heartbeat_at=now, status=case((Worker.status == "dead", "idle"), else_=Worker.status)))
+        if run is not None:
+            session.exec(update(Run).where(Run.id == run[0], Run.worker == name,
+                                           Run.attempt == run[1], Run.status == R)
+                         .values(heartbeat_at=now))
         session.commit()
 
 

@@ -134,16 +134,28 @@ def show_command(run_id: int = typer.Argument(...), as_json: bool = JsonOption) 
 
 
 def cancel_command(run_ids: List[int] = typer.Argument(...), as_json: bool = JsonOption) -> None:
-    """Cancel queued runs now; ask running runs' workers to stop them."""
+    """Cancel queued runs now; ask running runs' workers to stop them; cancel at once a run
+    whose worker is dead. Each id is reported (done, or why not); exit 1 if any was refused."""
+    from adlab.errors import AdlabError
     from adlab.queue import cancel
 
     engine = _engine()
-    result = {rid: cancel(engine, rid) for rid in run_ids}
+    result: dict[int, str] = {}
+    refused: dict[int, str] = {}
+    for rid in run_ids:
+        try:
+            result[rid] = cancel(engine, rid)
+        except AdlabError as exc:
+            refused[rid] = str(exc)
     if as_json:
-        emit_json(result)
+        emit_json({**result, **{rid: {"error": why} for rid, why in refused.items()}})
     else:
         for rid, st in result.items():
             out_console.print(f"run {rid}: {st}")
+    for why in refused.values():
+        info(f"error: {why}")
+    if refused:
+        raise typer.Exit(1)
 
 
 def retry_command(run_ids: List[int] = typer.Argument(...), as_json: bool = JsonOption) -> None:

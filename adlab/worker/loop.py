@@ -200,6 +200,13 @@ class Worker:
         self._log(f"run {run.id} {run.name} ({run.pipeline}) attempt {run.attempt}")
         started = time.monotonic()
         child = self._spawn(run, log_path)
+        self.pulse.current = (int(run.id), int(run.attempt))
+        try:
+            self._supervise(run, child, log_path, started)
+        finally:
+            self.pulse.current = None
+
+    def _supervise(self, run: Run, child: RunProcess, log_path: Path, started: float) -> None:
         outcome: tuple[str, str] | None = None
         while True:
             try:

@@ -28,6 +28,7 @@ class Pulse:
         self.fork_lock = threading.Lock()
         self.identity: tuple[Any, ...] = database_identity(engine)
         self.lost: str | None = None  # why the database can no longer be trusted
+        self.current: tuple[int, int] | None = None  # (run id, attempt) being supervised
         self._log = log
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=f"pulse-{name}", daemon=True)
@@ -57,7 +58,7 @@ class Pulse:
         with self.fork_lock:
             try:
                 self.check()
-                beat_worker(self.engine, name=self.name)
+                beat_worker(self.engine, name=self.name, run=self.current)
                 reaped = reap(self.engine, lease_s=self.lease_s)
             except DatabaseError:
                 self._stop.set()

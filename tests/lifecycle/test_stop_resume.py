@@ -14,7 +14,7 @@ from adlab.config.loader import build_run_specs
 from adlab.db.queries import get_run
 from adlab.queue import enqueue
 from lab_helpers import start_worker, wait_until
-from lifecycle_checks import assert_complete_once, messages, metric_rows, utc_seconds
+from lifecycle.lifecycle_checks import assert_complete_once, messages, metric_rows, utc_seconds
 
 CATEGORIES = ["a", "b", "c"]
 LEASE = {"ADLAB_LEASE_S": "2"}
