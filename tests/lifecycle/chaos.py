@@ -105,7 +105,8 @@ def run_chaos(url: str, *, workers: int = 4, runs: int = 40, kills: int = 12,
         requeues = s.exec(select(Event.run_id, Event.ts)
                           .where(Event.message.startswith("re-queued: worker"))).all()
         released = s.exec(select(func.count()).where(Event.message.startswith("released by"))).scalar()
-    assert statuses == {"succeeded": runs}, statuses
+        failures = s.exec(select(Run.id, Run.attempt, Run.error).where(Run.status != "succeeded")).all()
+    assert statuses == {"succeeded": runs}, (statuses, failures)
     lost = sum(1 for rid in created if finished.get(rid, 0) == 0)
     duplicated = sum(1 for rid in created if finished.get(rid, 0) > 1)
     for rid in created:

@@ -188,7 +188,7 @@ def build_model(params: AnomalibParams) -> BuiltModel:
     _check_local_dirs(info, mp)
     if info.weights == "clip" and importlib.util.find_spec("open_clip") is None:
         raise PipelineError(f"model {info.name!r} is built on open_clip, which is not installed; "
-                            f"pip install open_clip_torch (adlab does not depend on it)")
+                            "pip install 'adlab[anomalib]' (or open_clip_torch)")
     weights_path = Path(params.weights).expanduser() if params.weights else None
     if weights_path is not None and not weights_path.is_file():
         raise missing_weights_error(info, mp, f"weights file {weights_path} does not exist")
