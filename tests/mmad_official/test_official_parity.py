@@ -1,6 +1,7 @@
-"""adlab's ``official`` protocol against the official MMAD functions themselves (copied verbatim
-in this folder): the per-family reply parsing on hundreds of generated tricky replies, and
-``summary.py``'s table on generated answer files (drops, the skip quirk, 0 % cells)."""
+"""adlab's ``official`` protocol against the official MMAD functions themselves (read from a
+jam-cc/MMAD checkout named by ``MMAD_OFFICIAL_ROOT``, see ``__init__``): the per-family reply
+parsing on hundreds of generated tricky replies, and ``summary.py``'s table on generated answer
+files (drops, the skip quirk, 0 % cells)."""
 from __future__ import annotations
 
 import json
@@ -13,8 +14,7 @@ import pytest
 
 from adlab.metrics.mmad import score_answers
 from adlab.metrics.mmad_parsing import OFFICIAL_RULES, parse_official
-from mmad_official.gpt4v_parse import GPT4Query
-from mmad_official.summary import caculate_accuracy_mmad
+from mmad_official import PARSER_FILE, SUMMARY_FILE, load_definitions
 
 OPTIONS = {"A": "Yes, there is a scratch.", "B": "No, it is normal.",
            "C": "A crack near the cap.", "D": "Discoloration on the label."}
@@ -42,25 +42,37 @@ def _replies(n: int, seed: int) -> list[str]:
 REPLIES = _replies(600, seed=7)
 
 
-def _official_script_answer(text: str, family: str):
+@pytest.fixture(scope="module")
+def official_parse():
+    """``GPT4Query.parse_answer`` of the official scripts (it does not use ``self``)."""
+    query = load_definitions(PARSER_FILE, {"GPT4Query"})["GPT4Query"]
+    return lambda text, options: query.parse_answer(None, text, options)
+
+
+@pytest.fixture(scope="module")
+def official_summary():
+    return load_definitions(SUMMARY_FILE, {"caculate_accuracy_mmad"})["caculate_accuracy_mmad"]
+
+
+def _official_script_answer(parse, text: str, family: str):
     """What the family's official script stores: ``gpt_answer[0]`` (LLaVA, Cambrian) or
     ``gpt_answer[-1]`` of ``parse_answer(response, options)``, options passed only by the
     scripts that pass them; None where the script has no letter (its list is empty)."""
     rule = OFFICIAL_RULES[family]
-    answers = GPT4Query().parse_answer(text, OPTIONS if rule.fuzzy else None)
+    answers = parse(text, OPTIONS if rule.fuzzy else None)
     if not answers:
         return None
     return answers[0] if rule.pick == "first" else answers[-1]
 
 
 @pytest.mark.parametrize("family", sorted(OFFICIAL_RULES))
-def test_parsing_equals_the_official_scripts_on_tricky_replies(family, capsys):
+def test_parsing_equals_the_official_scripts_on_tricky_replies(family, official_parse, capsys):
     assert len(REPLIES) >= 600
     mismatches = [(text, parse_official(text, family, OPTIONS).letter,
-                   _official_script_answer(text, family))
+                   _official_script_answer(official_parse, text, family))
                   for text in REPLIES
                   if parse_official(text, family, OPTIONS).letter
-                  != _official_script_answer(text, family)]
+                  != _official_script_answer(official_parse, text, family)]
     capsys.readouterr()  # the official parser prints its fallbacks
     assert mismatches == []
 
@@ -108,7 +120,8 @@ def _answer_file(rng: random.Random, n: int, *, junk: float, missing_types: bool
     return records
 
 
-def _official_table(records: list[dict], tmp_path: Path, name: str) -> pd.DataFrame:
+def _official_table(caculate_accuracy_mmad, records: list[dict], tmp_path: Path,
+                    name: str) -> pd.DataFrame:
     path = tmp_path / f"{name}.json"
     path.write_text(json.dumps(records))
     caculate_accuracy_mmad(str(path))
@@ -121,10 +134,10 @@ CASES = [(seed, junk, missing) for seed in range(6) for junk, missing in
 
 
 @pytest.mark.parametrize("seed, junk, missing", CASES)
-def test_scoring_equals_summary_py(seed, junk, missing, tmp_path, capsys):
+def test_scoring_equals_summary_py(seed, junk, missing, official_summary, tmp_path, capsys):
     rng = random.Random(1000 + seed)
     records = _answer_file(rng, rng.randint(40, 400), junk=junk, missing_types=missing)
-    official = _official_table(records, tmp_path, f"answers_{seed}")
+    official = _official_table(official_summary, records, tmp_path, f"answers_{seed}")
     capsys.readouterr()
     ours = score_answers(records, protocol="official")
     rows = [k for k in ours if k != "_summary"]
@@ -138,7 +151,7 @@ def test_scoring_equals_summary_py(seed, junk, missing, tmp_path, capsys):
     assert summary["n_scored"] + summary["n_dropped"] + summary["n_skipped"] == len(records)
 
 
-def test_each_official_quirk_changes_the_numbers_as_documented(tmp_path, capsys):
+def test_each_official_quirk_changes_the_numbers_as_documented(official_summary, tmp_path, capsys):
     def rec(i, qtype, correct, given, folder="broken", dataset="MVTec-AD"):
         return {"image": f"{dataset}/x/test/{folder}/{i}.png", "question": f"q{i}",
                 "question_type": qtype, "correct_answer": correct, "gpt_answer": given}
@@ -148,7 +161,7 @@ def test_each_official_quirk_changes_the_numbers_as_documented(tmp_path, capsys)
                rec(2, "Defect Type", "A", "B"),  # skipped by the list-mutation quirk
                rec(3, "Defect Type", "A", "B"),
                rec(4, "Anomaly Detection", "B", "B", folder="good", dataset="VisA")]
-    official = _official_table(records, tmp_path, "quirks")
+    official = _official_table(official_summary, records, tmp_path, "quirks")
     capsys.readouterr()
     ours = score_answers(records, protocol="official")
     assert ours["MVTec-AD"]["Defect Type"] == 50.0 == official.at["MVTec-AD", "Defect Type"]
