@@ -184,6 +184,19 @@ def metric_info(pipeline: str, metric: str, lower_is_better: Sequence[str] = ())
     return resolve_metric_info(metric, declared_metrics(pipeline), lower_is_better)
 
 
+def metrics_or_headline(engine: Engine, metrics: Sequence[str] | None,
+                        filters: RunFilter) -> list[str]:
+    """The metrics asked for (duplicates dropped), else the selected runs' headline metric."""
+    metric_list = list(dict.fromkeys(m for m in (metrics or []) if m))
+    if not metric_list:
+        headline = cq.headline_metric(engine, filters=filters)
+        if headline is None:
+            raise AdlabError("no --metric given and the selected runs record no headline metric; "
+                             "name one with --metric (see `adlab show RUN` for a run's metrics)")
+        metric_list = [headline]
+    return metric_list
+
+
 def _selected_pipelines(engine: Engine, filters: RunFilter) -> list[str]:
     """The pipelines of the selected runs: each distinct name is one seek on the pipeline
     index, then one LIMIT 1 probe with the filters (a DISTINCT over the filtered runs would
@@ -269,13 +282,7 @@ def compare(engine: Engine, *, metrics: Sequence[str] | None = None,
     if run_ids:
         filters = RunFilter(study=filters.study, pipeline=filters.pipeline, statuses=(),
                             name_like=filters.name_like, run_ids=tuple(run_ids), where=filters.where)
-    metric_list = [m for m in (metrics or []) if m]
-    if not metric_list:
-        headline = cq.headline_metric(engine, filters=filters)
-        if headline is None:
-            raise AdlabError("no --metric given and the selected runs record no headline metric; "
-                             "name one with --metric (see `adlab show RUN` for a run's metrics)")
-        metric_list = [headline]
+    metric_list = metrics_or_headline(engine, metrics, filters)
     group_sort = "rank"
     if sort:
         if sort == "name":

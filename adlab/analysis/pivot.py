@@ -24,7 +24,8 @@ from typing import Any, Mapping, Sequence
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from adlab.analysis.compare import format_value, metric_info, partition_keys_of, value_sort_key
+from adlab.analysis.compare import (format_value, metric_info, metrics_or_headline,
+                                    partition_keys_of, value_sort_key)
 from adlab.core.grouping import (category_value, dataset_value, is_variant_key, partition_values,
                                   variant_values)
 from adlab.core.values import canonical_json
@@ -33,7 +34,6 @@ from adlab.db import compare_queries as cq
 from adlab.db.compare_queries import RunFilter
 from adlab.db.engine import reader
 from adlab.db.models import Run
-from adlab.errors import AdlabError
 
 __all__ = ["Cell", "Column", "ColumnMean", "Pivot", "RankEntry", "Ranking", "Row", "cell_text",
            "mean_text", "number_text", "pivot_category", "pivots_json", "rankings"]
@@ -277,13 +277,7 @@ def pivot_category(engine: Engine, *, metrics: Sequence[str] | None = None,
                    ) -> list[Pivot]:
     """One pivot per dataset and metric (``metrics`` default: the runs' headline metric)."""
     filters = filters or RunFilter()
-    metric_list = list(dict.fromkeys(m for m in (metrics or []) if m))
-    if not metric_list:
-        headline = cq.headline_metric(engine, filters=filters)
-        if headline is None:
-            raise AdlabError("no --metric given and the selected runs record no headline metric; "
-                             "name one with --metric (see `adlab show RUN` for a run's metrics)")
-        metric_list = [headline]
+    metric_list = metrics_or_headline(engine, metrics, filters)
     facts = _run_facts(engine, filters)
     pivots: list[Pivot] = []
     for metric in metric_list:
