@@ -19,7 +19,6 @@ Conventions:
 """
 from __future__ import annotations
 
-import functools
 import json
 import math
 from dataclasses import asdict, dataclass, field
@@ -35,6 +34,7 @@ from adlab.db import compare_queries as cq
 from adlab.db import headline_ranking
 from adlab.db.compare_queries import RunFilter
 from adlab.errors import AdlabError
+from adlab.pipelines.declared import declared_metrics, partition_keys_of, spec_keys
 
 __all__ = ["Comparison", "Group", "GroupMismatch", "MetricStats", "ParamDifference", "RankedRun",
            "RunFilter", "VariantStats", "compare", "declared_metrics", "format_value",
@@ -145,40 +145,6 @@ class Comparison:
         return out
 
 
-def partition_keys_of(pipeline: str, info_json: str | None) -> list[str]:
-    """The partition keys a run was grouped with: recorded at import, else the pipeline's."""
-    if info_json:
-        try:
-            info = json.loads(info_json)
-        except ValueError:
-            info = {}
-        if isinstance(info, dict) and isinstance(info.get("partition_keys"), list):
-            return [str(k) for k in info["partition_keys"]]
-    return list(_spec_keys(pipeline)[0])
-
-
-@functools.lru_cache(maxsize=None)
-def _spec_keys(pipeline: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    try:
-        from adlab.pipelines import get_pipeline
-
-        spec = get_pipeline(pipeline)
-    except AdlabError:
-        return (), ()
-    return tuple(spec.partition_keys), tuple(spec.non_group_keys)
-
-
-@functools.lru_cache(maxsize=None)
-def declared_metrics(pipeline: str) -> Mapping[str, MetricInfo]:
-    """The metrics ``pipeline``'s spec declares (empty for imported or unknown pipelines)."""
-    try:
-        from adlab.pipelines import get_pipeline
-
-        return dict(get_pipeline(pipeline).metrics)
-    except AdlabError:
-        return {}
-
-
 def metric_info(pipeline: str, metric: str, lower_is_better: Sequence[str] = ()) -> MetricInfo:
     """What ``metric`` means for runs of ``pipeline``: its declaration, else the name rule."""
     return resolve_metric_info(metric, declared_metrics(pipeline), lower_is_better)
@@ -247,7 +213,7 @@ def _stored_group_pins(pipeline: str, group_keys_json: str, info_json: str | Non
     declared = json.loads(group_keys_json or "[]")
     return group_pins_key(key, group_keys=declared or None,
                           partition_keys=partition_keys_of(pipeline, info_json),
-                          non_group_keys=_spec_keys(pipeline)[1])
+                          non_group_keys=spec_keys(pipeline)[1])
 
 
 def _stats(values: Sequence[float | None]) -> MetricStats:
@@ -507,7 +473,7 @@ def _describe_groups(engine: Engine, groups: list[Group], members: dict[str, lis
     for same in by_partition.values():
         rep_flat = [rep_params.get(reps[g.id].run_id, {}) for g in same]
         pkeys = set(same[0].partition)
-        _, non_group = _spec_keys(same[0].pipeline)
+        _, non_group = spec_keys(same[0].pipeline)
         all_keys = sorted({k for f in rep_flat for k in f})
         distinct = [k for k in all_keys if k not in pkeys and not is_seed_like(k, non_group)
                     and len({canonical_json(f.get(k)) for f in rep_flat}) > 1]

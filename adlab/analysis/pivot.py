@@ -24,8 +24,7 @@ from typing import Any, Mapping, Sequence
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from adlab.analysis.compare import (format_value, metric_info, metrics_or_headline,
-                                    partition_keys_of, value_sort_key)
+from adlab.analysis.compare import format_value, metric_info, metrics_or_headline, value_sort_key
 from adlab.core.grouping import (category_value, dataset_value, is_variant_key, partition_values,
                                   variant_values)
 from adlab.core.values import canonical_json
@@ -34,6 +33,7 @@ from adlab.db import compare_queries as cq
 from adlab.db.compare_queries import RunFilter
 from adlab.db.engine import reader
 from adlab.db.models import Run
+from adlab.pipelines.declared import partition_keys_of
 
 __all__ = ["Cell", "Column", "ColumnMean", "Pivot", "RankEntry", "Ranking", "Row", "cell_text",
            "mean_text", "number_text", "pivot_category", "pivots_json", "rankings"]

@@ -1,7 +1,7 @@
 """``adlab import FILE`` and ``adlab export --format csv|json``: results in and out of the lab.
 
 Import reads the MLflow runs export CSV, adlab's JSON export and the seed runner's
-``answers_*.meta.json`` files (formats and grouping: :mod:`adlab.analysis.importers`).
+``answers_*.meta.json`` files (formats and grouping: :mod:`adlab.interchange.importers`).
 Export writes the same CSV and JSON layouts, so ``export`` then ``import`` round-trips.
 """
 from __future__ import annotations
@@ -32,7 +32,7 @@ def import_command(
     as_json: bool = JsonOption,
 ) -> None:
     """Import results made elsewhere as runs of this lab."""
-    from adlab.analysis.importers import import_file
+    from adlab.interchange.importers import import_file
 
     engine = _engine()
     results = []
@@ -66,7 +66,7 @@ def export_command(
     """Write runs (params and run-level metrics) as MLflow-style CSV or adlab JSON."""
     import sys
 
-    from adlab.analysis.exporters import export_runs
+    from adlab.interchange.exporters import export_runs
 
     filters = build_filter(study=study, pipeline=pipeline, status=status, name=name, where=where,
                            default_status=())

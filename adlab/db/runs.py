@@ -1,6 +1,6 @@
 """The one writer of run rows: a :class:`~adlab.core.run_spec.RunSpec` becomes a ``runs`` row,
 one ``params`` row per flat param and an event, whether the run is queued (:mod:`adlab.queue`)
-or imported finished (:mod:`adlab.analysis.importers`).
+or imported finished (:mod:`adlab.interchange.importers`).
 
 Params are stored as :func:`adlab.core.values.value_text` and ``value_num``, which the
 comparison queries read back by meaning; writing them anywhere else would let two writers

@@ -14,7 +14,7 @@ def moleflow_csv(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def moleflow_lab(engine, moleflow_csv):
-    from adlab.analysis.importers import import_file
+    from adlab.interchange.importers import import_file
 
     result = import_file(engine, moleflow_csv)
     assert len(result.created) == len(RUNS)

@@ -10,7 +10,7 @@ import pytest
 
 from adlab.analysis import compare as compare_mod
 from adlab.analysis.compare import compare
-from adlab.analysis.importers import ImportedRun, write_runs
+from adlab.interchange.importers import ImportedRun, write_runs
 from adlab.db import compare_queries as cq
 from adlab.db import headline_ranking
 from adlab.db.compare_queries import RunFilter

@@ -9,8 +9,8 @@ from analysis_runsets import RUNS
 from sqlalchemy import select
 from sqlmodel import Session
 
-from adlab.analysis.exporters import export_runs
-from adlab.analysis.importers import import_file
+from adlab.interchange.exporters import export_runs
+from adlab.interchange.importers import import_file
 from adlab.db.engine import get_engine
 from adlab.db.models import Event, Metric, Param, Run
 from adlab.errors import AdlabError

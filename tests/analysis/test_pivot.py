@@ -64,7 +64,7 @@ def write_lab_csv(path: Path) -> Path:
 
 @pytest.fixture
 def lab(engine, tmp_path):
-    from adlab.analysis.importers import import_file
+    from adlab.interchange.importers import import_file
 
     result = import_file(engine, write_lab_csv(tmp_path / "lab.csv"))
     assert len(result.created) == len(VALUES) + 4

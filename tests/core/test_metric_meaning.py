@@ -6,7 +6,7 @@ import json
 import pytest
 
 from adlab.analysis.compare import compare, metric_info
-from adlab.analysis.importers import ImportedRun, write_runs
+from adlab.interchange.importers import ImportedRun, write_runs
 from adlab.core.vocabulary import Direction, Scale, cost, fraction, percent
 from adlab.errors import AdlabError
 from adlab.pipelines import PipelineParams, PipelineSpec, list_pipelines, register_pipeline

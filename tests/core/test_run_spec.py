@@ -100,8 +100,8 @@ def test_requeue_gives_the_same_identity(engine, queued):
 
 @pytest.mark.parametrize("fmt", ["json", "csv"])
 def test_export_then_import_keeps_group_partition_seed_and_params(engine, queued, tmp_path, fmt):
-    from adlab.analysis.exporters import export_runs
-    from adlab.analysis.importers import import_file
+    from adlab.interchange.exporters import export_runs
+    from adlab.interchange.importers import import_file
 
     _, created = queued
     out = tmp_path / f"runs.{fmt}"
@@ -121,7 +121,7 @@ def test_export_then_import_keeps_group_partition_seed_and_params(engine, queued
 
 def test_mlflow_text_is_read_as_the_values_it_spells(engine, tmp_path):
     """MLflow writes str(value): the import reads numbers and booleans back, keeps the spelling."""
-    from adlab.analysis.importers import import_file
+    from adlab.interchange.importers import import_file
 
     path = tmp_path / "mlflow.csv"
     path.write_text("tags.mlflow.runName,params.lr,params.flag,params.mode,params.seed,metrics.auc\n"

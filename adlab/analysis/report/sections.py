@@ -14,7 +14,7 @@ from typing import Any, Callable
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
-from adlab.analysis.compare import Comparison, Group, _spec_keys, format_value, value_sort_key
+from adlab.analysis.compare import Comparison, Group, format_value, value_sort_key
 from adlab.analysis.report.document import Document
 from adlab.analysis.report.tables import Cell, Table
 from adlab.core.grouping import CATEGORY_LEAVES, DATASET_LEAVES, is_seed_like
@@ -532,4 +532,4 @@ def group_best_params(engine: Engine, groups: list[Group]) -> dict[str, dict[str
 
 __all__ = ["ReportData", "overview", "group_definitions", "group_rankings", "cross_group_caution",
            "best_per_group", "dataset_summary", "pipeline_sections", "table_of", "curve_figures",
-           "group_best_params", "_spec_keys"]
+           "group_best_params"]

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from adlab.analysis.compare import partition_keys_of
+from adlab.pipelines.declared import partition_keys_of
 from adlab.core.values import coerce_stringified
 from adlab.db.run_filter import RunFilter, filter_clauses
 from adlab.db.engine import reader
