@@ -11,16 +11,9 @@ from adlab.db.tui_queries import fetch_run_rows
 from adlab.tui.capture import screen_text
 from adlab.tui.runs_model import ProgressSeeds, RowContext, RunFilter, row_eta
 from adlab.tui.screens.compare import CompareScreen
-from tui_lab import NOW, add_run, ago, runs_loaded, wait_for
+from tui_lab import NOW, add_run, ago, settled, wait_for
 
 pytestmark = pytest.mark.asyncio
-
-
-async def settled(pilot):
-    screen = await runs_loaded(pilot)
-    await wait_for(pilot, lambda: screen.refreshes >= 2, what="second refresh")
-    await pilot.pause(0.1)
-    return screen
 
 
 async def test_80x24_keeps_status_progress_eta_and_telling_names(lab, make_app):

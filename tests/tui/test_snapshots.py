@@ -7,36 +7,29 @@ from adlab.tui.screens.compare import CompareScreen
 from adlab.tui.screens.detail import RunDetailScreen
 from adlab.tui.widgets.run_table import RunTable
 from snapshot import assert_snapshot
-from tui_lab import SIZE, runs_loaded, wait_for
+from tui_lab import SIZE, settled, wait_for
 
 pytestmark = pytest.mark.asyncio
-
-
-async def settled_runs(pilot):
-    screen = await runs_loaded(pilot)
-    await wait_for(pilot, lambda: screen.refreshes >= 2, what="second refresh")
-    await pilot.pause(0.1)
-    return screen
 
 
 async def test_runs_screen(lab, make_app):
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
-        await settled_runs(pilot)
+        await settled(pilot)
         assert_snapshot(app, "runs")
 
 
 async def test_runs_screen_narrow_terminal(lab, make_app):
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
-        await settled_runs(pilot)
+        await settled(pilot)
         assert_snapshot(app, "runs_80x24")
 
 
 async def test_detail_screen(lab, make_app):
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
-        screen = await settled_runs(pilot)
+        screen = await settled(pilot)
         screen.query_one(RunTable).select_id(lab["best"])
         await pilot.press("enter")
         detail = await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen)
@@ -52,7 +45,7 @@ async def test_detail_screen(lab, make_app):
 async def test_compare_screen(lab, make_app):
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
-        await settled_runs(pilot)
+        await settled(pilot)
         await pilot.press("c")
         await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen) and app.screen.loads,
                        what="comparison")
@@ -63,7 +56,7 @@ async def test_compare_screen(lab, make_app):
 async def test_delete_dialog(lab, make_app):
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
-        screen = await settled_runs(pilot)
+        screen = await settled(pilot)
         screen.query_one(RunTable).select_id(lab["failed"])
         await pilot.press("d")
         await pilot.pause(0.2)
@@ -73,7 +66,7 @@ async def test_delete_dialog(lab, make_app):
 async def test_runs_screen_wide_terminal(lab, make_app):
     app = make_app()
     async with app.run_test(size=(160, 45)) as pilot:
-        await settled_runs(pilot)
+        await settled(pilot)
         assert_snapshot(app, "runs_160x45")
 
 
@@ -81,7 +74,7 @@ async def test_runs_screen_wide_terminal(lab, make_app):
 async def test_compare_screen_sizes(lab, make_app, size):
     app = make_app()
     async with app.run_test(size=size) as pilot:
-        await settled_runs(pilot)
+        await settled(pilot)
         await pilot.press("c")
         await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen) and app.screen.loads,
                        what="comparison")
@@ -92,7 +85,7 @@ async def test_compare_screen_sizes(lab, make_app, size):
 async def test_detail_metrics_80x24(lab, make_app):
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = await settled_runs(pilot)
+        screen = await settled(pilot)
         screen.query_one(RunTable).select_id(lab["best"])
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen)

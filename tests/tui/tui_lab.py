@@ -155,6 +155,14 @@ async def runs_loaded(pilot) -> Any:
     return screen
 
 
+async def settled(pilot) -> Any:
+    """The runs screen after its second refresh: snapshots and layout checks read a steady view."""
+    screen = await runs_loaded(pilot)
+    await wait_for(pilot, lambda: screen.refreshes >= 2, what="second refresh")
+    await pilot.pause(0.1)
+    return screen
+
+
 def burst(app, keys) -> None:
     """Hand ``keys`` to the app all at once, as a paste or `tmux send-keys` over a laggy link
     delivers them: every key is queued before the first is handled (``pilot.press`` waits for
