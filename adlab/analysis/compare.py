@@ -160,7 +160,30 @@ def metrics_or_headline(engine: Engine, metrics: Sequence[str] | None,
             raise AdlabError("no --metric given and the selected runs record no headline metric; "
                              "name one with --metric (see `adlab show RUN` for a run's metrics)")
         metric_list = [headline]
+    else:
+        require_recorded(engine, metric_list)
     return metric_list
+
+
+def require_recorded(engine: Engine, metrics: Sequence[str]) -> None:
+    """Refuse a metric no run of the lab records (a typo would otherwise rank nothing and
+    exit 0), naming the known metrics, the closest first."""
+    import difflib
+
+    for m in metrics:
+        if cq.metric_recorded(engine, key=m):
+            continue
+        keys = cq.lab_metric_keys(engine)
+        if not keys:
+            raise AdlabError(f"no run in this lab records metric {m!r} (no run records any "
+                             "metric yet); run or import some runs first")
+        close = difflib.get_close_matches(m, keys, n=5, cutoff=0.5)
+        rest = [k for k in keys if k not in close]
+        shown = close + rest[:max(0, 20 - len(close))]
+        more = len(keys) - len(shown)
+        raise AdlabError(f"no run in this lab records metric {m!r}; known metrics"
+                         f"{' (closest first)' if close else ''}: {', '.join(shown)}"
+                         f"{f' and {more} more' if more else ''}")
 
 
 def _selected_pipelines(engine: Engine, filters: RunFilter) -> list[str]:
@@ -254,6 +277,7 @@ def compare(engine: Engine, *, metrics: Sequence[str] | None = None,
         if sort == "name":
             group_sort = "name"
         elif sort not in ("rank", metric_list[0]):
+            require_recorded(engine, [sort])
             metric_list = [sort] + [m for m in metric_list if m != sort]
     metric_list = list(dict.fromkeys(metric_list))
     primary = metric_list[0]

@@ -92,6 +92,23 @@ def info(message: str) -> None:
     err_console.print(message)
 
 
+def database_failure(exc: BaseException) -> AdlabError | None:
+    """A driver error that reached the command line (the database failed after it opened: a
+    damaged page, a read-only file written to, a server gone) as one sentence naming the
+    database; None when ``exc`` is not a database error."""
+    if "sqlalchemy" not in sys.modules and "sqlite3" not in sys.modules:
+        return None  # nothing opened a database
+    import sqlite3
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    if not isinstance(exc, (SQLAlchemyError, sqlite3.Error)):
+        return None
+    from adlab.db.engine import database_error
+
+    return database_error(exc, getattr(exc, "adlab_url", None) or db_url())
+
+
 def fail(message: str) -> None:
     """Abort the command with one clear sentence and exit code 1."""
     raise AdlabError(message)

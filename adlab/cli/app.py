@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from adlab.cli._common import err_console, set_db_option
+from adlab.cli._common import database_failure, err_console, set_db_option
 from adlab.errors import AdlabError
 from adlab.settings import debug
 
@@ -96,6 +96,10 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # noqa: BLE001 - last resort: one line unless debugging
         if debug():
             raise
+        known = database_failure(exc)
+        if known is not None:
+            err_console.print(f"error: {known}", markup=False, soft_wrap=True)
+            sys.exit(1)
         err_console.print(
             f"error: unexpected {type(exc).__name__}: {exc} (set ADLAB_DEBUG=1 for the traceback)",
             markup=False, soft_wrap=True,

@@ -364,3 +364,21 @@ def headline_metric(engine: Engine, *, filters: RunFilter | None = None) -> str 
     with reader(engine).connect() as conn:
         rows = sorted(conn.execute(q), key=lambda r: (-r[1], r[0]))
     return rows[0][0] if rows else None
+
+
+def metric_recorded(engine: Engine, *, key: str) -> bool:
+    """Whether any run of the lab records metric ``key`` (any scope): one index seek."""
+    with reader(engine).connect() as conn:
+        return conn.execute(select(Metric.id).where(Metric.key == key).limit(1)).first() is not None
+
+
+def lab_metric_keys(engine: Engine) -> list[str]:
+    """Every metric key the lab records, by skipping along the key index (one seek per key; a
+    DISTINCT would read every metric row)."""
+    keys: list[str] = []
+    with reader(engine).connect() as conn:
+        key = conn.execute(select(func.min(Metric.key))).scalar()
+        while key is not None:
+            keys.append(key)
+            key = conn.execute(select(func.min(Metric.key)).where(Metric.key > key)).scalar()
+    return keys

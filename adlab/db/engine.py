@@ -17,9 +17,11 @@ from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import create_engine
 
 from adlab.db.schema_scripts import scanned_head
+from adlab.db.failures import FIX_URL, describe, first_line, where
 from adlab.errors import AdlabError, DatabaseError
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
@@ -37,7 +39,8 @@ def _configure_sqlite(engine: Engine) -> None:
         dbapi_conn.isolation_level = None  # adlab emits BEGIN itself (see module doc)
         cur = dbapi_conn.cursor()
         cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        cur.execute("PRAGMA journal_mode=WAL")
+        if not is_read_only(engine):  # a read-only file keeps the journal mode it has
+            cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
@@ -49,46 +52,86 @@ def _configure_sqlite(engine: Engine) -> None:
 
 
 def make_engine(url: str) -> Engine:
-    """A new engine for ``url`` (no migration). Prefer :func:`get_engine`."""
+    """A new engine for ``url`` (no migration). Prefer :func:`get_engine`.
+
+    An SQLite file this user cannot write (or one in a folder it cannot write) is opened
+    read-only, so a lab on a read-only share can still be listed and compared."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            parent = Path(parsed.database).parent
-            if not parent.exists():
-                raise AdlabError(
-                    f"database folder {parent} does not exist; create it or point --db/ADLAB_DB "
-                    "at a path in an existing folder"
-                )
-        if parsed.database and parsed.database != ":memory:":
-            engine = create_engine(url, creator=_existing_file_connector(parsed.database))
+            engine = create_engine(url, creator=_file_connector(Path(parsed.database)))
         else:
             engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
                                                       "check_same_thread": False})
         _configure_sqlite(engine)
-        return engine
+        return _name_failures(engine, url)
     if parsed.get_backend_name() == "postgresql":
-        return create_engine(url, pool_pre_ping=True)
+        if parsed.drivername == "postgresql":  # SQLAlchemy's default driver is psycopg2
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        return _name_failures(create_engine(parsed, pool_pre_ping=True), url)
     raise AdlabError(
         f"unsupported database URL {url!r}; use a file path (SQLite) or "
         "postgresql+psycopg://user:pass@host/dbname"
     )
 
 
-def _existing_file_connector(path: str) -> Any:
+def _name_failures(engine: Engine, url: str) -> Engine:
+    """Tag every error from ``engine`` with its URL (``exc.adlab_url``): the CLI, which turns a
+    late driver error into one sentence (:func:`database_error`), can then name the database
+    even when a command uses two (``adlab db copy``)."""
+    @event.listens_for(engine, "handle_error")
+    def _tag(context):  # type: ignore[no-untyped-def]
+        context.sqlalchemy_exception.adlab_url = url
+
+    return engine
+
+
+def _writable(path: Path) -> bool:
+    """Whether this process may change the SQLite file at ``path``: the file and its folder
+    (WAL mode keeps ``-wal``/``-shm`` files beside it)."""
+    return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
+
+
+def _file_connector(path: Path) -> Any:
     """Connections that open the database file only if it exists (SQLite ``mode=rw``).
 
     The file is created once, when the engine is made; after that a deleted ``lab.db`` makes
     every new connection fail instead of silently creating a new, empty lab at the same path
-    (a live worker would otherwise go on writing into a database nobody reads)."""
-    if not Path(path).exists():
+    (a live worker would otherwise go on writing into a database nobody reads).
+
+    A file this user cannot write opens with ``mode=ro``; in a read-only folder with no
+    ``-wal`` file beside it (no writer is active: every writer keeps one) also ``immutable=1``,
+    since SQLite cannot create the ``-shm`` file a WAL reader otherwise needs."""
+    path = path.resolve()
+    if path.is_dir():
+        raise DatabaseError(f"database path {path} is a directory; give a file path, "
+                            f"e.g. --db {path / 'lab.db'}")
+    if not path.parent.is_dir():
+        raise DatabaseError(f"database folder {path.parent} does not exist; create it or point "
+                            "--db/ADLAB_DB at a path in an existing folder")
+    if not path.exists():
+        if not os.access(path.parent, os.W_OK):
+            raise DatabaseError(f"cannot create database {path}: its folder is not writable; "
+                                "make the folder writable or point --db/ADLAB_DB at a path "
+                                "in a writable folder")
         sqlite3.connect(path).close()
-    uri = f"file:{urllib.parse.quote(str(Path(path).resolve()))}?mode=rw"
+    mode = "rw"
+    if not _writable(path):
+        wal = path.with_name(path.name + "-wal")
+        mode = "ro" if os.access(path.parent, os.W_OK) or wal.exists() else "ro&immutable=1"
+    uri = f"file:{urllib.parse.quote(str(path))}?mode={mode}"
 
     def connect() -> sqlite3.Connection:
         return sqlite3.connect(uri, uri=True, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000,
                                check_same_thread=False)
 
+    connect.read_only = mode != "rw"  # type: ignore[attr-defined]
     return connect
+
+
+def is_read_only(engine: Engine) -> bool:
+    """Whether ``engine`` opened its SQLite file read-only (see :func:`_file_connector`)."""
+    return bool(getattr(engine.pool._creator, "read_only", False))  # type: ignore[attr-defined]
 
 
 def sqlite_path(engine: Engine) -> Path | None:
@@ -129,20 +172,58 @@ def check_identity(engine: Engine, expected: tuple[Any, ...]) -> None:
 
 
 def get_engine(url: str, *, migrate: bool = True) -> Engine:
-    """The process-wide engine for ``url``, created once and upgraded to the newest schema."""
+    """The process-wide engine for ``url``, created once and upgraded to the newest schema.
+
+    Raises :class:`DatabaseError` (one sentence naming the database and the fix) when the
+    database cannot be used: unreachable, not a database, damaged, of another application or
+    of a newer adlab, or read-only and in need of an upgrade."""
     with _LOCK:
         engine = _ENGINES.get(url)
         if engine is None:
             engine = make_engine(url)
-            # A database at the scripts' head opens without importing Alembic (~0.1 s per
-            # command); anything else, or scripts the text read is unsure of, asks Alembic.
-            head = scanned_head() if migrate else None
-            if migrate and (head is None or _stored_revision(engine) != head):
-                from adlab.db.migrate import ensure_head
-
-                ensure_head(engine)
+            try:
+                _open(engine, migrate=migrate)
+            except (SQLAlchemyError, sqlite3.Error) as exc:
+                engine.dispose()
+                raise database_error(exc, url) from None
+            except BaseException:
+                engine.dispose()
+                raise
             _ENGINES[url] = engine
         return engine
+
+
+def database_error(exc: BaseException, url: str) -> DatabaseError:
+    """``exc`` from the database at ``url`` as one sentence (the driver's first line when it is
+    not a failure :func:`adlab.db.failures.describe` knows)."""
+    return describe(exc, url) or DatabaseError(
+        f"{where(url)} failed ({first_line(exc)}); check it, or {FIX_URL}")
+
+
+def _open(engine: Engine, *, migrate: bool) -> None:
+    """Read the stored revision (which proves the database answers) and upgrade if asked.
+
+    A database at the scripts' head opens without importing Alembic (~0.1 s per command);
+    anything else, or scripts the text read is unsure of, asks Alembic."""
+    stored = _stored_revision(engine)
+    if not migrate:
+        return
+    head = scanned_head()
+    if head is not None and stored == head:
+        return
+    if is_read_only(engine):
+        from adlab.db.migrate import head_revision
+
+        if stored == head_revision():
+            return
+        have = f"schema revision {stored}" if stored else "no adlab schema"
+        raise DatabaseError(f"database {sqlite_path(engine)} is read-only for this user and has {have} "
+                            f"(this adlab needs {head_revision()}); open it once with write "
+                            "access (`adlab db upgrade`) to upgrade it, or use the adlab "
+                            "version that wrote it")
+    from adlab.db.migrate import ensure_head
+
+    ensure_head(engine)
 
 
 def forget_inherited_connections() -> None:
@@ -160,14 +241,27 @@ def reader(engine: Engine) -> Engine:
 
 
 def _stored_revision(engine: Engine) -> str | None:
-    """The revision recorded in the database, without Alembic (None if never migrated)."""
-    from sqlalchemy.exc import DBAPIError
+    """The revision recorded in the database, without Alembic (None if never migrated).
 
-    try:
-        with reader(engine).connect() as conn:
+    Raises :class:`DatabaseError` for a database that holds tables but no adlab schema (another
+    application's): adlab must not add its tables to it."""
+    with reader(engine).connect() as conn:
+        if is_sqlite(engine):
+            tables = [t for (t,) in conn.exec_driver_sql(
+                "SELECT name FROM sqlite_master WHERE type = 'table' "
+                "AND name NOT LIKE 'sqlite_%' ORDER BY name")]
+        else:
+            tables = [t for (t,) in conn.execute(text(
+                "SELECT table_name FROM information_schema.tables "
+                "WHERE table_schema = current_schema() ORDER BY table_name"))]
+        if "alembic_version" in tables:
             return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
-    except DBAPIError:
-        return None
+    if tables:
+        shown = ", ".join(tables[:5]) + (f" and {len(tables) - 5} more" if len(tables) > 5 else "")
+        raise DatabaseError(f"{where(engine.url.render_as_string(hide_password=False))} holds "
+                            f"tables of another application ({shown}) and no adlab schema; "
+                            f"{FIX_URL}, or give a new file name to start a lab")
+    return None
 
 
 def dispose_all() -> None:

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from adlab.db.engine import is_sqlite, reader
 from adlab.db.schema_scripts import MIGRATIONS_PACKAGE, migrations_dir
-from adlab.errors import AdlabError
+from adlab.errors import AdlabError, DatabaseError
 
 _PG_LOCK_KEY = 0x61646C6162  # "adlab"
 
@@ -56,6 +56,10 @@ def _upgrade_locked(conn: Connection, target: str) -> None:
 
 def upgrade(engine: Engine, target: str = "head") -> str | None:
     """Upgrade to ``target``; returns the revision afterwards."""
+    with reader(engine).connect() as conn:
+        current = current_revision(conn)
+    if current is not None:
+        refuse_unknown(engine, current)
     with engine.begin() as conn:
         _upgrade_locked(conn, target)
     with engine.connect() as conn:
@@ -63,11 +67,41 @@ def upgrade(engine: Engine, target: str = "head") -> str | None:
 
 
 def ensure_head(engine: Engine) -> None:
-    """Cheap check on open; upgrade only when the database is behind."""
+    """Cheap check on open; upgrade only when the database is behind. A revision these scripts
+    do not know was written by a newer adlab: refused (Alembic would fail with a traceback)."""
     with reader(engine).connect() as conn:
         current = current_revision(conn)
     if current != head_revision():
+        if current is not None:
+            refuse_unknown(engine, current)
         upgrade(engine)
+
+
+def known_revisions() -> set[str]:
+    return {s.revision for s in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
+
+
+def refuse_unknown(engine: Engine, revision: str) -> None:
+    """Raise :class:`DatabaseError` when ``revision`` is not one of adlab's scripts."""
+    if revision in known_revisions():
+        return
+    from adlab.db.failures import where
+
+    version = _adlab_version()
+    raise DatabaseError(
+        f"{where(engine.url.render_as_string(hide_password=False))} has schema revision "
+        f"{revision!r}, which this adlab{version} does not know (its newest is "
+        f"{head_revision()!r}): a newer adlab wrote it; upgrade adlab (pip install -U adlab) "
+        "to use this lab")
+
+
+def _adlab_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f" {version('adlab')}"
+    except PackageNotFoundError:
+        return ""
 
 
 def schema_drift(engine: Engine) -> list:
