@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import List, Optional
+from typing import Callable, List, Optional
 
 import typer
 
@@ -26,6 +26,9 @@ def queue_command(
     group: Optional[str] = typer.Option(None, "--group-keys", help="Comma-separated group keys."),
     repeat: bool = typer.Option(False, "--repeat", help="Queue even if an identical config already succeeded."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show the runs without queueing them."),
+    no_data_check: bool = typer.Option(
+        False, "--no-data-check",
+        help="Do not check the runs' datasets here (layout, categories, mask sizes) before queueing."),
     as_json: bool = JsonOption,
 ) -> None:
     """Expand a study file (conditions x grid) into runs and queue them.
@@ -53,6 +56,16 @@ def queue_command(
         pipeline_override=pipeline,
         group_keys_override=[k.strip() for k in group.split(",") if k.strip()] if group else None,
     )
+    for s in specs:  # how fields in another spelling (seed 002's JSON) were read
+        for note in s.info.get("config_notes", []):
+            info(f"{s.name}: {note}")
+    data_warnings: list[str] = []
+    if not no_data_check:
+        from adlab.config.data_check import check_run_data
+
+        data_warnings = check_run_data(specs)
+        for warning in data_warnings:
+            info(f"warning: {warning}")
     result = enqueue(_engine(), specs, repeat=repeat, dry_run=dry_run)
     skipped_names = {s["name"] for s in result.skipped}
     planned = [s for s in specs if s.name not in skipped_names]
@@ -61,8 +74,10 @@ def queue_command(
             "created": result.created,
             "skipped": result.skipped,
             "dry_run": dry_run,
+            "data_warnings": data_warnings,
             "runs": [{"name": s.name, "pipeline": s.pipeline, "config_hash": s.config_hash,
-                      "group_hash": s.group_hash, "params": s.flat} for s in planned],
+                      "group_hash": s.group_hash, "params": s.flat,
+                      "notes": s.info.get("config_notes", [])} for s in planned],
         })
         return
     for s in result.skipped:
@@ -133,55 +148,63 @@ def show_command(run_id: int = typer.Argument(...), as_json: bool = JsonOption) 
             out_console.print(f"  {a['kind']}: {a['path']} ({a['bytes']} bytes)", markup=False)
 
 
-def cancel_command(run_ids: List[int] = typer.Argument(...), as_json: bool = JsonOption) -> None:
-    """Cancel queued runs now; ask running runs' workers to stop them; cancel at once a run
-    whose worker is dead. Each id is reported (done, or why not); exit 1 if any was refused."""
+def _each_id(run_ids: List[int], action: Callable[[int], str], *, as_json: bool) -> None:
+    """Apply ``action`` to every id and report each one: what was done (stdout), or why not
+    (one ``error:`` line per id on stderr); exit 1 if any id was refused. A missing id in the
+    middle must not hide what was done to the others."""
     from adlab.errors import AdlabError
-    from adlab.queue import cancel
 
-    engine = _engine()
-    result: dict[int, str] = {}
+    done: dict[int, str] = {}
     refused: dict[int, str] = {}
-    for rid in run_ids:
+    for rid in dict.fromkeys(run_ids):
         try:
-            result[rid] = cancel(engine, rid)
+            done[rid] = action(rid)
         except AdlabError as exc:
             refused[rid] = str(exc)
     if as_json:
-        emit_json({**result, **{rid: {"error": why} for rid, why in refused.items()}})
+        emit_json({**done, **{rid: {"error": why} for rid, why in refused.items()}})
     else:
-        for rid, st in result.items():
-            out_console.print(f"run {rid}: {st}")
+        for rid, what in done.items():
+            out_console.print(f"run {rid}: {what}", markup=False)
     for why in refused.values():
         info(f"error: {why}")
     if refused:
         raise typer.Exit(1)
 
 
+def cancel_command(run_ids: List[int] = typer.Argument(...), as_json: bool = JsonOption) -> None:
+    """Cancel queued runs now; ask running runs' workers to stop them; cancel at once a run
+    whose worker is dead. Each id is reported (done, or why not); exit 1 if any was refused."""
+    from adlab.queue import cancel
+
+    engine = _engine()
+    _each_id(run_ids, lambda rid: cancel(engine, rid), as_json=as_json)
+
+
 def retry_command(run_ids: List[int] = typer.Argument(...), as_json: bool = JsonOption) -> None:
-    """Re-queue failed or cancelled runs."""
+    """Re-queue failed or cancelled runs. Each id is reported; exit 1 if any was refused."""
     from adlab.queue import retry
 
     engine = _engine()
-    result = {rid: retry(engine, rid) for rid in run_ids}
-    if as_json:
-        emit_json(result)
-    else:
-        for rid, st in result.items():
-            out_console.print(f"run {rid}: {st}")
+    _each_id(run_ids, lambda rid: retry(engine, rid), as_json=as_json)
 
 
 def delete_command(run_ids: List[int] = typer.Argument(...),
-                   yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask.")) -> None:
-    """Delete runs and everything recorded for them."""
+                   yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask."),
+                   as_json: bool = JsonOption) -> None:
+    """Delete runs and everything recorded for them. Each id is reported; exit 1 if any was
+    refused (missing, or running)."""
     from adlab.queue import delete_run
 
     if not yes:
         typer.confirm(f"delete run(s) {', '.join(map(str, run_ids))} and their records?", abort=True)
     engine = _engine()
-    for rid in run_ids:
+
+    def delete(rid: int) -> str:
         delete_run(engine, rid)
-        info(f"deleted run {rid}")
+        return "deleted"
+
+    _each_id(run_ids, delete, as_json=as_json)
 
 
 def logs_command(
