@@ -18,5 +18,10 @@ class PipelineError(AdlabError):
     """A pipeline failed for a reason the user can fix (missing weights, bad data)."""
 
 
+class DataError(PipelineError):
+    """A dataset file is unreadable or inconsistent (a corrupt image, a mask of another size
+    than its image): names the file and the fix."""
+
+
 class DatabaseError(AdlabError):
     """The lab database cannot be used (unreachable, unreadable, deleted or replaced)."""

@@ -1,6 +1,9 @@
 """Reading images and ground-truth masks as numpy arrays, the same way for every layout.
 
 Sizes are ``(height, width)`` like the arrays returned, not PIL's ``(width, height)``.
+A file that cannot be decoded is a :class:`DataError` naming it, and a mask must have its
+image's size (:func:`mask_size_problem`, the one rule the queue-time check uses too): a mask
+of another size is refused, never stretched onto the image.
 """
 from __future__ import annotations
 
@@ -10,17 +13,22 @@ import numpy as np
 from PIL import Image
 
 from adlab.data.types import Sample
-from adlab.errors import NotFoundError, PipelineError
+from adlab.errors import DataError, NotFoundError
 
 
-def _open(path: Path) -> Image.Image:
+def _unreadable(path: Path, what: str, exc: Exception) -> DataError:
+    return DataError(f"cannot read {what} {path} ({type(exc).__name__}: {exc}); replace or "
+                     "remove the file")
+
+
+def _open(path: Path, what: str = "image") -> Image.Image:
     try:
         img = Image.open(path)
         img.load()
     except FileNotFoundError:
-        raise NotFoundError(f"image file {path} does not exist; check the dataset root") from None
-    except (OSError, ValueError) as exc:  # PIL.UnidentifiedImageError is an OSError
-        raise PipelineError(f"cannot read image {path} ({exc}); replace or remove the file") from None
+        raise NotFoundError(f"{what} file {path} does not exist; check the dataset root") from None
+    except Exception as exc:  # noqa: BLE001 - PIL raises OSError, SyntaxError, DecompressionBombError...
+        raise _unreadable(path, what, exc) from None
     return img
 
 
@@ -37,16 +45,28 @@ def _to_8bit(img: Image.Image) -> Image.Image:
     return img
 
 
-def image_size(path: Path) -> tuple[int, int]:
+def image_size(path: Path, what: str = "image") -> tuple[int, int]:
     """``(height, width)`` of an image file, read from its header only."""
     try:
         with Image.open(path) as img:
             width, height = img.size
     except FileNotFoundError:
-        raise NotFoundError(f"image file {path} does not exist; check the dataset root") from None
-    except (OSError, ValueError) as exc:
-        raise PipelineError(f"cannot read image {path} ({exc}); replace or remove the file") from None
+        raise NotFoundError(f"{what} file {path} does not exist; check the dataset root") from None
+    except Exception as exc:  # noqa: BLE001 - as in _open
+        raise _unreadable(path, what, exc) from None
     return height, width
+
+
+def mask_size_problem(mask: Path, mask_hw: tuple[int, int], image: Path,
+                      image_hw: tuple[int, int]) -> str | None:
+    """Why ``mask`` cannot be used for ``image`` (sizes differ), or None. Stretching a mask of
+    another size would mark the wrong pixels without a word, so it is refused instead."""
+    if tuple(mask_hw) == tuple(image_hw):
+        return None
+    (h, w), (ih, iw) = mask_hw, image_hw
+    return (f"mask {mask} is {w}x{h} pixels but its image {image} is {iw}x{ih}; a mask must have "
+            f"its image's size (adlab does not stretch it), so resize the mask to {iw}x{ih} "
+            "(nearest neighbour) or regenerate it")
 
 
 def _check_size(size: tuple[int, int] | None) -> tuple[int, int] | None:
@@ -67,8 +87,11 @@ def load_image(path: Path, size: tuple[int, int] | None = None) -> np.ndarray:
     return np.asarray(img, dtype=np.uint8)
 
 
-def _mask_values(path: Path, size: tuple[int, int] | None) -> np.ndarray:
-    img = _open(path)
+def _mask_values(path: Path, size: tuple[int, int] | None, image: Path) -> np.ndarray:
+    img = _open(path, "mask")
+    problem = mask_size_problem(path, (img.height, img.width), image, image_size(image))
+    if problem:
+        raise DataError(problem)
     arr = np.asarray(_to_8bit(img))
     if arr.ndim == 3:  # RGB(A) masks (VisA sometimes): a pixel is set when any colour channel is
         arr = arr[..., :3].max(axis=2)
@@ -82,7 +105,7 @@ def load_mask_values(sample: Sample, size: tuple[int, int] | None = None) -> lis
     """Each mask file of ``sample`` as raw (H, W) uint8 values (MVTec LOCO encodes the defect id
     in the pixel value, which sPRO needs); nearest resize keeps those values."""
     size = _check_size(size)
-    return [_mask_values(p, size) for p in sample.mask_paths]
+    return [_mask_values(p, size, sample.image_path) for p in sample.mask_paths]
 
 
 def load_mask(sample: Sample, size: tuple[int, int] | None = None) -> np.ndarray:
@@ -98,7 +121,7 @@ def load_mask(sample: Sample, size: tuple[int, int] | None = None) -> np.ndarray
     target = size if size is not None else None
     union: np.ndarray | None = None
     for path in sample.mask_paths:
-        values = _mask_values(path, target)
+        values = _mask_values(path, target, sample.image_path)
         if union is None:
             union = values > 0
             target = union.shape  # later masks are brought to the first one's size

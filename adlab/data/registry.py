@@ -115,6 +115,12 @@ def resolve_categories(dataset: str, root: Path, categories: str | Sequence[str]
     if wanted == ["all"]:
         return available
     missing = [n for n in wanted if n not in available]
+    empty = [n for n in missing if (Path(root) / n).is_dir()]
+    if empty:  # the folder is there: saying "no such category" would send the user looking
+        raise NotFoundError(
+            f"dataset '{dataset}' at {root}: the folder {Path(root) / empty[0]} of category "
+            f"'{empty[0]}' holds no {dataset} data (it is empty or not in that layout); "
+            f"fill it or remove it from data.categories (categories found: {', '.join(available)})")
     if missing:
         raise NotFoundError(
             f"dataset '{dataset}' at {root} has no categor{'y' if len(missing) == 1 else 'ies'} "
