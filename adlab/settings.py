@@ -31,5 +31,17 @@ def lease_seconds() -> float:
     return float(os.environ.get("ADLAB_LEASE_S", "60"))
 
 
+MAX_RUNS_ENV = "ADLAB_MAX_RUNS"
+DEFAULT_MAX_RUNS = 10_000
+
+
+def max_runs() -> int:
+    """The most runs one study may expand into (``ADLAB_MAX_RUNS``, default 10,000), so a grid
+    typo is refused at once instead of taking minutes and gigabytes. Raises ValueError on a
+    value that is not a whole number (the config loader words it)."""
+    value = os.environ.get(MAX_RUNS_ENV, "").strip()
+    return int(value) if value else DEFAULT_MAX_RUNS
+
+
 def debug() -> bool:
     return os.environ.get("ADLAB_DEBUG", "") not in ("", "0", "false")

@@ -29,6 +29,9 @@ def queue_command(
     no_data_check: bool = typer.Option(
         False, "--no-data-check",
         help="Do not check the runs' datasets here (layout, categories, mask sizes) before queueing."),
+    max_runs: Optional[int] = typer.Option(
+        None, "--max-runs", min=1,
+        help="Refuse a study of more runs than this (default: $ADLAB_MAX_RUNS, else 10000)."),
     as_json: bool = JsonOption,
 ) -> None:
     """Expand a study file (conditions x grid) into runs and queue them.
@@ -55,6 +58,7 @@ def queue_command(
         path, sets=[parse_set_option(s) for s in set_], shortcut_values=shortcuts,
         pipeline_override=pipeline,
         group_keys_override=[k.strip() for k in group.split(",") if k.strip()] if group else None,
+        max_runs=max_runs,
     )
     for s in specs:  # how fields in another spelling (seed 002's JSON) were read
         for note in s.info.get("config_notes", []):

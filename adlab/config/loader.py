@@ -3,22 +3,32 @@
 Order: file (env expanded) -> each condition merged over the base -> each grid point ->
 overrides (``--set`` and shortcuts, which always win) -> the pipeline's params model ->
 the pipeline's own expansion (e.g. one run per category) -> names and hashes.
+
+Before anything is expanded, the file's values are checked for credentials
+(:func:`adlab.core.secrets.find_secret`) and the grid's size is computed from the lengths of
+its lists: a study of more than ``max_runs`` runs (:func:`adlab.settings.max_runs`, or
+``adlab queue --max-runs``) is refused with the count, even for ``--dry-run``.
 """
 from __future__ import annotations
 
 import itertools
+import math
+import os
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 from pydantic import ValidationError
 
 from adlab.core.run_spec import RunSpec, default_name, make_run_spec
+from adlab.core.secrets import find_secret, secret_refusal
 from adlab.core.values import canonical, canonical_json, flatten
 from adlab.config.overrides import apply_overrides, deep_merge, set_path
 from adlab.config.schema import Condition, StudyFields, split_study
 from adlab.config.yamlio import read_config_file
 from adlab.errors import ConfigError
 from adlab.pipelines import PipelineParams, PipelineSpec, get_pipeline
+from adlab.settings import MAX_RUNS_ENV
+from adlab.settings import max_runs as default_max_runs
 
 __all__ = ["RunSpec", "build_run_specs", "format_validation_error", "load_run_specs"]
 
@@ -36,11 +46,51 @@ def format_validation_error(exc: ValidationError, where: str) -> str:
     return f"{where}: field `{path}`: {msg}; got {shown}{more}"
 
 
-def _grid_points(grid: Mapping[str, Sequence[Any]] | None) -> list[dict[str, Any]]:
+def _grid_points(grid: Mapping[str, Sequence[Any]] | None) -> Iterator[dict[str, Any]]:
+    """The grid's points one at a time (never the whole product in memory)."""
     if not grid:
-        return [{}]
+        yield {}
+        return
     keys = list(grid)
-    return [dict(zip(keys, combo)) for combo in itertools.product(*(grid[k] for k in keys))]
+    for combo in itertools.product(*(grid[k] for k in keys)):
+        yield dict(zip(keys, combo))
+
+
+def _run_limit(given: int | None) -> int:
+    if given is not None:
+        limit = given
+    else:
+        try:
+            limit = default_max_runs()
+        except ValueError:
+            raise ConfigError(f"{MAX_RUNS_ENV}={os.environ.get(MAX_RUNS_ENV)!r} is not a whole "
+                              f"number; set it like {MAX_RUNS_ENV}=50000") from None
+    if limit < 1:
+        raise ConfigError(f"the run limit must be at least 1, got {limit}; set --max-runs or "
+                          f"{MAX_RUNS_ENV} to the most runs one study may make")
+    return limit
+
+
+def _too_many(what: str, limit: int, needed: int | None) -> ConfigError:
+    n = needed or "N"
+    return ConfigError(
+        f"{what} than the limit of {limit:,}; narrow the grid, or raise the limit with "
+        f"`adlab queue --max-runs {n}` or {MAX_RUNS_ENV}={n}")
+
+
+def _check_grid_size(grids: Sequence[Mapping[str, Sequence[Any]]], where: str, limit: int) -> None:
+    """Refuse a study whose grids have more points than ``limit``, from the lists' lengths
+    alone (10^6 combinations are refused without building one)."""
+    sizes = [math.prod(len(v) for v in g.values()) for g in grids]
+    total = sum(sizes)
+    if total <= limit:
+        return
+    if len(grids) == 1:
+        dims = " x ".join(f"{k} {len(v)}" for k, v in grids[0].items())
+        count = f"the grid makes {total:,} runs ({dims})"
+    else:
+        count = f"the grids of its {len(grids)} conditions make {total:,} runs"
+    raise _too_many(f"{where}: {count}, more", limit, total)
 
 
 def _short(value: Any) -> str:
@@ -77,8 +127,13 @@ def build_run_specs(
     shortcut_values: Mapping[str, Any] | None = None,
     pipeline_override: str | None = None,
     group_keys_override: Sequence[str] | None = None,
+    max_runs: int | None = None,
 ) -> list[RunSpec]:
-    """Expand one parsed study file into run specs (not yet queued)."""
+    """Expand one parsed study file into run specs (not yet queued). ``max_runs`` bounds the
+    runs it may make (default :func:`adlab.settings.max_runs`)."""
+    secret = find_secret(raw)
+    if secret is not None:
+        raise ConfigError(secret_refusal(f"config {source}: field `{secret}`"))
     study_raw, base_params = split_study(raw)
     try:
         study = StudyFields.model_validate(study_raw)
@@ -86,6 +141,9 @@ def build_run_specs(
         raise ConfigError(format_validation_error(exc, f"config {source}")) from None
 
     conditions = study.conditions or [Condition(name=study.name or "")]
+    limit = _run_limit(max_runs)
+    _check_grid_size([{**(study.grid or {}), **(c.grid or {})} for c in conditions],
+                     f"config {source}", limit)
     specs: list[RunSpec] = []
     for condition in conditions:
         pipeline_name = pipeline_override or condition.pipeline or study.pipeline
@@ -117,6 +175,10 @@ def build_run_specs(
                     run_spec.name = _with_suffix(run_spec.name, [run_spec.flat[k] for k in split_keys])
                 _attach_dependencies(spec, run_spec, where)
                 specs.append(run_spec)
+                if len(specs) > limit:  # the pipeline's own expansion (one run per category)
+                    raise _too_many(f"config {source}: once the pipeline expands each grid point "
+                                    "(e.g. one run per category) the study makes more runs",
+                                    limit, None)
     _dedupe_names(specs)
     return specs
 

@@ -1,11 +1,17 @@
-"""Command-line overrides: generic ``--set a.b=value`` and the shortcuts pipelines declare."""
+"""Command-line overrides: generic ``--set a.b=value`` and the shortcuts pipelines declare.
+
+Both are params sources, so both refuse key-looking values by the lab's one rule
+(:func:`adlab.core.secrets.find_secret`), naming the option.
+"""
 from __future__ import annotations
 
 import copy
 from typing import Any, Mapping, Sequence
 
 from adlab.config.yamlio import parse_scalar
+from adlab.core.secrets import find_secret, secret_refusal
 from adlab.errors import ConfigError
+
 
 def parse_set_option(item: str) -> tuple[str, Any]:
     """``a.b=value`` -> ("a.b", parsed value). The value is read as a YAML scalar or flow list."""
@@ -13,7 +19,16 @@ def parse_set_option(item: str) -> tuple[str, Any]:
     key = key.strip()
     if not sep or not key:
         raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. --set train.max_epochs=3")
-    return key, parse_scalar(raw)
+    value = parse_scalar(raw, f"--set {key}")
+    refuse_secret(value, f"--set {key}")
+    return key, value
+
+
+def refuse_secret(value: Any, option: str) -> None:
+    """Refuse an override value (or anything nested in it) that looks like a credential."""
+    found = find_secret(value)
+    if found is not None:
+        raise ConfigError(secret_refusal(option + (f" (at {found})" if found else "")))
 
 
 def set_path(tree: dict[str, Any], dotted: str, value: Any) -> None:
@@ -61,4 +76,6 @@ def shortcut_sets(values: Mapping[str, Any], paths: Mapping[str, str]) -> list[t
     if unknown:
         flag = "--" + unknown[0].replace("_", "-")
         raise ConfigError(f"{flag} is no pipeline's shortcut; set the field with --set KEY=VALUE")
+    for name, value in given.items():
+        refuse_secret(value, "--" + name.replace("_", "-"))
     return [(paths[name], value) for name, value in given.items()]

@@ -4,7 +4,10 @@ or imported finished (:mod:`adlab.interchange.importers`).
 
 Params are stored as :func:`adlab.core.values.value_text` and ``value_num``, which the
 comparison queries read back by meaning; writing them anywhere else would let two writers
-disagree on that form.
+disagree on that form. Being the one writer, it is also the last check that no params or
+info value looks like a credential (:func:`adlab.core.secrets.find_secret`): each source
+refuses first with its own file and field, this catches any source that did not (a re-queued
+config stored before the rule, a future writer).
 """
 from __future__ import annotations
 
@@ -15,8 +18,10 @@ from typing import Any, Iterable, Mapping
 from sqlmodel import Session
 
 from adlab.core.run_spec import RunSpec
+from adlab.core.secrets import find_secret, secret_refusal
 from adlab.core.values import numeric_value, value_text
 from adlab.db.models import Event, Metric, Param, Run, RunStatus
+from adlab.errors import ConfigError
 
 
 def insert_run(session: Session, spec: RunSpec, *, status: str = RunStatus.queued.value,
@@ -27,6 +32,11 @@ def insert_run(session: Session, spec: RunSpec, *, status: str = RunStatus.queue
                event: str | None = None, event_source: str = "queue") -> int:
     """Add the run, its params, its run-level ``metrics`` (imported results) and one event;
     flushes (the caller commits). Returns the new run id."""
+    for what, tree in (("param", spec.flat), ("param", spec.config), ("info", info or {})):
+        found = find_secret(dict(tree))
+        if found is not None:
+            raise ConfigError(secret_refusal(f"run {spec.name!r} ({spec.pipeline}): {what} "
+                                             f"`{found}`"))
     extra: dict[str, Any] = {}
     if started_at is not None:  # an imported run was made when it started, not when imported
         extra["created_at"] = started_at

@@ -5,7 +5,8 @@ Accepted files (``adlab import FILE``):
   from ``tags.mlflow.runName`` or ``name``; ``params.<key>`` columns become parameters,
   ``metrics.<key>`` columns run-level metrics (``metrics.<key>[<scope>]``, as adlab exports
   them, per-scope metrics), ``tags.<key>`` columns provenance tags; ``status``
-  (FINISHED/FAILED/KILLED), ``start_time``/``end_time`` and MLflow's ``run_id`` are kept.
+  (FINISHED/FAILED/KILLED, or adlab's succeeded/failed/cancelled; no column means FINISHED),
+  ``start_time``/``end_time`` and MLflow's ``run_id`` are kept.
   Tags ``pipeline``, ``study``, ``group_keys`` and ``partition_keys`` (comma-separated) set
   those fields; a ``pipeline`` parameter works too.
 - **adlab JSON** (``adlab export --format json``): ``{"adlab_export": 1, "runs": [...]}``.
@@ -27,6 +28,15 @@ group is every parameter except seed-like ones (:func:`adlab.core.grouping.is_se
 Each run records ``"imported from FILE"`` and an import key in ``info_json``; importing the
 same file again skips runs already imported.
 
+What is refused (one sentence naming the file, the line or run and the value; exit 1): a run
+that has not finished (MLflow RUNNING/SCHEDULED, adlab queued/running) or an unknown status,
+since an imported run is a result and a queued or running row would be claimed or waited on
+by workers; a value that looks like a credential anywhere in a run (params, tags, info, name;
+:func:`adlab.core.secrets.find_secret`); a file that is not UTF-8. A file is imported whole or
+not at all: every run is read and checked before the first is written, and all are written in
+one transaction (with several files, the files before a refused one stay imported, as the
+command reported them).
+
 MMAD metrics convention (shared with the ``mmad`` pipeline and the report): key ``accuracy``,
 scope ``"<dataset>/<question type>"`` for every cell of the MMAD table (including
 ``"<dataset>/Average"`` and ``"Average/<type>"``); scope ``""`` holds the overall average.
@@ -35,6 +45,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
 import json
 import re
 from dataclasses import dataclass, field
@@ -45,9 +56,11 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from adlab.config.yamlio import read_user_text
 from adlab.core.run_spec import make_run_spec
+from adlab.core.secrets import find_secret, looks_like_secret, secret_refusal
 from adlab.core.values import canonical, coerce_stringified, flatten, stable_hash
-from adlab.db.models import Run, RunStatus
+from adlab.db.models import FINISHED_STATUSES, Run, RunStatus
 from adlab.db.runs import insert_run
 from adlab.errors import AdlabError, NotFoundError
 
@@ -58,7 +71,8 @@ PARTITION_LEAVES = frozenset({
     "similar_template", "scenario", "backbone_input",
 })
 MLFLOW_STATUS = {"FINISHED": "succeeded", "FAILED": "failed", "KILLED": "cancelled",
-                 "RUNNING": "failed", "SCHEDULED": "failed"}
+                 **{s.upper(): s for s in FINISHED_STATUSES}}
+_UNFINISHED = {"RUNNING", "SCHEDULED", "QUEUED"}
 META_RESULT_KEYS = ("accuracy", "processed", "errors", "elapsed_seconds")
 META_INFO_KEYS = ("experiment_name", "timestamp")
 _SCOPED = re.compile(r"^(?P<key>.+)\[(?P<scope>.*)\]$")
@@ -218,6 +232,30 @@ def _insert(session: Session, run: ImportedRun, source: str) -> int:
                       event_source="import")
 
 
+# --- checks shared by the readers ------------------------------------------------------------
+
+def _finished_status(value: Any, where: str, *, mlflow: bool) -> str:
+    """The adlab status of a finished run, else one sentence refusing ``value``."""
+    text = str(value).strip()
+    status = MLFLOW_STATUS.get(text.upper()) if mlflow else (text if text in FINISHED_STATUSES
+                                                              else None)
+    if status is not None:
+        return status
+    allowed = ("FINISHED, FAILED, KILLED, succeeded, failed or cancelled" if mlflow
+               else "succeeded, failed or cancelled")
+    if text.upper() in _UNFINISHED:
+        raise AdlabError(f"{where}: status {text!r} means the run has not finished, and a "
+                         f"worker would claim or wait on it here; import only finished runs "
+                         f"({allowed}), or remove it from the file")
+    raise AdlabError(f"{where}: status {text!r} is not a run status; use {allowed}")
+
+
+def _refuse_secret(value: Any, where: str, field: str = "field") -> None:
+    found = find_secret(value)
+    if found is not None:
+        raise AdlabError(secret_refusal(f"{where}: {field} `{found}`"))
+
+
 # --- readers ---------------------------------------------------------------------------------
 
 def _number(text: str) -> float | None:
@@ -252,7 +290,7 @@ def _csv_list(text: str | None) -> list[str] | None:
 
 
 def _read_mlflow_csv(path: Path) -> list[ImportedRun]:
-    with path.open(newline="", encoding="utf-8-sig") as fh:
+    with io.StringIO(read_user_text(path, "import file"), newline="") as fh:
         reader = csv.DictReader(fh)
         header = reader.fieldnames or []
         if not any(c.startswith(("params.", "metrics.")) for c in header):
@@ -279,6 +317,8 @@ def _mlflow_row(path: Path, line: int, row: dict[str, str]) -> ImportedRun:
         if col is None:
             raise AdlabError(f"{path}, line {line}: more cells than header columns")
         text = (raw or "").strip()
+        if looks_like_secret(text) or looks_like_secret(col):
+            raise AdlabError(secret_refusal(f"{path}, line {line} (run {name!r}): column {col}"))
         if col.startswith("params."):
             if text != "":  # MLflow logs str(value): read the value back
                 key = col[len("params."):]
@@ -297,7 +337,8 @@ def _mlflow_row(path: Path, line: int, row: dict[str, str]) -> ImportedRun:
             metrics.append((key, scope, value))
         elif col.startswith("tags.") and text != "":
             tags[col[len("tags."):]] = text
-    status = MLFLOW_STATUS.get((row.get("status") or "FINISHED").strip().upper(), "succeeded")
+    status = _finished_status(row.get("status") or "FINISHED",
+                              f"{path}, line {line} (run {name!r})", mlflow=True)
     pipeline = tags.pop("pipeline", None) or str(params.pop("pipeline", "") or "") or "imported"
     texts.pop("pipeline", None)
     info: dict[str, Any] = {"tags": tags} if tags else {}
@@ -315,7 +356,7 @@ def _mlflow_row(path: Path, line: int, row: dict[str, str]) -> ImportedRun:
 
 def _read_adlab_json(path: Path) -> list[ImportedRun]:
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        doc = json.loads(read_user_text(path, "import file"))
     except json.JSONDecodeError as exc:
         raise AdlabError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno})") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("runs"), list):
@@ -324,6 +365,9 @@ def _read_adlab_json(path: Path) -> list[ImportedRun]:
     for i, r in enumerate(doc["runs"]):
         if not isinstance(r, dict) or not r.get("name"):
             raise AdlabError(f"{path}: runs[{i}] has no name")
+        _refuse_secret(r, f"{path}: runs[{i}]")
+        status = _finished_status(r.get("status") or RunStatus.succeeded.value,
+                                  f"{path}: runs[{i}] ({r['name']!r})", mlflow=False)
         params = r.get("params") or {}
         if not isinstance(params, dict):
             raise AdlabError(f"{path}: runs[{i}].params must be an object")
@@ -340,7 +384,7 @@ def _read_adlab_json(path: Path) -> list[ImportedRun]:
         runs.append(ImportedRun(
             name=str(r["name"]), pipeline=str(r.get("pipeline") or "imported"),
             params=flatten(params), metrics=metrics,
-            status=str(r.get("status") or "succeeded"), study=str(r.get("study") or ""),
+            status=status, study=str(r.get("study") or ""),
             group_keys=list(r["group_keys"]) if r.get("group_keys") else None,
             partition_keys=list(r["partition_keys"]) if r.get("partition_keys") is not None else None,
             started_at=_time(r.get("started_at")), finished_at=_time(r.get("finished_at")),
@@ -357,11 +401,12 @@ def _read_meta(path: Path) -> list[ImportedRun]:
 
 def _meta_run(path: Path) -> ImportedRun:
     try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
+        meta = json.loads(read_user_text(path, "import file"))
     except json.JSONDecodeError as exc:
         raise AdlabError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno})") from None
     if not isinstance(meta, dict) or "accuracy" not in meta:
         raise AdlabError(f"{path}: not a seed runner meta file (no \"accuracy\" field)")
+    _refuse_secret(meta, str(path))
     name = str(meta.get("experiment_name") or path.name[:-len(".meta.json")])
     params = {k: v for k, v in flatten({k: v for k, v in meta.items()
                                         if k not in META_RESULT_KEYS + META_INFO_KEYS}).items()
@@ -389,7 +434,7 @@ def _mmad_cells(answers: Path) -> list[tuple[str, str, float | None]]:
     from adlab.metrics.mmad import SUMMARY, score_answers
 
     try:
-        records = json.loads(answers.read_text(encoding="utf-8"))
+        records = json.loads(read_user_text(answers, "answers file"))
     except json.JSONDecodeError as exc:
         raise AdlabError(f"{answers} is not valid JSON ({exc.msg} at line {exc.lineno})") from None
     table = score_answers(records)

@@ -6,7 +6,8 @@ prompting protocol), ``ad`` (where the AD findings come from), ``api`` (remote e
 these paths (``MMAD_SHORTCUTS`` in the spec). Import-light: pydantic and the registry only.
 
 Secrets never enter params (they are stored in the database): keys come from environment
-variables only, and a value that looks like a key is refused.
+variables only, and a value that looks like a key is refused (the lab's one rule,
+:func:`adlab.core.secrets.find_secret`).
 """
 from __future__ import annotations
 
@@ -15,37 +16,19 @@ from typing import Any, Literal, Optional, Union
 
 from pydantic import Field, field_validator, model_validator
 
+from adlab.core.secrets import find_secret, secret_refusal
 from adlab.pipelines.base import PipelineParams
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _HTTP_URL = re.compile(r"^https?://[^\s/:?#]+(:\d{1,5})?(/[^\s]*)?$", re.IGNORECASE)
 _ANY_URL = re.compile(r"^[a-z][a-z0-9+.\-]*://", re.IGNORECASE)
-_SECRET_PATTERNS = (
-    re.compile(r"sk-[A-Za-z0-9_\-]{16,}"),  # OpenAI / Anthropic style keys
-    re.compile(r"AIza[0-9A-Za-z_\-]{30,}"),  # Google API keys
-    re.compile(r"(?i)[?&](api[_-]?key|key|token|access_token)=[^&]{8,}"),  # key in a URL query
-    re.compile(r"(?i)^[a-z][a-z0-9+.\-]*://[^/@\s:]+:[^/@\s]+@"),  # user:password@ in a URL
-    re.compile(r"(?i)^bearer\s+\S{12,}$"),
-)
-
-
-def looks_like_secret(text: str) -> bool:
-    """True when ``text`` holds what looks like an API key or a credential in a URL."""
-    return any(p.search(text) for p in _SECRET_PATTERNS)
 
 
 def _refuse_secrets(value: Any, path: str) -> None:
-    if isinstance(value, str) and looks_like_secret(value):
-        raise ValueError(
-            f"`{path}` looks like it contains an API key or password; params are stored in the "
-            f"database, so put the key in an environment variable (OPENAI_API_KEY, "
-            f"ANTHROPIC_API_KEY, GEMINI_API_KEY, or the one named by api.api_key_env) instead")
-    if isinstance(value, dict):
-        for key, item in value.items():
-            _refuse_secrets(item, f"{path}.{key}" if path else str(key))
-    if isinstance(value, (list, tuple)):
-        for i, item in enumerate(value):
-            _refuse_secrets(item, f"{path}[{i}]")
+    """Refuse key-looking values by the lab's one rule (:mod:`adlab.core.secrets`)."""
+    found = find_secret(value, path)
+    if found is not None:
+        raise ValueError(secret_refusal(f"`{found}`" if found else "the value"))
 
 
 class EvalParams(PipelineParams):

@@ -1,0 +1,75 @@
+"""The one rule for "this value looks like a credential", for every params source.
+
+Params are stored in the lab database and shown by ``show``, ``compare``, exports and the TUI,
+so a key pasted into a study file, a ``--set`` override, an imported CSV column or a re-queued
+config would be leaked to everyone who can read the lab. Every source (the config loader, the
+override parser, the importers, the one run writer :func:`adlab.db.runs.insert_run` and the
+pipelines' params models) asks :func:`find_secret` and words its refusal with
+:func:`secret_refusal`, so the patterns and the fix are written once.
+
+A ``${VAR}`` reference in a study file is expanded before storing, so it is no way around
+this: the fix is to name the variable (``api.api_key_env`` for ``mmad``), never its value.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+_SECRET_PATTERNS = (
+    re.compile(r"sk-[A-Za-z0-9_\-]{16,}"),  # OpenAI / Anthropic style keys
+    re.compile(r"AIza[0-9A-Za-z_\-]{30,}"),  # Google API keys
+    re.compile(r"(?:ghp|gho|ghs|github_pat)_[A-Za-z0-9_]{20,}"),  # GitHub tokens
+    re.compile(r"hf_[A-Za-z0-9]{30,}"),  # Hugging Face tokens
+    re.compile(r"AKIA[0-9A-Z]{16}"),  # AWS access key ids
+    re.compile(r"(?i)[?&](api[_-]?key|key|token|access_token)=[^&]{8,}"),  # key in a URL query
+    re.compile(r"(?i)^[a-z][a-z0-9+.\-]*://[^/@\s:]+:[^/@\s]+@"),  # user:password@ in a URL
+    re.compile(r"(?i)^bearer\s+\S{12,}$"),
+)
+
+SECRET_FIX = (
+    "params are stored in the lab database, so put the key in an environment variable and give "
+    "the variable's name instead (mmad: api.api_key_env, or the provider's default "
+    "OPENAI_API_KEY, ANTHROPIC_API_KEY or GEMINI_API_KEY), not the key or a ${VAR} reference "
+    "to it"
+)
+
+
+def looks_like_secret(text: str) -> bool:
+    """True when ``text`` holds what looks like an API key, a token or a password in a URL."""
+    return any(p.search(text) for p in _SECRET_PATTERNS)
+
+
+def find_secret(value: Any, path: str = "") -> str | None:
+    """The dotted path (``api.base_url``, ``models[2]``) of the first string in ``value`` (a
+    scalar, or mappings and lists nested to any depth; keys are checked too) that looks like a
+    secret, else None. A scalar secret at the top returns ``path`` itself (maybe ``""``), so
+    test the result with ``is not None``."""
+    stack: list[tuple[str, Any]] = [(path, value)]
+    seen: set[int] = set()
+    while stack:
+        where, item = stack.pop()
+        if isinstance(item, str):
+            if looks_like_secret(item):
+                return where
+        elif isinstance(item, dict):
+            if id(item) in seen:
+                continue
+            seen.add(id(item))
+            for key, child in reversed(list(item.items())):
+                sub = f"{where}.{key}" if where else str(key)
+                if isinstance(key, str) and looks_like_secret(key):
+                    return where or "(a key)"
+                stack.append((sub, child))
+        elif isinstance(item, (list, tuple)):
+            if id(item) in seen:
+                continue
+            seen.add(id(item))
+            for i in range(len(item) - 1, -1, -1):
+                stack.append((f"{where}[{i}]", item[i]))
+    return None
+
+
+def secret_refusal(what: str) -> str:
+    """The refusal sentence for ``what`` (e.g. ``"config file s.yaml: field `api.base_url`"``);
+    it never repeats the value."""
+    return f"{what} holds what looks like an API key or password; {SECRET_FIX}"
