@@ -14,16 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
-from adlab.data.imageio import image_size
-from adlab.data.loco import (DEFECTS_CONFIG, load_loco_category, load_loco_defects,
-                             load_loco_defects_config)
+from adlab.data.loco import load_loco_category
 from adlab.errors import AdlabError, NotFoundError
 from adlab.metrics.files import _find_map, list_categories, read_anomaly_map
-from adlab.metrics.loco_eval import (ANOMALY_TYPES, GOOD, LOGICAL, MEAN_KEY,
-                                     OFFICIAL_SPRO_LIMITS, STRUCTURAL, LocoImage, LocoReport,
+from adlab.metrics.loco_eval import (MEAN_KEY,
+                                     OFFICIAL_SPRO_LIMITS, LocoImage, LocoReport,
                                      check_spro_limits, evaluate_loco_images, mean_loco_report)
-from adlab.metrics.resize import resize_bilinear
-from adlab.metrics.spro import loco_saturation_area
+from adlab.pipelines.components.loco_spro import (check_loco_type, defects_table,
+                                                 loco_image)
 
 
 def _read_map(path: Path) -> np.ndarray:
@@ -38,31 +36,18 @@ def _read_map(path: Path) -> np.ndarray:
 
 def read_loco_category(maps_dir: str | Path, dataset_root: str | Path, category: str
                        ) -> list[LocoImage]:
-    """Every test image of one category with its map (from ``maps_dir``) and ground truth."""
+    """Every test image of one category with its map (from ``maps_dir``) and ground truth
+    (joined by :func:`adlab.pipelines.components.loco_spro.loco_image`, the rule the
+    pipelines' own sPRO uses)."""
     maps_dir, dataset_root = Path(maps_dir), Path(dataset_root)
     data = load_loco_category(dataset_root, category)
-    config_path = dataset_root / category / DEFECTS_CONFIG
-    table = {e["pixel_value"]: e for e in load_loco_defects_config(dataset_root, category)}
+    table, config_path = defects_table(dataset_root, category)
     images = []
     for sample in data.test:
-        if sample.defect_type not in (GOOD, *ANOMALY_TYPES):
-            raise AdlabError(
-                f"{sample.image_path.parent} is neither good, {LOGICAL} nor {STRUCTURAL}; "
-                "an MVTec LOCO AD test folder holds only these three, so move it out.")
+        check_loco_type(sample)
         raw = _read_map(_find_map(maps_dir, category, sample.defect_type,
                                   sample.image_path.stem))
-        if sample.defect_type == GOOD:
-            masks: list[np.ndarray] = []
-            areas: list[float] = []
-            grid = image_size(sample.image_path)
-        else:
-            defects = load_loco_defects(sample, table, config_path)
-            masks = [d.mask for d in defects]
-            areas = [loco_saturation_area(int(d.mask.sum()), d.entry["saturation_threshold"],
-                                          d.entry["relative_saturation"]) for d in defects]
-            grid = masks[0].shape
-        images.append(LocoImage(sample.defect_type, resize_bilinear(raw, grid),
-                                float(raw.max()), masks, areas))
+        images.append(loco_image(sample, raw, table, config_path))
     return images
 
 

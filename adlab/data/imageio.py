@@ -87,6 +87,46 @@ def load_image(path: Path, size: tuple[int, int] | None = None) -> np.ndarray:
     return np.asarray(img, dtype=np.uint8)
 
 
+def load_image_float(path: Path, size: tuple[int, int] | None = None) -> np.ndarray:
+    """(H, W, 3) float32 RGB in [0, 1], resized to ``size`` in float, never rounded to 8 bit.
+
+    Why: models train on float images resized by anomalib's pre-processor (torchvision
+    ``Resize(antialias=True)``); a test image rounded to uint8 after its resize scores 0.4-1 %
+    differently. Each channel is resized as a 32-bit PIL image with the antialiased bilinear
+    (triangle) filter, the algorithm torchvision ported from PIL: they agree to ~1e-7.
+    """
+    size = _check_size(size)
+    rgb = np.asarray(_to_8bit(_open(Path(path))).convert("RGB"), dtype=np.float32) / 255.0
+    if size is None or rgb.shape[:2] == size:
+        return rgb
+    channels = [np.asarray(Image.fromarray(np.ascontiguousarray(rgb[..., c]))
+                           .resize((size[1], size[0]), Image.BILINEAR)) for c in range(3)]
+    return np.stack(channels, axis=-1).astype(np.float32, copy=False)
+
+
+def nearest_indices(src: int, dst: int) -> np.ndarray:
+    """Source index of each of ``dst`` output rows (or columns): torch's ``mode="nearest"``.
+
+    ``min(floor(i * (src / dst)), src - 1)`` in float32, as ``F.interpolate`` computes it (and so
+    torchvision's mask resize, with which anomalib brings masks to the model's resolution).
+    PIL's NEAREST samples pixel centres instead and picks other rows: one rule, this one.
+    """
+    if src == dst:
+        return np.arange(dst)
+    scale = np.float32(src) / np.float32(dst)
+    idx = np.floor(np.arange(dst, dtype=np.float32) * scale).astype(np.int64)
+    return np.minimum(idx, src - 1)
+
+
+def resize_nearest(values: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A 2-D array brought to ``size`` = (height, width) by :func:`nearest_indices` (values kept)."""
+    if values.shape[:2] == tuple(size):
+        return values
+    rows = nearest_indices(values.shape[0], int(size[0]))
+    cols = nearest_indices(values.shape[1], int(size[1]))
+    return values[rows[:, None], cols[None, :]]
+
+
 def _mask_values(path: Path, size: tuple[int, int] | None, image: Path) -> np.ndarray:
     img = _open(path, "mask")
     problem = mask_size_problem(path, (img.height, img.width), image, image_size(image))
@@ -97,13 +137,13 @@ def _mask_values(path: Path, size: tuple[int, int] | None, image: Path) -> np.nd
         arr = arr[..., :3].max(axis=2)
     arr = arr.astype(np.uint8, copy=False)
     if size is not None and arr.shape != size:
-        arr = np.asarray(Image.fromarray(arr).resize((size[1], size[0]), Image.NEAREST))
+        arr = resize_nearest(arr, size)
     return arr
 
 
 def load_mask_values(sample: Sample, size: tuple[int, int] | None = None) -> list[np.ndarray]:
     """Each mask file of ``sample`` as raw (H, W) uint8 values (MVTec LOCO encodes the defect id
-    in the pixel value, which sPRO needs); nearest resize keeps those values."""
+    in the pixel value, which sPRO needs); nearest resize (:func:`resize_nearest`) keeps them."""
     size = _check_size(size)
     return [_mask_values(p, size, sample.image_path) for p in sample.mask_paths]
 
@@ -112,7 +152,8 @@ def load_mask(sample: Sample, size: tuple[int, int] | None = None) -> np.ndarray
     """(H, W) uint8 0/1: the union of the sample's masks, any non-zero pixel counts as defect.
 
     Normal images (and anomalous images whose layout allows missing masks: LOCO, folder) give
-    zeros of the image size or of ``size``. Resizing is nearest-neighbour, so masks stay binary.
+    zeros of the image size or of ``size``. Resizing is torch's nearest (:func:`resize_nearest`),
+    so masks stay binary.
     """
     size = _check_size(size)
     if not sample.mask_paths:

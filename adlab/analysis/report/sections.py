@@ -21,7 +21,7 @@ from adlab.core.grouping import CATEGORY_LEAVES, DATASET_LEAVES, is_seed_like
 from adlab.db import compare_queries as cq
 from adlab.db.engine import reader
 from adlab.db.models import Artifact, Run
-from adlab.pipelines.components.predictions import TEST_LABELS_F1
+from adlab.pipelines.components.predictions import TEST_LABELS_F1, VALIDATION_NORMAL_QUANTILE
 from adlab.pipelines.views import TableView
 
 BACKBONE_LEAVES = ("backbone", "model", "ad_model", "llm")
@@ -136,11 +136,16 @@ def overview(doc: Document, data: ReportData) -> None:
              + (f" (scope `{c.scope}`)" if c.scope else "")
              + f" in {len(c.groups)} group(s); ranked by `{c.metric}`, "
              + ("higher" if c.higher_is_better[c.metric] else "lower") + " is better"]
-    tuned = _test_label_thresholds(data)
+    sources = _threshold_sources(data)
+    tuned, held_out = sources.get(TEST_LABELS_F1, 0), sources.get(VALIDATION_NORMAL_QUANTILE, 0)
     if tuned:
         items.append(f"**Thresholds**: {tuned} run(s) chose their image/pixel thresholds "
                      "F1-optimally on the test labels (predictions record `threshold_source: "
                      f"{TEST_LABELS_F1}`): their anomaly verdicts are optimistic, not held-out")
+    if held_out:
+        items.append(f"**Thresholds (validation)**: {held_out} run(s) took their thresholds from "
+                     "normal validation images (`thresholds.source: validation`, predictions "
+                     f"record `threshold_source: {VALIDATION_NORMAL_QUANTILE}`): held-out verdicts")
     if started and finished:
         items.append(f"**Run dates** (from the database): {min(started).date().isoformat()} to "
                      f"{max(finished).date().isoformat()}")
@@ -149,14 +154,16 @@ def overview(doc: Document, data: ReportData) -> None:
     doc.bullets(items)
 
 
-def _test_label_thresholds(data: ReportData) -> int:
-    """How many selected runs tuned their thresholds on the test labels (run info)."""
+def _threshold_sources(data: ReportData) -> dict[str, int]:
+    """How many selected runs chose their thresholds each way (run info ``threshold_source``)."""
     import json
+    from collections import Counter
 
     q = select(Run.info_json).where(*cq.filter_clauses(data.filters), Run.info_json.is_not(None))
     with reader(data.engine).connect() as conn:
         infos = [json.loads(i) for (i,) in conn.execute(q) if i]
-    return sum(1 for i in infos if isinstance(i, dict) and i.get("threshold_source") == TEST_LABELS_F1)
+    return dict(Counter(str(i["threshold_source"]) for i in infos
+                        if isinstance(i, dict) and i.get("threshold_source")))
 
 
 def group_definitions(doc: Document, data: ReportData) -> None:

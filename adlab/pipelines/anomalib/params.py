@@ -9,6 +9,7 @@ from adlab.pipelines.anomalib.model_params import (
     ModelInfo, ModelParams, resolve_model, validate_model_params,
 )
 from adlab.pipelines.base import PipelineParams
+from adlab.pipelines.components.ad_params import MetricsParams, OutputsParams, ThresholdParams
 from adlab.pipelines.dataset_params import DatasetName, TrainableSelection  # noqa: F401
 
 
@@ -19,7 +20,8 @@ class DataParams(TrainableSelection):
         description="per_category: one run per category; joint: one run trains and scores each category")
     val_fraction: float = Field(default=0.1, gt=0.0, lt=1.0,
                                 description="normal training images held out for validation loss "
-                                            "when the dataset has no validation split")
+                                            "(and validation thresholds) when the dataset has no "
+                                            "validation split")
 
 
 class EarlyStoppingParams(PipelineParams):
@@ -71,6 +73,9 @@ class AnomalibParams(PipelineParams):
     export: ExportParams = Field(default_factory=ExportParams)
     inference: InferenceParams = Field(default_factory=InferenceParams)
     visuals: VisualParams = Field(default_factory=VisualParams)
+    metrics: MetricsParams = Field(default_factory=MetricsParams)
+    outputs: OutputsParams = Field(default_factory=OutputsParams)
+    thresholds: ThresholdParams = Field(default_factory=ThresholdParams)
 
     @field_validator("model")
     @classmethod

@@ -5,7 +5,8 @@ Output layout (under ``ctx.output_dir``)::
 
     <category>/bundle/           exported model (see export.py), with thresholds in bundle.json
     <category>/checkpoints/      Lightning checkpoint (train.checkpoint)
-    <category>/anomaly_maps.npz  float16 maps + image order + scores
+    <category>/anomaly_maps.npz  float32 maps (model resolution) + image order + scores
+    tiff_maps/<category>/test/<defect>/<stem>.tiff   maps at the images' size (outputs.tiff_maps)
     <category>/heatmaps/*.png    overlays
     predictions.json             the seed's AD predictions records, every category
     thresholds.yaml              the seed's thresholds file (global + per "<Dataset>/<category>")
@@ -19,16 +20,18 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from adlab.core.phase import Phase, phase_message
 from adlab.core.vocabulary import ArtifactKind
 from adlab.errors import PipelineError
 from adlab.pipelines.anomalib.params import AnomalibParams
 from adlab.pipelines.base import RunContext
+from adlab.pipelines.components.predictions import TEST_LABELS_F1
 from adlab.pipelines.resume import resumable
 
 STATE_PREFIX = "category/"
@@ -46,6 +49,8 @@ class CategoryOutcome:
     maps_file: str
     n_test: int
     parity: dict[str, Any]
+    threshold_source: str = TEST_LABELS_F1
+    val_scores: list[float] = field(default_factory=list)  # thresholds.source: validation
 
 
 def _evenly_spaced(items: list, limit: int | None) -> list:
@@ -87,32 +92,18 @@ def _parity(ctx: RunContext, module: Any, scorer: Any, paths: list[Path], params
     return result
 
 
-def _metrics(ctx: RunContext, maps: np.ndarray, masks: np.ndarray, scores: np.ndarray,
-             labels: np.ndarray, scope: str) -> dict[str, float]:
-    from adlab.metrics import evaluate
-
-    device = "auto" if ctx.device.startswith("cuda") else "cpu"
-    report = evaluate(maps, masks, scores=scores, labels=labels, device=device)
-    for key, value in report.values.items():
-        ctx.metric(key, value, scope=scope)
-    for key, why in report.undefined.items():
-        ctx.log(f"{scope}: {key} undefined ({why})", level="warning")
-    return {k: float(v) for k, v in report.values.items()}
-
-
-def _thresholds(scores: np.ndarray, labels: np.ndarray, maps: np.ndarray,
-                masks: np.ndarray) -> tuple[float, float | None]:
-    """F1-optimal image threshold, and pixel threshold where the category has defect masks."""
+def _test_thresholds(scores: np.ndarray, labels: np.ndarray, report: Any
+                     ) -> tuple[float, float | None]:
+    """F1-optimal image threshold on the test labels, and the pixel one (at the evaluation
+    resolution) where the category has defect and defect-free pixels."""
     from adlab.metrics import f1_max
 
     if labels.min() == labels.max():
         image_t = float(scores.max()) + 1e-6 if labels.max() == 0 else float(scores.min())
     else:
         image_t = float(f1_max(scores, labels)[1])
-    pixel_t = None
-    if masks.any() and not masks.all():
-        pixel_t = float(f1_max(maps.reshape(-1), masks.reshape(-1))[1])
-    return image_t, pixel_t
+    pixel_t = report.thresholds.get("pixel_f1_max")
+    return image_t, None if pixel_t is None else float(pixel_t)
 
 
 def _export_checked(ctx: RunContext, built: Any, params: AnomalibParams, workdir: Path,
@@ -157,11 +148,17 @@ def run_category(ctx: RunContext, params: AnomalibParams, root: Path, dataset_la
 
     from adlab.data import load_category, load_image, load_mask
     from adlab.pipelines.anomalib.torch_engine import TorchScorer, engine_record
+    from adlab.pipelines.components.ad_params import VALIDATION
+    from adlab.pipelines.components.evaluation import (evaluate_scored, image_size_outputs,
+                                                       metric_device, record_report,
+                                                       record_values)
     from adlab.pipelines.components.export import update_bundle_meta
     from adlab.pipelines.components.infer import score_paths
     from adlab.pipelines.anomalib.models import build_model
-    from adlab.pipelines.components.predictions import save_anomaly_maps
-    from adlab.pipelines.anomalib.train import train_model
+    from adlab.pipelines.components.predictions import (VALIDATION_NORMAL_QUANTILE,
+                                                        normal_quantile_thresholds,
+                                                        save_anomaly_maps)
+    from adlab.pipelines.anomalib.train import split_validation, train_model
     from adlab.pipelines.components.visuals import pick_examples, write_overlay
 
     scope = category
@@ -175,11 +172,16 @@ def run_category(ctx: RunContext, params: AnomalibParams, root: Path, dataset_la
     if not test:
         raise PipelineError(f"{dataset_label}/{category}: no test images; check the test folder")
     timings: dict[str, float] = {}
+    val = data.val
+    if params.thresholds.source == VALIDATION:  # held out of training unless the layout has a split
+        train, val = split_validation(train, data.val, params.data.val_fraction, params.seed)
+        ctx.log(f"{category}: thresholds from {len(val)} normal validation image(s)"
+                + ("" if any(s.label == 0 for s in data.val) else ", held out of training"))
 
     seed_everything(params.seed, workers=True, verbose=False)
     built = build_model(params)
     ctx.set_info("weights", built.weights)
-    result = train_model(built, train, data.val, params=params, ctx=ctx, workdir=workdir, label=scope)
+    result = train_model(built, train, val, params=params, ctx=ctx, workdir=workdir, label=scope)
     timings |= _record_timing(ctx, "fit_s", result.fit_s, scope)
     ctx.metric("epochs_run", result.epochs_run, scope=scope)
     if result.best_val_loss is not None:
@@ -200,6 +202,7 @@ def run_category(ctx: RunContext, params: AnomalibParams, root: Path, dataset_la
                                   batch_size=params.inference.batch_size, device=ctx.device)
         exported, parity = None, engine_record("torch")
     else:
+        ctx.progress(0, 1, message=phase_message(Phase.EXPORT, category))
         exported, scorer, parity = _export_checked(ctx, built, params, workdir, dataset_label,
                                                    category, test_paths, timings)
     del built
@@ -209,23 +212,36 @@ def run_category(ctx: RunContext, params: AnomalibParams, root: Path, dataset_la
         ctx.progress(done, total)
         ctx.check_cancelled()
 
+    ctx.progress(0, len(test_paths), message=phase_message(Phase.SCORE, category))
     scored = score_paths(scorer, test_paths, threads=params.inference.decode_threads, on_batch=on_batch)
     timings |= _record_timing(ctx, "infer_ms_per_image", scored.ms_per_image, scope)
     timings |= _record_timing(ctx, "infer_wall_s", scored.wall_s, scope)
     ctx.log(f"{category}: scored {len(test)} test image(s) with {params.inference.engine} "
             f"({scored.ms_per_image:.1f} ms/image, {', '.join(getattr(scorer, 'providers', []))})")
 
-    masks = np.stack([load_mask(s, params.size_hw) for s in test]).astype(np.uint8)
     labels = np.asarray([s.label for s in test], dtype=np.int64)
-    metrics = _metrics(ctx, scored.maps, masks, scored.scores, labels, scope)
-    image_t, pixel_t = _thresholds(scored.scores, labels, scored.maps, masks)
+    report = evaluate_scored(scored.maps, test, scored.scores, labels,
+                             resolution=params.metrics.resolution, model_hw=params.size_hw,
+                             device=metric_device(ctx))
+    metrics = record_report(ctx, report, scope)
+    metrics |= record_values(ctx, image_size_outputs(
+        ctx, dataset=params.data.dataset, tiff_maps=params.outputs.tiff_maps, root=root,
+        category=category, samples=test, maps=scored.maps, scope=scope), scope)
+    val_scores: list[float] = []
+    if params.thresholds.source == VALIDATION:
+        val_scored = score_paths(scorer, [s.image_path for s in val],
+                                 threads=params.inference.decode_threads)
+        image_t, pixel_t = normal_quantile_thresholds(val_scored.scores, val_scored.maps,
+                                                      params.thresholds.normal_quantile)
+        source, val_scores = VALIDATION_NORMAL_QUANTILE, val_scored.scores.tolist()
+    else:
+        image_t, pixel_t = _test_thresholds(scored.scores, labels, report)
+        source = TEST_LABELS_F1
     ctx.metric("image_threshold", image_t, scope=scope)
     if exported is not None:
-        from adlab.pipelines.components.predictions import TEST_LABELS_F1
-
         update_bundle_meta(exported.bundle_dir, image_threshold=image_t,
                            pixel_threshold=pixel_t if pixel_t is not None else image_t,
-                           threshold_source=TEST_LABELS_F1)
+                           threshold_source=source)
         ctx.artifact(exported.files["bundle"], ArtifactKind.BUNDLE)
 
     maps_file = save_anomaly_maps(workdir / "anomaly_maps.npz", scored.maps,
@@ -241,7 +257,7 @@ def run_category(ctx: RunContext, params: AnomalibParams, root: Path, dataset_la
         sample = test[i]
         png = write_overlay(workdir / "heatmaps" / f"{i:04d}_{sample.defect_type}_{Path(sample.image_path).stem}.png",
                             load_image(sample.image_path, params.size_hw), scored.maps[i],
-                            masks[i] if sample.label == 1 else None,
+                            load_mask(sample, params.size_hw) if sample.label == 1 else None,
                             title=f"{dataset_label}/{category} {sample.defect_type} "
                                   f"score {scored.scores[i]:.4g}", vmin=low, vmax=high)
         ctx.artifact(png, ArtifactKind.HEATMAP)
@@ -249,7 +265,8 @@ def run_category(ctx: RunContext, params: AnomalibParams, root: Path, dataset_la
                            metrics={**metrics, **timings}, image_threshold=image_t,
                            pixel_threshold=pixel_t,
                            bundle_dir=str(exported.bundle_dir) if exported is not None else "",
-                           maps_file=str(maps_file), n_test=len(test), parity=parity)
+                           maps_file=str(maps_file), n_test=len(test), parity=parity,
+                           threshold_source=source, val_scores=val_scores)
 
 
 def _write_run_outputs(ctx: RunContext, params: AnomalibParams, root: Path, dataset_label: str,
@@ -258,7 +275,8 @@ def _write_run_outputs(ctx: RunContext, params: AnomalibParams, root: Path, data
     from adlab.metrics import f1_max
     from adlab.pipelines.components.predict import display_path
     from adlab.pipelines.components.predictions import (
-        TEST_LABELS_F1, Thresholds, load_anomaly_maps, prediction_record, write_predictions,
+        VALIDATION_NORMAL_QUANTILE, Thresholds, load_anomaly_maps, prediction_record,
+        write_predictions,
     )
 
     pooled_scores, pooled_labels, records = [], [], []
@@ -277,18 +295,23 @@ def _write_run_outputs(ctx: RunContext, params: AnomalibParams, root: Path, data
                 else outcome.image_threshold,
                 anomaly_map=maps[i], original_hw=image_size(Path(path)), dataset=dataset_label,
                 category=outcome.category, model_type=params.model,
-                threshold_source=TEST_LABELS_F1))
+                threshold_source=outcome.threshold_source))
     all_scores, all_labels = np.concatenate(pooled_scores), np.concatenate(pooled_labels)
-    if all_labels.min() != all_labels.max():
+    sources = {o.threshold_source for o in outcomes}
+    source = sources.pop() if len(sources) == 1 else "mixed"
+    if source == VALIDATION_NORMAL_QUANTILE:
+        global_t = float(np.quantile(np.concatenate([o.val_scores for o in outcomes]),
+                                     params.thresholds.normal_quantile))
+    elif all_labels.min() != all_labels.max():
         global_t = float(f1_max(all_scores, all_labels)[1])
     else:
         global_t = float(np.mean([o.image_threshold for o in outcomes]))
     pixel = {o.key: o.pixel_threshold for o in outcomes if o.pixel_threshold is not None}
     thresholds = Thresholds(global_=global_t, categories={o.key: o.image_threshold for o in outcomes},
                             pixel_global=float(np.median(list(pixel.values()))) if pixel else None,
-                            pixel_categories=pixel or None, source=TEST_LABELS_F1)
-    # The thresholds are F1-optimal on the test labels: say so wherever verdicts are read.
-    ctx.set_info("threshold_source", TEST_LABELS_F1)
+                            pixel_categories=pixel or None, source=source)
+    # Where the thresholds come from (test labels: optimistic), wherever verdicts are read.
+    ctx.set_info("threshold_source", source)
     ctx.metric("global_threshold", global_t)
     ctx.artifact(thresholds.to_yaml(ctx.output_dir / "thresholds.yaml"), ArtifactKind.THRESHOLDS)
     ctx.artifact(write_predictions(records, ctx.output_dir / "predictions.json"),

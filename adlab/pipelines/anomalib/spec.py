@@ -7,6 +7,7 @@ from adlab.core.vocabulary import AD_METRICS, cost, fact
 from adlab.errors import AdlabError, ConfigError
 from adlab.pipelines.anomalib.params import AnomalibParams
 from adlab.pipelines.base import PipelineSpec
+from adlab.pipelines.components.loco_spro import LOCO_SPRO_METRICS
 from adlab.pipelines.views import CliShortcut
 
 
@@ -61,8 +62,10 @@ METRICS = {
     "parity_map_max_abs": cost("", "max |ONNX - torch| anomaly-map value on the parity sample"),
     "best_val_loss": cost("", "best validation loss"),
     "epochs_run": fact("epochs"),
-    "image_threshold": fact("", "F1-optimal image threshold of the category"),
-    "global_threshold": fact("", "F1-optimal image threshold over all categories"),
+    "image_threshold": fact("", "image threshold of the category (F1-optimal on the test "
+                                "labels, or thresholds.source: validation; run info "
+                                "threshold_source says which)"),
+    "global_threshold": fact("", "image threshold over all categories (same source)"),
     "categories": fact("categories"),
 }
 
@@ -74,10 +77,12 @@ SPEC: PipelineSpec[AnomalibParams] = PipelineSpec(
     description="Train an anomalib image model, export it to ONNX, score the test set with "
                 "onnxruntime (optionally faiss for PatchCore), write predictions, thresholds, "
                 "metrics and heatmaps.",
-    partition_keys=("data.dataset", "data.category_set", "data.test_limit", "image_size"),
+    partition_keys=("data.dataset", "data.category_set", "data.test_limit", "image_size",
+                    "metrics.resolution"),
+    **LOCO_SPRO_METRICS,
     non_group_keys=("seed", "data.root", "data.split_runs", "data.categories", "train.num_workers",
                     "train.checkpoint", "export.parity_samples", "export.parity_tolerance",
-                    "export.memory_bank", "inference", "visuals"),
+                    "export.memory_bank", "inference", "visuals", "outputs"),
     headline_metric="image_auroc",
     metrics=METRICS,
     name_template="{model}_{data_dataset}_{data_categories}",

@@ -132,11 +132,12 @@ def load_scorer(bundle_dir: Path, *, device: str = "cpu", provider: str = "auto"
 
 
 def decode(paths: Sequence[Path], size_hw: tuple[int, int]) -> np.ndarray:
-    """Images -> ``(N,3,H,W)`` float32 in [0,1], resized like adlab's readers (bilinear)."""
-    from adlab.data.imageio import load_image
+    """Images -> ``(N,3,H,W)`` float32 in [0,1], resized in float as training resizes them
+    (antialiased bilinear, :func:`adlab.data.imageio.load_image_float`), never rounded to 8 bit."""
+    from adlab.data.imageio import load_image_float
 
-    arrays = [load_image(Path(p), size_hw) for p in paths]
-    return (np.stack(arrays).astype(np.float32) / 255.0).transpose(0, 3, 1, 2).copy()
+    arrays = [load_image_float(Path(p), size_hw) for p in paths]
+    return np.stack(arrays).transpose(0, 3, 1, 2).copy()
 
 
 def prefetched_batches(paths: Sequence[Path], size_hw: tuple[int, int], batch_size: int,

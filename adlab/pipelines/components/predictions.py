@@ -11,7 +11,8 @@ The record (one per image) is what the MMAD pipeline hands to the LLM as ``ad_in
 ``bbox`` and ``center`` are in pixels of the original image; ``region`` names the cell of a
 3x3 grid that holds the defect's centre. Each record also says where its threshold came from
 (``threshold_source``): :data:`TEST_LABELS_F1` when it was tuned on the labels of the very
-images it judges (optimistic: the verdicts are not a held-out result).
+images it judges (optimistic: the verdicts are not a held-out result),
+:data:`VALIDATION_NORMAL_QUANTILE` when it is a quantile of normal validation images' scores.
 """
 from __future__ import annotations
 
@@ -30,6 +31,9 @@ COL_NAMES = ("left", "center", "right")
 
 # Where a threshold came from. Tuned on the test set's own labels (F1-optimal): optimistic.
 TEST_LABELS_F1 = "test_labels_f1"
+# A quantile of the scores of normal validation images (``thresholds.source: validation``):
+# held out from the test set, so the verdicts are a held-out result.
+VALIDATION_NORMAL_QUANTILE = "validation_normal_quantile"
 UNSPECIFIED = "unspecified"
 
 RECORD_KEYS = ("image_path", "anomaly_score", "is_anomaly", "threshold_used", "defect_location", "metadata")
@@ -181,8 +185,9 @@ class Thresholds:
 
 
 def save_anomaly_maps(path: Path, maps: np.ndarray, image_paths: Sequence[str], scores: np.ndarray) -> Path:
-    """Maps as float16 in a compressed npz, with the image order and scores beside them."""
-    np.savez_compressed(path, anomaly_maps=maps.astype(np.float16),
+    """Maps as float32 (the values the metrics saw, so the recorded metrics are recomputable
+    from the file: float16 moved them) in a compressed npz, with the image order and scores."""
+    np.savez_compressed(path, anomaly_maps=np.asarray(maps, dtype=np.float32),
                         image_paths=np.asarray(list(image_paths), dtype=str),
                         scores=np.asarray(scores, dtype=np.float32))
     return path
@@ -191,3 +196,19 @@ def save_anomaly_maps(path: Path, maps: np.ndarray, image_paths: Sequence[str], 
 def load_anomaly_maps(path: Path) -> tuple[np.ndarray, list[str], np.ndarray]:
     with np.load(path) as data:
         return data["anomaly_maps"].astype(np.float32), [str(p) for p in data["image_paths"]], data["scores"]
+
+
+def normal_quantile_thresholds(scores: np.ndarray, maps: np.ndarray, quantile: float
+                               ) -> tuple[float, float]:
+    """Image and pixel thresholds from normal validation images: the ``quantile`` (numpy's
+    linear rule) of their image scores and of their map pixels (model resolution).
+
+    Why not F1: a normal-only validation set has no anomalies to trade recall against, so
+    anomalib (``F1AdaptiveThreshold``) then takes the highest normal score; ``quantile`` 1.0 is
+    that rule, lower values accept a share of false alarms on normal images.
+    """
+    if len(scores) == 0:
+        raise ConfigError("thresholds.source: validation needs normal validation images, but "
+                          "there are none; add a validation split or use thresholds.source: test")
+    return (float(np.quantile(np.asarray(scores, dtype=np.float64), quantile)),
+            float(np.quantile(np.asarray(maps, dtype=np.float64), quantile)))

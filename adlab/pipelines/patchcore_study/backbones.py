@@ -74,7 +74,7 @@ def _default_layers(model: Any, family: str) -> list[str]:
 
 @dataclass
 class FeatureExtractor:
-    """A frozen backbone returning the chosen layers for uint8 images."""
+    """A frozen backbone returning the chosen layers for RGB images (uint8 or float)."""
 
     model: Any
     name: str
@@ -89,11 +89,14 @@ class FeatureExtractor:
     weights: dict[str, Any]
 
     def __call__(self, images: np.ndarray) -> list[Any]:
-        """``images`` (B, H, W, 3) uint8 -> one float32 tensor (B, C_l, h_l, w_l) per layer."""
+        """``images`` (B, H, W, 3), uint8 or float in [0, 1] -> one float32 tensor
+        (B, C_l, h_l, w_l) per layer."""
         import torch
 
         x = torch.from_numpy(np.ascontiguousarray(images)).to(self.device)
-        x = x.permute(0, 3, 1, 2).float().div_(255.0)
+        x = x.permute(0, 3, 1, 2).float()
+        if images.dtype == np.uint8:
+            x = x.div_(255.0)
         mean = torch.as_tensor(self.mean, device=self.device).view(1, 3, 1, 1)
         std = torch.as_tensor(self.std, device=self.device).view(1, 3, 1, 1)
         x = (x - mean) / std

@@ -13,6 +13,7 @@ from typing import Any, Literal, Optional
 from pydantic import Field, field_validator, model_validator
 
 from adlab.pipelines.base import PipelineParams
+from adlab.pipelines.components.ad_params import MetricsParams, OutputsParams
 from adlab.pipelines.dataset_params import DatasetName, TrainableSelection  # noqa: F401
 
 FusionStrategy = Literal["single", "concat", "weighted", "adaptive"]
@@ -116,6 +117,8 @@ class PatchCoreStudyParams(PipelineParams):
     batch_size: int = Field(default=8, ge=1)
     seed: int = 0
     visuals: VisualParams = Field(default_factory=VisualParams)
+    metrics: MetricsParams = Field(default_factory=MetricsParams)
+    outputs: OutputsParams = Field(default_factory=OutputsParams)
     sweep: dict[str, list[Any]] = Field(default_factory=dict, description="dotted param -> values; "
                                         "one chained child run per combination")
     sweep_child: bool = Field(default=False, description="set by the expansion on each child run")

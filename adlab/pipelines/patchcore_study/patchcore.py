@@ -23,9 +23,10 @@ Progress = Callable[[int, int], None]
 
 
 def load_batch(paths: Sequence[Path], size: int) -> np.ndarray:
-    from adlab.data import load_image
+    """(B, size, size, 3) float32 in [0, 1], resized in float (never rounded to 8 bit)."""
+    from adlab.data.imageio import load_image_float
 
-    return np.stack([load_image(p, (size, size)) for p in paths])
+    return np.stack([load_image_float(p, (size, size)) for p in paths])
 
 
 @dataclass

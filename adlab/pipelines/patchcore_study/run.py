@@ -13,7 +13,8 @@ partial-result store with what it recorded, so a re-claimed run replays what is 
 
 Output layout (under ``ctx.output_dir``)::
 
-    maps/<scope>.npz           float16 maps + image order + scores (anomalib pipeline format)
+    maps/<scope>.npz           float32 maps + image order + scores (anomalib pipeline format)
+    tiff_maps/<category>/test/<defect>/<stem>.tiff   maps at the images' size (outputs.tiff_maps)
     heatmaps/<scope>/*.png     overlays
     plots/*.png                ROC, PR, per-domain bars (+ study plots at a sweep's end)
     curves.json                ROC/PR of the first (in-domain) entry, drawn by ``adlab report``
@@ -121,7 +122,8 @@ def _fit_unit(ctx: RunContext, params: PatchCoreStudyParams, extractor: Any, uni
 def _score_entry(ctx: RunContext, params: PatchCoreStudyParams, fitted: Any, unit: Unit,
                  test: Domain) -> dict[str, Any]:
     from adlab.data import load_image, load_mask
-    from adlab.metrics import evaluate
+    from adlab.pipelines.components.evaluation import (evaluate_scored, image_size_outputs,
+                                                       metric_device)
     from adlab.pipelines.components.predictions import save_anomaly_maps
     from adlab.pipelines.components.visuals import pick_examples, write_overlay
     from adlab.pipelines.patchcore_study.domain_shift import domain_distances
@@ -141,12 +143,15 @@ def _score_entry(ctx: RunContext, params: PatchCoreStudyParams, fitted: Any, uni
     scored = score(fitted, [s.image_path for s in samples], labels.tolist(), size=size,
                    batch_size=params.batch_size, num_neighbors=params.memory_bank.num_neighbors,
                    max_normal_rows=params.cross_domain.max_patches, seed=params.seed, on_batch=on_batch)
-    masks = np.stack([load_mask(s, (size, size)) for s in samples]).astype(np.uint8)
-    report = evaluate(scored.maps, masks, scores=scored.scores, labels=labels,
-                      device="auto" if ctx.device.startswith("cuda") else "cpu")
+    report = evaluate_scored(scored.maps, samples, scored.scores, labels,
+                             resolution=params.metrics.resolution, model_hw=(size, size),
+                             device=metric_device(ctx))
     metrics = {k: float(v) for k, v in report.values.items()}
     for key, why in report.undefined.items():
         ctx.log(f"{scope}: {key} undefined ({why})", level="warning")
+    metrics |= image_size_outputs(ctx, dataset=test.dataset, tiff_maps=params.outputs.tiff_maps,
+                                  root=test.root, category=test.category, samples=samples,
+                                  maps=scored.maps, scope=scope)
     metrics["infer_ms_per_image"] = scored.ms_per_image
     if len(scored.normal_features) >= 2:
         metrics |= domain_distances(fitted.source_sample, scored.normal_features,
@@ -166,7 +171,7 @@ def _score_entry(ctx: RunContext, params: PatchCoreStudyParams, fitted: Any, uni
         png = write_overlay(
             ctx.output_dir / "heatmaps" / slug(scope) / f"{i:04d}_{sample.defect_type}_{Path(sample.image_path).stem}.png",
             load_image(sample.image_path, (size, size)), scored.maps[i],
-            masks[i] if sample.label == 1 else None,
+            load_mask(sample, (size, size)) if sample.label == 1 else None,
             title=f"{scope} {sample.defect_type} score {scored.scores[i]:.4g}", vmin=low, vmax=high)
         ctx.artifact(png, ArtifactKind.HEATMAP)
     ctx.log(f"{scope}: image AUROC {metrics.get('image_auroc', float('nan')):.4f} on "

@@ -12,6 +12,7 @@ from typing import Any, Mapping
 from adlab.core.vocabulary import AD_METRICS, Direction, MetricInfo, Scale, cost, fact, fraction
 from adlab.errors import AdlabError
 from adlab.pipelines.base import Dependency, PipelineParams, PipelineSpec
+from adlab.pipelines.components.loco_spro import LOCO_SPRO_METRICS
 from adlab.pipelines.patchcore_study import sweep
 from adlab.pipelines.patchcore_study.params import PatchCoreStudyParams
 from adlab.pipelines.views import CliShortcut
@@ -54,6 +55,7 @@ def derived(params: PipelineParams) -> Mapping[str, Any]:
 # in-domain / cross-domain means and their gap for the summary scores.
 METRICS = {
     **AD_METRICS,
+    **LOCO_SPRO_METRICS,
     "infer_ms_per_image": cost("ms", "scoring time per test image"),
     "bank_mb": cost("MB", "memory bank size"),
     "bank_build_s": cost("s", "memory bank build time"),
@@ -90,9 +92,9 @@ SPEC = PipelineSpec(
                 "(train x test matrix with MMD/Wasserstein/cosine distances); sweeps with "
                 "study-level plots.",
     partition_keys=("mode", "data.dataset", "data.category_set", "data.test_limit", "image_size",
-                    "cross_domain.train", "cross_domain.test_set"),
+                    "cross_domain.train", "cross_domain.test_set", "metrics.resolution"),
     non_group_keys=("seed", "data.root", "data.options", "data.categories", "batch_size", "visuals",
-                    "sweep", "sweep_child", "backbone.weights", "cross_domain.roots",
+                    "outputs", "sweep", "sweep_child", "backbone.weights", "cross_domain.roots",
                     "cross_domain.max_patches", "cross_domain.train_domains",
                     "cross_domain.test_domains"),
     headline_metric="image_auroc",

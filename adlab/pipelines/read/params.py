@@ -13,6 +13,7 @@ from typing import Literal, Optional
 from pydantic import Field, model_validator
 
 from adlab.pipelines.base import PipelineParams
+from adlab.pipelines.components.ad_params import MetricsParams, OutputsParams
 from adlab.pipelines.dataset_params import DatasetName, DatasetSelection
 from adlab.pipelines.read import prompts
 
@@ -81,8 +82,13 @@ class ReadParams(PipelineParams):
     decoder: DecoderParams = Field(default_factory=DecoderParams)
     score: ScoreParams = Field(default_factory=ScoreParams)
     eval_size: Optional[int] = Field(default=256, ge=16, le=4096,
-                                     description="maps and masks resized to this square size for metrics; "
-                                                 "null = original size (all images must share it)")
+                                     description="metrics.resolution: model only: maps and masks "
+                                                 "resized to this square size for metrics; null = "
+                                                 "original size (all images must share it)")
+    metrics: MetricsParams = Field(default_factory=MetricsParams,
+                                   description="mask (default): the logits (already at each "
+                                               "image's size) against each mask at its own size")
+    outputs: OutputsParams = Field(default_factory=OutputsParams)
     visuals: int = Field(default=4, ge=0, description="image / mask / ground-truth PNGs per category")
     seed: int = 0
 

@@ -106,6 +106,9 @@ def run_category(ctx: RunContext, params: ReadParams, segmenter: Any, decoder: A
                  category: str) -> CategoryOutcome:
     from adlab.data import load_category, load_image, load_mask
     from adlab.metrics import evaluate
+    from adlab.pipelines.components.ad_params import MASK
+    from adlab.pipelines.components.evaluation import image_size_outputs, metric_device
+    from adlab.pipelines.components.loco_spro import LOCO_DATASET
     from adlab.pipelines.read.outputs import pick_examples, save_logits, write_metadata, write_visual
 
     workdir = ctx.output_dir / category
@@ -120,6 +123,10 @@ def run_category(ctx: RunContext, params: ReadParams, segmenter: Any, decoder: A
     records: list[dict[str, Any]] = []
     maps, masks, scores, parity = [], [], [], 0.0
     prompt_points: list[tuple[np.ndarray, np.ndarray]] = []
+    at_mask = params.metrics.resolution == MASK
+    # float32 logits at the image's size: the mask-resolution maps, the TIFFs, LOCO's sPRO
+    keep_full = at_mask or params.outputs.tiff_maps or params.data.dataset == LOCO_DATASET
+    full_maps: list[np.ndarray] = []
     start = time.perf_counter()
     for i, sample in enumerate(test):
         ctx.check_cancelled()
@@ -138,9 +145,15 @@ def run_category(ctx: RunContext, params: ReadParams, segmenter: Any, decoder: A
                                 f"{image.shape[:2]}; the SAM post-processing is misconfigured")
         score = image_score(logits, params.score.reduction, params.score.topk_fraction)
         logits_all.append(logits.astype(np.float16))
-        eval_size = params.eval_size
-        maps.append(_eval_map(logits, eval_size))
-        masks.append(load_mask(sample, (eval_size, eval_size) if eval_size else None))
+        if keep_full:
+            full_maps.append(logits.astype(np.float32))
+        if at_mask:  # the logits are at the image's size already: nothing is resized
+            maps.append(full_maps[-1])
+            masks.append(load_mask(sample))
+        else:
+            eval_size = params.eval_size
+            maps.append(_eval_map(logits, eval_size))
+            masks.append(load_mask(sample, (eval_size, eval_size) if eval_size else None))
         scores.append(score)
         prompt_points.append((prompt.points_xy, prompt.point_labels))
         records.append({"index": i, "image_path": str(sample.image_path), "category": category,
@@ -153,16 +166,21 @@ def run_category(ctx: RunContext, params: ReadParams, segmenter: Any, decoder: A
                         "logit_max": float(logits.max()), "mask_fraction": float((logits > 0).mean())})
         ctx.progress(i + 1, len(test))
     elapsed = time.perf_counter() - start
-    if len({m.shape for m in maps}) > 1:
+    same_size = len({m.shape for m in maps}) == 1 and len({m.shape for m in masks}) == 1
+    if not same_size and not at_mask:
         raise PipelineError(f"{category}: test images differ in size, so metrics need a common size; "
-                            f"set eval_size (e.g. 256)")
+                            f"set eval_size (e.g. 256) or metrics.resolution: mask")
     labels = np.asarray([s.label for s in test], dtype=np.int64)
-    device = "auto" if ctx.device.startswith("cuda") else "cpu"
-    report = evaluate(np.stack(maps), np.stack(masks).astype(np.uint8), scores=np.asarray(scores),
-                      labels=labels, device=device)
+    report = evaluate(np.stack(maps) if same_size else maps,
+                      np.stack(masks).astype(np.uint8) if same_size else masks,
+                      scores=np.asarray(scores), labels=labels, device=metric_device(ctx))
     metrics = {k: float(v) for k, v in report.values.items()}
     for key, why in report.undefined.items():
         ctx.log(f"{category}: {key} undefined ({why})", level="warning")
+    metrics |= image_size_outputs(ctx, dataset=params.data.dataset,
+                                  tiff_maps=params.outputs.tiff_maps, root=root,
+                                  category=category, samples=test, maps=full_maps,
+                                  scope=category)
     metrics["ms_per_image"] = 1000.0 * elapsed / len(test)
     if params.mode == "read":
         metrics["seg_found_fraction"] = float(np.mean([bool(r["seg_found"]) for r in records]))

@@ -11,6 +11,7 @@ from typing import Any, Mapping
 from adlab.core.vocabulary import AD_METRICS, cost, fact, fraction
 from adlab.errors import AdlabError
 from adlab.pipelines.base import PipelineParams, PipelineSpec
+from adlab.pipelines.components.loco_spro import LOCO_SPRO_METRICS
 from adlab.pipelines.read.params import ReadParams
 from adlab.pipelines.views import CliShortcut
 
@@ -40,6 +41,7 @@ def derived(params: PipelineParams) -> Mapping[str, Any]:
 
 METRICS = {
     **AD_METRICS,
+    **LOCO_SPRO_METRICS,
     "ms_per_image": cost("ms", "segmentation time per test image"),
     "seg_found_fraction": fraction("images where the model produced a <SEG> mask"),
     "decoder_parity_max_abs": cost("", "max |ONNX - torch| SAM decoder logit on the parity sample"),
@@ -57,9 +59,10 @@ SPEC = PipelineSpec(
                 "prompting SAM (decoder in onnxruntime); or the training-free CLIP + SAM baseline. "
                 "Mask logits, metadata, visuals; image/pixel AUROC, AU-PRO, F1-max per category.",
     partition_keys=("data.dataset", "data.category_set", "mode", "prompt.leaks_defect_type",
-                    "prompt.allow_defect_name", "data.test_limit", "eval_size"),
+                    "prompt.allow_defect_name", "data.test_limit", "eval_size",
+                    "metrics.resolution"),
     non_group_keys=("seed", "data.root", "data.categories", "data.options", "mllm_path", "sam_checkpoint",
-                    "clip_path", "decoder", "visuals", "dtype"),
+                    "clip_path", "decoder", "visuals", "dtype", "outputs"),
     headline_metric="image_auroc",
     metrics=METRICS,
     name_template="read_{mode}_{data_dataset}_{data_categories}",
