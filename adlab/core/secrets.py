@@ -15,12 +15,15 @@ from __future__ import annotations
 import re
 from typing import Any
 
+# Key prefixes count only at the start of a word: "/mnt/disk-anomaly_datasets" or
+# "risk-assessment_large" hold "sk-" followed by 16 characters but are no key.
+_START = r"(?<![A-Za-z0-9])"
 _SECRET_PATTERNS = (
-    re.compile(r"sk-[A-Za-z0-9_\-]{16,}"),  # OpenAI / Anthropic style keys
-    re.compile(r"AIza[0-9A-Za-z_\-]{30,}"),  # Google API keys
-    re.compile(r"(?:ghp|gho|ghs|github_pat)_[A-Za-z0-9_]{20,}"),  # GitHub tokens
-    re.compile(r"hf_[A-Za-z0-9]{30,}"),  # Hugging Face tokens
-    re.compile(r"AKIA[0-9A-Z]{16}"),  # AWS access key ids
+    re.compile(_START + r"sk-[A-Za-z0-9_\-]{16,}"),  # OpenAI / Anthropic style keys
+    re.compile(_START + r"AIza[0-9A-Za-z_\-]{30,}"),  # Google API keys
+    re.compile(_START + r"(?:ghp|gho|ghs|github_pat)_[A-Za-z0-9_]{20,}"),  # GitHub tokens
+    re.compile(_START + r"hf_[A-Za-z0-9]{30,}"),  # Hugging Face tokens
+    re.compile(_START + r"AKIA[0-9A-Z]{16}(?![0-9A-Z])"),  # AWS access key ids
     re.compile(r"(?i)[?&](api[_-]?key|key|token|access_token)=[^&]{8,}"),  # key in a URL query
     re.compile(r"(?i)^[a-z][a-z0-9+.\-]*://[^/@\s:]+:[^/@\s]+@"),  # user:password@ in a URL
     re.compile(r"(?i)^bearer\s+\S{12,}$"),

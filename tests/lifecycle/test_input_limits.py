@@ -213,6 +213,15 @@ def test_secret_in_imported_csv_json_and_meta_is_refused(lab, capsys):
     assert f"{meta}: field `api_key` holds what looks like an API key" in msg
 
 
+def test_values_that_merely_contain_a_key_prefix_are_accepted(lab, capsys):
+    """The rule applies to every pipeline now, so it must not refuse ordinary paths and names."""
+    path = write(lab, "plain.yaml", "pipeline: diag\nlabel: /mnt/disk-anomaly_detection_datasets\n"
+                 "categories: [risk-assessment_model_v2_large, my_hf_cache_dir_for_models_x]\n")
+    code, _, err = adlab(capsys, "queue", str(path), "--set", "seed=7")
+    assert code == 0, err
+    assert run_count(lab) == 2
+
+
 def test_requeue_of_a_stored_secret_is_refused(lab, engine):
     """A run stored before the rule (written here straight into SQLite) is not copied on."""
     from adlab.errors import ConfigError
