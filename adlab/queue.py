@@ -67,7 +67,7 @@ def enqueue(engine: Engine, specs: Sequence[RunSpec], *, repeat: bool = False,
                 spec.depends_on = need_id
             if dry_run:
                 continue
-            run_id = insert_run(session, spec)
+            run_id = insert_run(session, spec, info=spec.info or None)
             result.created.append(run_id)
             result.names[run_id] = spec.name
         if not dry_run:

@@ -24,6 +24,7 @@ from adlab.core.secrets import find_secret, secret_refusal
 from adlab.core.values import canonical, canonical_json, flatten
 from adlab.config.overrides import apply_overrides, deep_merge, set_path
 from adlab.config.schema import Condition, StudyFields, split_study
+from adlab.config.seed_study import NOTES_INFO_KEY, SEED_PIPELINE, is_seed_study, translate_seed
 from adlab.config.yamlio import read_config_file
 from adlab.errors import ConfigError
 from adlab.pipelines import PipelineParams, PipelineSpec, get_pipeline
@@ -144,9 +145,11 @@ def build_run_specs(
     limit = _run_limit(max_runs)
     _check_grid_size([{**(study.grid or {}), **(c.grid or {})} for c in conditions],
                      f"config {source}", limit)
+    seed_style = is_seed_study(raw)  # seed 002's base-exp_condition.json spelling
     specs: list[RunSpec] = []
     for condition in conditions:
-        pipeline_name = pipeline_override or condition.pipeline or study.pipeline
+        pipeline_name = (pipeline_override or condition.pipeline or study.pipeline
+                         or (SEED_PIPELINE if seed_style else None))
         where = f"config {source}" + (f", condition {condition.name!r}" if study.conditions else "")
         if not pipeline_name:
             from adlab.pipelines import list_pipelines
@@ -154,6 +157,8 @@ def build_run_specs(
             known = ", ".join(p.name for p in list_pipelines())
             raise ConfigError(f"{where}: no `pipeline:` given; add one of: {known}")
         spec = get_pipeline(pipeline_name)
+        base, condition_config, notes = (translate_seed(spec, base_params, condition.config, where)
+                                         if seed_style else (base_params, condition.config, []))
         from adlab.config.overrides import shortcut_sets
         from adlab.pipelines import shortcut_paths
 
@@ -162,7 +167,7 @@ def build_run_specs(
         group_keys = list(group_keys_override or condition.group_keys or study.group_keys or []) or None
         grid = {**(study.grid or {}), **(condition.grid or {})}
         for point in _grid_points(grid):
-            params = deep_merge(base_params, condition.config)
+            params = deep_merge(base, condition_config)
             for key, value in point.items():
                 set_path(params, key, value)
             params = apply_overrides(params, all_sets)
@@ -171,6 +176,8 @@ def build_run_specs(
             split_keys = _differing_keys(expanded)
             for one in expanded:
                 run_spec = _make_spec(spec, one, study, condition, point, group_keys, where)
+                if notes:
+                    run_spec.info[NOTES_INFO_KEY] = list(notes)
                 if split_keys and (condition.name or not template_covers(spec, study, split_keys)):
                     run_spec.name = _with_suffix(run_spec.name, [run_spec.flat[k] for k in split_keys])
                 _attach_dependencies(spec, run_spec, where)

@@ -41,6 +41,8 @@ class RunSpec:
     partition_keys: list[str] = field(default_factory=list)
     # How a stringifying source spelled each param (kept for display when it spells the value).
     param_texts: dict[str, str] = field(default_factory=dict)
+    # Facts stored in the run's info when it is queued (e.g. how the config's fields were read).
+    info: dict[str, Any] = field(default_factory=dict)
 
 
 def seed_of(flat: Mapping[str, Any]) -> int | None:

@@ -77,6 +77,23 @@ AD_METRICS: Mapping[str, MetricInfo] = {
 }
 
 
+def cross_domain_scope(train: str, test: str) -> str:
+    """The metric scope of a model trained on domain ``train`` and scored on domain ``test``."""
+    return f"train={train}/test={test}"
+
+
+def cross_domain_metrics(keys: Iterable[str]) -> dict[str, MetricInfo]:
+    """Run-level summaries of a cross-domain run for each AD score in ``keys``: its mean where
+    train and test domain agree, where they differ, and the gap (in minus cross)."""
+    out: dict[str, MetricInfo] = {}
+    for k in keys:
+        out[f"in_domain_{k}"] = fraction(f"mean {k} where train and test domain agree")
+        out[f"cross_domain_{k}"] = fraction(f"mean {k} where train and test domain differ")
+        out[f"domain_gap_{k}"] = MetricInfo(Direction.LOWER, Scale.FRACTION, "",
+                                            f"in-domain minus cross-domain {k}")
+    return out
+
+
 # The one name rule for metrics nobody declared: a separated word of the name
 # (``_ . - /`` or space) that means "lower is better".
 LOWER_IS_BETTER_WORDS = frozenset({

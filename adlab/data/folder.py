@@ -22,6 +22,9 @@ DEFAULT_NORMAL_DIR = "good"
 ABNORMAL_CANDIDATES = ("abnormal", "anomaly", "bad", "defect")
 MASK_CANDIDATES = ("masks", "mask", "ground_truth")
 NORMAL_TEST_CANDIDATES = ("normal_test", "good_test")
+# HDMAP (seed 002's domains) read as folders: <root>/<domain>/train/good, test/good, test/fault.
+HDMAP_OPTIONS: dict[str, str] = {"normal_dir": "train/good", "normal_test_dir": "test/good",
+                                 "abnormal_dir": "test/fault"}
 
 
 def _dir(root: Path, value: str | Path, field: str, *, required: bool = True) -> Path:

@@ -58,6 +58,15 @@ class InferenceParams(PipelineParams):
     decode_threads: int = Field(default=2, ge=1, description="threads decoding images ahead of inference")
 
 
+class CrossDomainParams(PipelineParams):
+    """Train on the run's one category (the source domain), then score other domains with it."""
+
+    test_domains: Optional[Union[Literal["auto"], list[str]]] = Field(
+        default=None,
+        description='categories of data.dataset scored with the model trained on data.categories; '
+                    '"auto": every other category on disk (seed 002\'s target_domains)')
+
+
 class VisualParams(PipelineParams):
     count: int = Field(default=4, ge=0, description="heatmap overlays written per category")
 
@@ -73,6 +82,7 @@ class AnomalibParams(PipelineParams):
     export: ExportParams = Field(default_factory=ExportParams)
     inference: InferenceParams = Field(default_factory=InferenceParams)
     visuals: VisualParams = Field(default_factory=VisualParams)
+    cross_domain: CrossDomainParams = Field(default_factory=CrossDomainParams)
     metrics: MetricsParams = Field(default_factory=MetricsParams)
     outputs: OutputsParams = Field(default_factory=OutputsParams)
     thresholds: ThresholdParams = Field(default_factory=ThresholdParams)
@@ -105,6 +115,9 @@ class AnomalibParams(PipelineParams):
                              f"train.early_stopping does not apply; remove it")
         if info.name == "efficient_ad" and self.train.batch_size != 1:
             raise ValueError("model 'efficient_ad' trains with train.batch_size: 1 only; set it to 1")
+        if self.cross_domain.test_domains is not None and self.data.split_runs != "per_category":
+            raise ValueError("cross_domain.test_domains trains one run per source domain, so "
+                             "data.split_runs must be per_category")
         if self.export.memory_bank == "faiss" and self.inference.engine == "torch":
             raise ValueError("export.memory_bank: faiss is an ONNX export mode, but "
                              "inference.engine: torch skips the export; use one or the other")

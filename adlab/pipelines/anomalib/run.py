@@ -261,6 +261,10 @@ def run_category(ctx: RunContext, params: AnomalibParams, root: Path, dataset_la
                             title=f"{dataset_label}/{category} {sample.defect_type} "
                                   f"score {scored.scores[i]:.4g}", vmin=low, vmax=high)
         ctx.artifact(png, ArtifactKind.HEATMAP)
+    if params.cross_domain.test_domains is not None:  # seed 002: train here, test elsewhere
+        from adlab.pipelines.anomalib.cross_domain import score_target_domains
+
+        score_target_domains(ctx, params, root, category, scorer, metrics)
     return CategoryOutcome(category=category, key=f"{dataset_label}/{category}",
                            metrics={**metrics, **timings}, image_threshold=image_t,
                            pixel_threshold=pixel_t,

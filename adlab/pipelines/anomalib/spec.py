@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from adlab.core.vocabulary import AD_METRICS, cost, fact
+from adlab.core.vocabulary import AD_METRICS, cost, cross_domain_metrics, fact
 from adlab.errors import AdlabError, ConfigError
 from adlab.pipelines.anomalib.params import AnomalibParams
 from adlab.pipelines.base import PipelineSpec
@@ -18,6 +18,23 @@ def resolve_run_categories(params: AnomalibParams) -> list[str]:
     data = params.data
     root = dataset_root(data.root, data.dataset)
     return resolve_categories(data.dataset, root, data.category_list() or "all", **data.options)
+
+
+def resolve_test_domains(params: AnomalibParams) -> list[str]:
+    """``cross_domain.test_domains`` as category names: ``auto`` is every category on disk
+    except the run's own (the source domain); a list is checked against those on disk."""
+    from adlab.data import dataset_root, resolve_categories
+
+    wanted = params.cross_domain.test_domains
+    if wanted is None:
+        return []
+    data = params.data
+    root = dataset_root(data.root, data.dataset)
+    sources = set(data.category_list() or [])
+    if wanted == "auto":
+        return [c for c in resolve_categories(data.dataset, root, "all", **data.options)
+                if c not in sources]
+    return resolve_categories(data.dataset, root, list(wanted), **data.options)
 
 
 def expand(params: AnomalibParams) -> list[AnomalibParams]:
@@ -40,19 +57,26 @@ def expand(params: AnomalibParams) -> list[AnomalibParams]:
 
 def derived(params: AnomalibParams) -> Mapping[str, Any]:
     """The resolved category set joins the evaluation partition (``all`` means what is on disk)."""
+    out: dict[str, Any] = {}
+    if params.cross_domain.test_domains is not None:  # the test domains join the partition
+        try:
+            out["cross_domain.test_set"] = sorted(resolve_test_domains(params))
+        except AdlabError:
+            out["cross_domain.test_set"] = f"unresolved:{params.cross_domain.test_domains}"
     named = params.data.category_list()
     if named is not None:
-        return {"data.category_set": sorted(named)}
+        return {"data.category_set": sorted(named), **out}
     try:
-        return {"data.category_set": sorted(resolve_run_categories(params))}
+        return {"data.category_set": sorted(resolve_run_categories(params)), **out}
     except AdlabError:
-        return {"data.category_set": "all"}
+        return {"data.category_set": "all", **out}
 
 
 # Every metric the run records (per category and, averaged, for the run; training losses are
 # curves with a step and follow the name rule).
 METRICS = {
     **AD_METRICS,
+    **LOCO_SPRO_METRICS,
     "fit_s": cost("s", "training / memory-bank fit time"),
     "export_s": cost("s", "ONNX export time"),
     "export_mb": cost("MB", "size of the exported ONNX files"),
@@ -67,6 +91,9 @@ METRICS = {
                                 "threshold_source says which)"),
     "global_threshold": fact("", "image threshold over all categories (same source)"),
     "categories": fact("categories"),
+    # cross_domain.test_domains: scope "train=<source>/test=<target>" per target domain.
+    **cross_domain_metrics(("image_auroc", "pixel_auroc", "aupro")),
+    "test_domains": fact("domains", "domains scored besides the training domain"),
 }
 
 SPEC: PipelineSpec[AnomalibParams] = PipelineSpec(
@@ -78,11 +105,11 @@ SPEC: PipelineSpec[AnomalibParams] = PipelineSpec(
                 "onnxruntime (optionally faiss for PatchCore), write predictions, thresholds, "
                 "metrics and heatmaps.",
     partition_keys=("data.dataset", "data.category_set", "data.test_limit", "image_size",
-                    "metrics.resolution"),
-    **LOCO_SPRO_METRICS,
+                    "metrics.resolution", "cross_domain.test_set"),
     non_group_keys=("seed", "data.root", "data.split_runs", "data.categories", "train.num_workers",
                     "train.checkpoint", "export.parity_samples", "export.parity_tolerance",
-                    "export.memory_bank", "inference", "visuals", "outputs"),
+                    "export.memory_bank", "inference", "visuals", "outputs",
+                    "cross_domain.test_domains"),
     headline_metric="image_auroc",
     metrics=METRICS,
     name_template="{model}_{data_dataset}_{data_categories}",
@@ -91,5 +118,6 @@ SPEC: PipelineSpec[AnomalibParams] = PipelineSpec(
     cli_shortcuts=(CliShortcut("data_root", "data.root", help="dataset root folder"),
                    CliShortcut("ad_model", "model", help="anomalib model name")),
     services={"fit_normals": "adlab.pipelines.anomalib.fewshot:fit_normals",
-              "canonical_model_name": "adlab.pipelines.anomalib.fewshot:canonical_model_name"},
+              "canonical_model_name": "adlab.pipelines.anomalib.fewshot:canonical_model_name",
+              "seed_conditions": "adlab.pipelines.anomalib.seed_conditions:translate"},
 )

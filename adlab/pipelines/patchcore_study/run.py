@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from adlab.core.vocabulary import ArtifactKind
+from adlab.core.vocabulary import ArtifactKind, cross_domain_scope
 from adlab.errors import PipelineError
 from adlab.pipelines.base import RunContext
 from adlab.pipelines.resume import Recorder, load_unit, replay, save_unit
@@ -55,7 +55,7 @@ def slug(text: str) -> str:
 def entry_scope(params: PatchCoreStudyParams, train: Domain, test: Domain) -> str:
     if params.mode == "standard":
         return test.label
-    return f"train={train.label}/test={test.label}"
+    return cross_domain_scope(train.label, test.label)
 
 
 def plan_units(params: PatchCoreStudyParams) -> list[Unit]:

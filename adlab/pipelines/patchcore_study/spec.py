@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from adlab.core.vocabulary import AD_METRICS, Direction, MetricInfo, Scale, cost, fact, fraction
+from adlab.core.vocabulary import AD_METRICS, cost, cross_domain_metrics, fact
 from adlab.errors import AdlabError
 from adlab.pipelines.base import Dependency, PipelineParams, PipelineSpec
 from adlab.pipelines.components.loco_spro import LOCO_SPRO_METRICS
@@ -72,13 +72,7 @@ METRICS = {
     "mean_cosine": fact("", "cosine of the mean source and target features"),
     "categories": fact("categories"),
     "test_domains": fact("domains"),
-    **{f"in_domain_{k}": fraction(f"mean {k} where train and test domain agree")
-       for k in ("image_auroc", "pixel_auroc", "aupro")},
-    **{f"cross_domain_{k}": fraction(f"mean {k} where train and test domain differ")
-       for k in ("image_auroc", "pixel_auroc", "aupro")},
-    **{f"domain_gap_{k}": MetricInfo(Direction.LOWER, Scale.FRACTION, "",
-                                     f"in-domain minus cross-domain {k}")
-       for k in ("image_auroc", "pixel_auroc", "aupro")},
+    **cross_domain_metrics(("image_auroc", "pixel_auroc", "aupro")),
 }
 
 SPEC = PipelineSpec(
