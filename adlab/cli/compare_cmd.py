@@ -25,16 +25,30 @@ def build_filter(*, study: str | None, pipeline: str | None, status: List[str] |
     """The RunFilter shared by compare, report and export options."""
     from adlab.db.run_filter import RunFilter
 
-    statuses = tuple(status) if status else default_status
+    statuses = tuple(s.strip() for v in status for s in v.split(",") if s.strip()) \
+        if status else default_status
     if statuses == ("all",):
         statuses = ()
+    _check_statuses(statuses)
     pairs: tuple = ()
     if where:  # the YAML parser for values is imported only when needed
         from adlab.config.overrides import parse_set_option
 
-        pairs = tuple(parse_set_option(w) for w in where)
+        pairs = tuple(parse_set_option(w, "--where", "data.dataset=visa") for w in where)
     return RunFilter(study=study, pipeline=pipeline, statuses=statuses, name_like=name,
                      run_ids=tuple(run_ids) if run_ids else None, where=pairs)
+
+
+def _check_statuses(statuses: tuple[str, ...]) -> None:
+    """Refuse a status that no run can have (a typo would silently select nothing)."""
+    from adlab.db.models import RunStatus
+    from adlab.errors import AdlabError
+
+    known = [s.value for s in RunStatus]
+    for s in statuses:
+        if s not in known:
+            raise AdlabError(f"--status {s!r} is not a run status; use {', '.join(known)} "
+                             "(comma-separated), or all")
 
 
 StudyOption = typer.Option(None, "--study", help="Only runs of this study.")

@@ -13,14 +13,16 @@ from adlab.core.secrets import find_secret, secret_refusal
 from adlab.errors import ConfigError
 
 
-def parse_set_option(item: str) -> tuple[str, Any]:
-    """``a.b=value`` -> ("a.b", parsed value). The value is read as a YAML scalar or flow list."""
+def parse_set_option(item: str, option: str = "--set",
+                     example: str = "train.max_epochs=3") -> tuple[str, Any]:
+    """``a.b=value`` -> ("a.b", parsed value). The value is read as a YAML scalar or flow list.
+    ``option`` names the flag in messages (``--where`` filters are read the same way)."""
     key, sep, raw = item.partition("=")
     key = key.strip()
     if not sep or not key:
-        raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. --set train.max_epochs=3")
-    value = parse_scalar(raw, f"--set {key}")
-    refuse_secret(value, f"--set {key}")
+        raise ConfigError(f"{option} {item!r}: expected KEY=VALUE, e.g. {option} {example}")
+    value = parse_scalar(raw, f"{option} {key}")
+    refuse_secret(value, f"{option} {key}")
     return key, value
 
 
