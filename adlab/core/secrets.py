@@ -19,15 +19,18 @@ from typing import Any
 # "risk-assessment_large" hold "sk-" followed by 16 characters but are no key.
 _START = r"(?<![A-Za-z0-9])"
 _SECRET_PATTERNS = (
-    re.compile(_START + r"sk-[A-Za-z0-9_\-]{16,}"),  # OpenAI / Anthropic style keys
-    re.compile(_START + r"AIza[0-9A-Za-z_\-]{30,}"),  # Google API keys
-    re.compile(_START + r"(?:ghp|gho|ghs|github_pat)_[A-Za-z0-9_]{20,}"),  # GitHub tokens
-    re.compile(_START + r"hf_[A-Za-z0-9]{30,}"),  # Hugging Face tokens
-    re.compile(_START + r"AKIA[0-9A-Z]{16}(?![0-9A-Z])"),  # AWS access key ids
-    re.compile(r"(?i)[?&](api[_-]?key|key|token|access_token)=[^&]{8,}"),  # key in a URL query
-    re.compile(r"(?i)^[a-z][a-z0-9+.\-]*://[^/@\s:]+:[^/@\s]+@"),  # user:password@ in a URL
-    re.compile(r"(?i)^bearer\s+\S{12,}$"),
+    _START + r"sk-[A-Za-z0-9_\-]{16,}",  # OpenAI / Anthropic style keys
+    _START + r"AIza[0-9A-Za-z_\-]{30,}",  # Google API keys
+    _START + r"(?:ghp|gho|ghs|github_pat)_[A-Za-z0-9_]{20,}",  # GitHub tokens
+    _START + r"hf_[A-Za-z0-9]{30,}",  # Hugging Face tokens
+    _START + r"AKIA[0-9A-Z]{16}(?![0-9A-Z])",  # AWS access key ids
+    r"(?i:[?&](?:api[_-]?key|key|token|access_token)=[^&]{8,})",  # key in a URL query
+    r"(?i:^[a-z][a-z0-9+.\-]*://[^/@\s:]+:[^/@\s]+@)",  # user:password@ in a URL
+    r"(?i:^bearer\s+\S{12,}$)",
 )
+# One alternation, one scan per string: every run's params pass here when it is written.
+_SECRET = re.compile("|".join(_SECRET_PATTERNS))
+_SHORTEST = 8  # no pattern matches fewer characters ("a://b:c@")
 
 SECRET_FIX = (
     "params are stored in the lab database, so put the key in an environment variable and give "
@@ -37,38 +40,46 @@ SECRET_FIX = (
 )
 
 
+# What every match holds: one cheap scan rules out the common case before the full patterns.
+_HINT = re.compile(r"sk-|AIza|gh[pos]_|github_pat_|hf_|AKIA|[=@]|^(?i:bearer)")
+
+
 def looks_like_secret(text: str) -> bool:
     """True when ``text`` holds what looks like an API key, a token or a password in a URL."""
-    return any(p.search(text) for p in _SECRET_PATTERNS)
+    if len(text) < _SHORTEST:
+        return False
+    return _HINT.search(text) is not None and _SECRET.search(text) is not None
+
+
+def _join(path: str, key: Any) -> str:
+    return f"{path}.{key}" if path else str(key)
 
 
 def find_secret(value: Any, path: str = "") -> str | None:
     """The dotted path (``api.base_url``, ``models[2]``) of the first string in ``value`` (a
     scalar, or mappings and lists nested to any depth; keys are checked too) that looks like a
     secret, else None. A scalar secret at the top returns ``path`` itself (maybe ``""``), so
-    test the result with ``is not None``."""
-    stack: list[tuple[str, Any]] = [(path, value)]
-    seen: set[int] = set()
-    while stack:
-        where, item = stack.pop()
-        if isinstance(item, str):
-            if looks_like_secret(item):
-                return where
-        elif isinstance(item, dict):
-            if id(item) in seen:
-                continue
-            seen.add(id(item))
-            for key, child in reversed(list(item.items())):
-                sub = f"{where}.{key}" if where else str(key)
-                if isinstance(key, str) and looks_like_secret(key):
-                    return where or "(a key)"
-                stack.append((sub, child))
-        elif isinstance(item, (list, tuple)):
-            if id(item) in seen:
-                continue
-            seen.add(id(item))
-            for i in range(len(item) - 1, -1, -1):
-                stack.append((f"{where}[{i}]", item[i]))
+    test the result with ``is not None``. Paths are built only for a hit and for containers:
+    every run's params pass here when the run is written."""
+    if isinstance(value, str):
+        return path if looks_like_secret(value) else None
+    if isinstance(value, dict):
+        items: Any = value.items()
+    elif isinstance(value, (list, tuple)):
+        items = enumerate(value)
+    else:
+        return None
+    for key, child in items:
+        if isinstance(key, str) and looks_like_secret(key):
+            return path or "(a key)"
+        if isinstance(child, str):
+            if looks_like_secret(child):
+                return _join(path, key) if isinstance(value, dict) else f"{path}[{key}]"
+        elif isinstance(child, (dict, list, tuple)):
+            found = find_secret(child, _join(path, key) if isinstance(value, dict)
+                                else f"{path}[{key}]")
+            if found is not None:
+                return found
     return None
 
 

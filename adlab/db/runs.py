@@ -32,7 +32,7 @@ def insert_run(session: Session, spec: RunSpec, *, status: str = RunStatus.queue
                event: str | None = None, event_source: str = "queue") -> int:
     """Add the run, its params, its run-level ``metrics`` (imported results) and one event;
     flushes (the caller commits). Returns the new run id."""
-    for what, tree in (("param", spec.flat), ("param", spec.config), ("info", info or {})):
+    for what, tree in (("param", spec.flat), ("info", info or {})):  # flat holds config's leaves
         found = find_secret(dict(tree))
         if found is not None:
             raise ConfigError(secret_refusal(f"run {spec.name!r} ({spec.pipeline}): {what} "
