@@ -5,6 +5,10 @@ Every state change is one short transaction guarded by the expected current stat
 missed heartbeat) can never overwrite what the run's new owner writes. Claims take SQLite's
 write lock up front (BEGIN IMMEDIATE) and use ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so two
 workers never claim the same run and never wait on each other's rows.
+
+Every transaction that writes both kinds of row locks the runs first, then the workers (claim,
+heartbeat, beat_worker, reap; reap takes runs in id order): on PostgreSQL two transactions that
+lock the same rows in opposite orders deadlock, and one of them fails.
 """
 from __future__ import annotations
 
@@ -131,12 +135,12 @@ def beat_worker(engine: Engine, *, name: str, run: tuple[int, int] | None = None
     the worker was only slow comes back as idle."""
     with Session(engine) as session:
         now = db_now(session)
-        session.exec(update(Worker).where(Worker.name == name).values(
-            heartbeat_at=now, status=case((Worker.status == "dead", "idle"), else_=Worker.status)))
-        if run is not None:
+        if run is not None:  # the run row first, as heartbeat() (the main thread) locks them
             session.exec(update(Run).where(Run.id == run[0], Run.worker == name,
                                            Run.attempt == run[1], Run.status == R)
                          .values(heartbeat_at=now))
+        session.exec(update(Worker).where(Worker.name == name).values(
+            heartbeat_at=now, status=case((Worker.status == "dead", "idle"), else_=Worker.status)))
         session.commit()
 
 
@@ -235,7 +239,7 @@ def reap(engine: Engine, *, lease_s: float) -> ReapResult:
         stale = session.exec(
             select(Run.id, Run.attempt, Run.reclaims, Run.max_attempts, Run.worker,
                    Run.cancel_requested)
-            .where(Run.status == R, Run.heartbeat_at < cutoff)
+            .where(Run.status == R, Run.heartbeat_at < cutoff).order_by(Run.id)
         ).all()
         for run_id, attempt, reclaims, max_attempts, worker, cancel_asked in stale:
             mine = update(Run).where(Run.id == run_id, Run.status == R, Run.attempt == attempt)

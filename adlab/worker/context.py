@@ -58,11 +58,26 @@ def load_inputs(engine: Engine, depends_on: int | None) -> list[RunInput]:
                      config=json.loads(dep.config_json))]
 
 
-class DbStore:
-    """Partial results in ``run_items``; they survive crashes and re-claims of the same run."""
+class RunLost(Exception):
+    """This attempt no longer owns the run (reaped and re-claimed): stop without writing."""
 
-    def __init__(self, engine: Engine, run_id: int):
-        self._engine, self._run_id = engine, run_id
+
+def lock_if_owned(s: Session, run_id: int, attempt: int) -> None:
+    """Lock the run row and check ``attempt`` still owns it, inside the writing transaction, so
+    a stale attempt can never add results to a re-claimed run, and two attempts alive at once
+    (a slow worker reaped) write one after the other instead of racing."""
+    row = s.exec(select(Run.attempt, Run.status).where(Run.id == run_id)
+                 .with_for_update()).first()
+    if row is None or row[0] != attempt or row[1] != "running":
+        raise RunLost(f"run {run_id} attempt {attempt} is no longer running here")
+
+
+class DbStore:
+    """Partial results in ``run_items``; they survive crashes and re-claims of the same run.
+    Only the attempt owning the run writes them (:func:`lock_if_owned`)."""
+
+    def __init__(self, engine: Engine, run_id: int, attempt: int):
+        self._engine, self._run_id, self._attempt = engine, run_id, attempt
 
     def get(self, key: str, default: Any = None) -> Any:
         with Session(reader(self._engine)) as s:
@@ -73,6 +88,7 @@ class DbStore:
     def put(self, key: str, value: Any) -> None:
         payload = json.dumps(value)
         with Session(self._engine) as s:
+            lock_if_owned(s, self._run_id, self._attempt)
             changed = s.exec(update(RunItem).where(RunItem.run_id == self._run_id, RunItem.key == key)
                              .values(value_json=payload, updated_at=utcnow())).rowcount
             if not changed:
@@ -86,10 +102,6 @@ class DbStore:
                 q = q.where(RunItem.key.startswith(prefix, autoescape=True))
             rows = s.exec(q.order_by(RunItem.id)).all()
         return {k: json.loads(v) for k, v in rows}
-
-
-class RunLost(Exception):
-    """This attempt no longer owns the run (reaped and re-claimed): stop without writing."""
 
 
 class DbRunContext:
@@ -106,7 +118,7 @@ class DbRunContext:
         self.output_dir = output_dir
         self.device = device
         self.seed = run.seed
-        self.state = DbStore(engine, self.run_id)
+        self.state = DbStore(engine, self.run_id, self.attempt)
         self._headline = headline_metric
         self._last_progress = 0.0
         self._last_cancel_check = 0.0
@@ -114,12 +126,7 @@ class DbRunContext:
         self.inputs = load_inputs(engine, run.depends_on)
 
     def _assert_owned(self, s: Session) -> None:
-        """Lock the run row and check this attempt still owns it, inside the writing
-        transaction, so a stale attempt can never add results to a re-claimed run."""
-        row = s.exec(select(Run.attempt, Run.status).where(Run.id == self.run_id)
-                     .with_for_update()).first()
-        if row is None or row[0] != self.attempt or row[1] != "running":
-            raise RunLost(f"run {self.run_id} attempt {self.attempt} is no longer running here")
+        lock_if_owned(s, self.run_id, self.attempt)
 
     def close(self) -> None:
         self._log_file.close()
