@@ -174,6 +174,8 @@ def write_runs(engine: Engine, runs: Iterable[ImportedRun], *, source: str) -> I
     """Insert runs with the same grouping functions as queued runs, in one transaction."""
     result = ImportResult(source=source)
     runs = list(runs)
+    for run in runs:  # the readers refuse first, naming the line; this guards direct callers
+        run.status = _finished_status(run.status, f"{source}: run {run.name!r}", mlflow=False)
     with Session(engine) as session:
         known = _existing_import_keys(session)
         for run in runs:

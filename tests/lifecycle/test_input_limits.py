@@ -278,6 +278,17 @@ def test_adlab_json_unfinished_or_unknown_status_is_refused_whole(lab, capsys, s
     assert "succeeded, failed or cancelled" in msg
 
 
+def test_write_runs_refuses_an_unfinished_run_from_a_direct_caller(lab, engine):
+    from adlab.errors import AdlabError
+    from adlab.interchange.importers import ImportedRun, write_runs
+
+    runs = [ImportedRun(name="ok", pipeline="x", params={"lr": 1}, metrics=[]),
+            ImportedRun(name="live", pipeline="x", params={"lr": 2}, metrics=[], status="running")]
+    with pytest.raises(AdlabError, match="run 'live': status 'running' means the run has not"):
+        write_runs(engine, runs, source="api")
+    assert run_count(lab) == 1
+
+
 def test_finished_statuses_import_with_their_meaning(lab, capsys):
     path = write(lab, "mlflow.csv", "run_id,tags.mlflow.runName,status,params.lr,metrics.acc\n"
                  "r1,a,FINISHED,0.1,0.5\nr2,b,FAILED,0.2,0.6\nr3,c,KILLED,0.3,0.7\nr4,d,cancelled,0.4,0.8\n")
