@@ -32,17 +32,14 @@ def import_command(
     as_json: bool = JsonOption,
 ) -> None:
     """Import results made elsewhere as runs of this lab."""
-    from adlab.interchange.importers import import_file
+    from adlab.interchange.importers import import_files
 
-    engine = _engine()
-    results = []
-    for path in files:
-        result = import_file(engine, path, fmt=fmt,
-                             partition_keys=split_keys(partition_keys) if partition_keys else None,
-                             group_keys=split_keys(group_keys) or None, study=study,
-                             pipeline=pipeline)
-        results.append(result)
-        info(f"{path}: imported {len(result.created)} run(s) ({result.format})"
+    results = import_files(_engine(), files, fmt=fmt,
+                           partition_keys=split_keys(partition_keys) if partition_keys else None,
+                           group_keys=split_keys(group_keys) or None, study=study,
+                           pipeline=pipeline)  # every file checked before the first is written
+    for result in results:
+        info(f"{result.source}: imported {len(result.created)} run(s) ({result.format})"
              + (f", skipped {len(result.skipped)} already imported" if result.skipped else ""))
     if as_json:
         emit_json({"imports": [{"file": r.source, "format": r.format, "created": r.created,

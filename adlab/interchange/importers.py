@@ -34,8 +34,8 @@ since an imported run is a result and a queued or running row would be claimed o
 by workers; a value that looks like a credential anywhere in a run (params, tags, info, name;
 :func:`adlab.core.secrets.find_secret`); a file that is not UTF-8. A file is imported whole or
 not at all: every run is read and checked before the first is written, and all are written in
-one transaction (with several files, the files before a refused one stay imported, as the
-command reported them).
+one transaction; ``adlab import A B`` reads and checks every file before writing the first
+(:func:`import_files`).
 
 MMAD metrics convention (shared with the ``mmad`` pipeline and the report): key ``accuracy``,
 scope ``"<dataset>/<question type>"`` for every cell of the MMAD table (including
@@ -155,6 +155,19 @@ def import_file(engine: Engine, path: Path, *, fmt: str | None = None,
     result = write_runs(engine, runs, source=str(path))
     result.format = fmt
     return result
+
+
+def import_files(engine: Engine, paths: Sequence[Path], **options: Any) -> list[ImportResult]:
+    """:func:`import_file` for several files, reading and checking every file before the first
+    is written: a refused file (a running run, a key-looking value, ...) leaves the lab as it
+    was. ``options`` are :func:`read_runs`'s."""
+    parsed = [(path, *read_runs(path, **options)) for path in paths]
+    results = []
+    for path, fmt, runs in parsed:
+        result = write_runs(engine, runs, source=str(path))
+        result.format = fmt
+        results.append(result)
+    return results
 
 
 def _default_partition_keys(params: dict[str, Any]) -> list[str]:

@@ -278,6 +278,15 @@ def test_adlab_json_unfinished_or_unknown_status_is_refused_whole(lab, capsys, s
     assert "succeeded, failed or cancelled" in msg
 
 
+def test_several_files_are_all_checked_before_the_first_is_written(lab, capsys):
+    good = write(lab, "good.csv", "name,status,params.lr,metrics.acc\nfine,FINISHED,1,0.5\n")
+    bad = write(lab, "bad.csv", "name,status,params.lr,metrics.acc\nlive,SCHEDULED,1,0.5\n")
+    msg = refused(capsys, lab, "import", str(good), str(bad))
+    assert f"{bad}, line 2 (run 'live'): status 'SCHEDULED'" in msg
+    code, _, err = adlab(capsys, "import", str(good))
+    assert code == 0 and f"{good}: imported 1 run(s)" in err, err
+
+
 def test_write_runs_refuses_an_unfinished_run_from_a_direct_caller(lab, engine):
     from adlab.errors import AdlabError
     from adlab.interchange.importers import ImportedRun, write_runs
