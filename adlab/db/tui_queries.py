@@ -92,6 +92,34 @@ def fetch_run_rows(engine: Engine, *, after_id: int | None = None,
                         full=full)
 
 
+@dataclass(frozen=True)
+class FirstRows:
+    """What the runs table can show before the whole lab is read (see :func:`fetch_first_rows`)."""
+
+    rows: list[RunRow]
+    total: int
+    counts: dict[str, int]
+
+
+def fetch_first_rows(engine: Engine, *, newest: int, failed_since: dt.datetime) -> FirstRows:
+    """Every queued or running run, the failures finished since ``failed_since``, and the
+    ``newest`` most recent runs beyond those, with the lab's size and its runs per status: a
+    superset of the first ``newest`` lines in the "needs attention" and newest-first orders,
+    read with a few indexed statements instead of the whole table."""
+    attention = or_(Run.status.in_(ACTIVE_STATUSES),
+                    (Run.status == RunStatus.failed.value) & (Run.finished_at >= failed_since))
+    with Session(reader(engine)) as s:
+        urgent = [RunRow._make(r) for r in s.exec(select(*RUN_ROW_COLUMNS).where(attention))]
+        recent = s.exec(select(*RUN_ROW_COLUMNS).order_by(Run.id.desc())
+                        .limit(newest + len(urgent))).all()
+        counts = {status: int(n) for status, n in
+                  s.exec(select(Run.status, func.count(Run.id)).group_by(Run.status)).all()}
+    rows = {r.id: r for r in urgent}
+    for r in recent:
+        rows.setdefault(r[0], RunRow._make(r))
+    return FirstRows(rows=list(rows.values()), total=sum(counts.values()), counts=counts)
+
+
 class WorkerRow(NamedTuple):
     name: str
     host: str

@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from adlab.core.phase import Phase, phase_message
 from adlab.core.vocabulary import Direction, MetricInfo, Scale, fact
 from adlab.core.vocabulary import ArtifactKind
 from adlab.pipelines.base import PipelineParams, PipelineSpec, RunContext
@@ -34,8 +35,10 @@ class DiagParams(PipelineParams):
                     "file per category (a resumed run replays the finished ones)")
 
 
-def _walk(ctx: RunContext, p: DiagParams, key: str, offset: int = 0, total: int | None = None) -> int:
-    """Do the steps not yet done under ``key``; returns how many this attempt did."""
+def _walk(ctx: RunContext, p: DiagParams, key: str, offset: int = 0, total: int | None = None,
+          phase: str | None = None) -> int:
+    """Do the steps not yet done under ``key``; returns how many this attempt did. ``phase``:
+    the progress message the walk starts with (the monitor's phase label)."""
     done = ctx.state.get(key, 0)
     if done:
         ctx.log(f"resuming at step {done} of {p.steps}")
@@ -50,12 +53,14 @@ def _walk(ctx: RunContext, p: DiagParams, key: str, offset: int = 0, total: int 
         if p.step_seconds:
             time.sleep(p.step_seconds)
         ctx.state.put(key, step + 1)
-        ctx.progress(offset + step + 1, total or p.steps)
+        # the message once, at the walk's first step (a message is written on every call)
+        ctx.progress(offset + step + 1, total or p.steps, message=phase if step == done else None)
     return p.steps - done
 
 
 def _category(ctx: RunContext, p: DiagParams, index: int, category: str) -> dict:
-    ran = _walk(ctx, p, f"done_steps/{category}", index * p.steps, p.steps * len(p.categories))
+    ran = _walk(ctx, p, f"done_steps/{category}", index * p.steps, p.steps * len(p.categories),
+                phase=phase_message(Phase.TRAIN, category, index, len(p.categories)))
     value = p.value + index / 100.0
     ctx.metric("value", value, scope=category)
     ctx.metric("steps_run", float(ran), scope=category)

@@ -61,8 +61,10 @@ class LabApp(App):
         """Keys straight from the terminal go first to the screen's ``capture_key`` (the runs
         screen's filter box): handled here, in arrival order, a burst of keys cannot overtake
         the focus change that `/` asks for."""
+        if isinstance(event, events.Key) and not self.screen_stack:
+            return  # the last screen is gone: a key (even one a screen forwarded) has no target
         if isinstance(event, events.Key) and not event.is_forwarded:
-            if self.quitting or not self.screen_stack:
+            if self.quitting:
                 return  # keys queued behind `q`: the app is on its way out
             capture = getattr(self.screen, "capture_key", None)
             if capture is not None and capture(event):

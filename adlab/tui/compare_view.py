@@ -18,6 +18,9 @@ from adlab.tui import fmt
 
 BEST_STYLE = "bold #98c379"
 TOP_PER_GROUP = 50  # runs listed per group; statistics and ranks still use every run
+# The first screen lists this many per group (the best runs and every statistic, from a much
+# cheaper read); the full listing replaces it when read.
+PREVIEW_TOP = 3
 
 
 @dataclass
@@ -61,7 +64,8 @@ def split_by_headline(ids: Sequence[int], headlines: Mapping[int, str | None]
 
 
 def _section(engine: Engine, ids: list[int], *, marked: bool, metric: str,
-             group_keys: list[str] | None, whole_lab: bool = False) -> Section:
+             group_keys: list[str] | None, whole_lab: bool = False,
+             top: int = TOP_PER_GROUP) -> Section:
     from adlab.analysis.compare import GroupMismatch, RunFilter, compare
 
     if marked:
@@ -75,8 +79,7 @@ def _section(engine: Engine, ids: list[int], *, marked: bool, metric: str,
     # the whole lab in view: no id list, so compare() can rank from the headline indexes
     scope = RunFilter(statuses=("succeeded",)) if whole_lab else RunFilter(
         run_ids=tuple(ids), statuses=("succeeded",))
-    comp = compare(engine, metrics=[metric], filters=scope, group_keys=group_keys,
-                   top=TOP_PER_GROUP)
+    comp = compare(engine, metrics=[metric], filters=scope, group_keys=group_keys, top=top)
     return Section("ranking", comp, "", metric, len(ids))
 
 
@@ -84,12 +87,13 @@ def load_comparison(engine: Engine, *, marked: Sequence[int], in_view: Sequence[
                     metric: str | None, group_keys: Sequence[str] | None,
                     headlines: Mapping[int, str | None] | None = None,
                     statuses: Mapping[int, str] | None = None,
-                    whole_lab: bool = False) -> CompareResult:
+                    whole_lab: bool = False, top: int = TOP_PER_GROUP) -> CompareResult:
     """Marked runs are compared as named runs (refused across groups: then the differing
     parameters are shown instead); otherwise every succeeded run in view is ranked inside its
     group. ``headlines``/``statuses`` (from the runs table) split the scope per headline metric
     and count what cannot be ranked; without them the headline is read from the database.
-    ``whole_lab``: the view is every run (no filter), so no id list is sent."""
+    ``whole_lab``: the view is every run (no filter), so no id list is sent. ``top``: runs
+    listed per group (statistics always cover every run)."""
     from adlab.analysis.compare import RunFilter
     from adlab.db.compare_queries import metric_keys
     from adlab.errors import AdlabError
@@ -124,10 +128,11 @@ def load_comparison(engine: Engine, *, marked: Sequence[int], in_view: Sequence[
     for name, bucket in buckets.items():
         try:
             if not name:  # no headline known here: read the runs' headline from the database
-                section = _section_headline(engine, bucket, marked=bool(marked), group_keys=gk)
+                section = _section_headline(engine, bucket, marked=bool(marked), group_keys=gk,
+                                            top=top)
             else:
                 section = _section(engine, bucket, marked=bool(marked), metric=name,
-                                   group_keys=gk, whole_lab=whole_lab and not marked)
+                                   group_keys=gk, whole_lab=whole_lab and not marked, top=top)
         except AdlabError as exc:
             notes.append(f"{len(bucket)} run(s) with {name or 'their headline metric'}: {exc}")
             continue
@@ -148,7 +153,7 @@ def ranked_runs(comp: Any) -> int:
 
 
 def _section_headline(engine: Engine, ids: list[int], *, marked: bool,
-                      group_keys: list[str] | None) -> Section:
+                      group_keys: list[str] | None, top: int = TOP_PER_GROUP) -> Section:
     from adlab.analysis.compare import RunFilter
     from adlab.db.compare_queries import headline_metric
 
@@ -158,7 +163,7 @@ def _section_headline(engine: Engine, ids: list[int], *, marked: bool,
         from adlab.errors import AdlabError
 
         raise AdlabError("no headline metric recorded; pick a metric to rank by")
-    return _section(engine, ids, marked=marked, metric=metric, group_keys=group_keys)
+    return _section(engine, ids, marked=marked, metric=metric, group_keys=group_keys, top=top)
 
 
 def _value(v: Any) -> str:
@@ -305,9 +310,13 @@ def differences_lines(section: Section, scope_runs: int) -> list[Text]:
                  "`adlab compare --across-groups`.", style="dim")]
 
 
-def result_lines(result: CompareResult) -> list[Text]:
-    """The whole comparison as lines, built off the UI thread and shown by a virtual view."""
+def result_lines(result: CompareResult, *, preview: bool = False) -> list[Text]:
+    """The whole comparison as lines, built off the UI thread and shown by a virtual view.
+    ``preview``: the first, shorter listing; a line says the rest is on its way."""
     lines: list[Text] = [Text(f"⚠ {note}", style="#e5c07b") for note in result.notes]
+    if preview and result.sections:
+        lines.append(Text(f"listing the best {PREVIEW_TOP} of each group; the full listing is "
+                          "loading…", style="dim italic"))
     if result.mode == "empty" or not result.sections:
         return lines + [Text(result.message, style="dim")]
     for i, section in enumerate(result.sections):

@@ -7,14 +7,18 @@ import datetime as dt
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from sqlalchemy.engine import Engine
 
-from adlab.db.tui_queries import RunRow, WorkerRow, fetch_run_rows, fetch_workers
-from adlab.pipelines.views import DetailTab, TabView
-from adlab.tui.runs_model import (ProgressSeeds, RowContext, RunCache, RunFilter, SortSpec,
-                                  choices, status_counts, view_rows)
+from adlab.db.tui_queries import (RunRow, WorkerRow, fetch_first_rows, fetch_run_rows,
+                                  fetch_workers)
+from adlab.tui.runs_model import (NEWEST_FIRST, RECENT_FAILURE, ProgressSeeds, RowContext,
+                                  RunCache, RunFilter, SortSpec, choices, filter_rows, haystack, sort_clock, sorted_rows,
+                                  status_counts)
+
+if TYPE_CHECKING:  # the pipelines package loads only when a detail screen asks for its tabs
+    from adlab.pipelines.views import DetailTab, TabView
 
 Clock = Callable[[], dt.datetime]
 # Orders that move with the clock (or the rate seeds): re-sorted on every refresh.
@@ -45,6 +49,7 @@ class LabSnapshot:
     sort: SortSpec = field(default_factory=SortSpec)  # the order ``view`` is in
     run_filter: RunFilter = field(default_factory=RunFilter)
     context: RowContext | None = None  # clock, lease and rate seeds the view was built with
+    partial: bool = False  # the first page only, shown while the whole lab is read
 
 
 @dataclass
@@ -60,6 +65,9 @@ class LabData:
     # an idle 10,000-run lab then costs a small read, not a sort (which held the GIL and
     # delayed the keys being handled meanwhile).
     _memo: dict = field(default_factory=dict)
+    _hays: dict[int, str] = field(default_factory=dict)  # run id -> filter haystack
+    _hay_rows: dict[int, RunRow] = field(default_factory=dict)  # the row each was made from
+    _hay_stamp: tuple = ()
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def snapshot(self, run_filter: RunFilter, sort: SortSpec, *, fetch: bool = True) -> LabSnapshot:
@@ -82,17 +90,8 @@ class LabData:
             now = self.clock()
             seeds = self.progress.observe(rows, now) if fetch or full else dict(self.progress.seeds)
         context = RowContext(now, self.lease_s, seeds)
+        view = self._view(rows, version, run_filter, sort, context)
         memo = self._memo
-        stamp = (id(self.cache), version)  # a full reload starts a new cache (and version)
-        if memo.get("stamp") != stamp:
-            pipelines, groups = choices(rows)
-            memo.clear()
-            memo.update(stamp=stamp, counts=status_counts(rows), pipelines=pipelines,
-                        groups=groups)
-        key = (run_filter, sort)
-        if sort.column in CLOCK_SORTS or memo.get("view_key") != key:
-            memo["view"], memo["view_key"] = view_rows(rows, run_filter, sort, context), key
-        view = memo["view"]
         t2 = time.perf_counter()
         return LabSnapshot(view=view, total=len(rows), counts=memo["counts"],
                            pipelines=memo["pipelines"], groups=memo["groups"],
@@ -101,24 +100,83 @@ class LabData:
                            full_reload=full, started_at=t0, built_at=t2, sort=sort,
                            run_filter=run_filter, context=context)
 
+    def first_page(self, sort: SortSpec, limit: int) -> LabSnapshot | None:
+        """The first ``limit`` lines of the unfiltered table in the "needs attention" or
+        newest-first order, from a few small reads, to paint before the whole lab is loaded
+        (10,000 rows take a second to read on a loaded machine). None for other orders."""
+        if sort not in (SortSpec(), NEWEST_FIRST):
+            return None
+        t0 = time.perf_counter()
+        now = self.clock()
+        page = fetch_first_rows(self.engine, newest=limit, failed_since=now - RECENT_FAILURE)
+        workers = fetch_workers(self.engine)
+        t1 = time.perf_counter()
+        context = RowContext(now, self.lease_s, {})
+        view = sorted_rows(page.rows, sort, context)[:limit]
+        t2 = time.perf_counter()
+        return LabSnapshot(view=view, total=page.total, counts=page.counts, pipelines=[],
+                           groups=[], workers=workers, now=now, version=-1,
+                           read_ms=(t1 - t0) * 1000, build_ms=(t2 - t1) * 1000,
+                           started_at=t0, built_at=t2, sort=sort, run_filter=RunFilter(),
+                           context=context, partial=True)
+
+    def _view(self, rows: list[RunRow], version: int, run_filter: RunFilter, sort: SortSpec,
+              context: RowContext) -> list[RunRow]:
+        """The filtered, sorted view, from what the last calls left: the whole lab in each
+        order asked for (until a row changes; clock-bound orders until their clock moves) and
+        each row's filter haystack (until that row changes). A filter keystroke then filters
+        a sorted list; a new sort order is one sort."""
+        memo = self._memo
+        stamp = (id(self.cache), version)  # a full reload starts a new cache (and version)
+        if memo.get("stamp") != stamp:
+            pipelines, groups = choices(rows)
+            memo.update(stamp=stamp, counts=status_counts(rows), pipelines=pipelines,
+                        groups=groups, orders={}, view_key=None)
+        order_key = (sort, sort_clock(sort.column, context.now))
+        orders = memo["orders"]
+        if order_key not in orders:
+            if sort.column in CLOCK_SORTS:  # only the latest clock of such an order is kept
+                for k in [k for k in orders if k[0].column in CLOCK_SORTS]:
+                    del orders[k]
+            orders[order_key] = sorted_rows(rows, sort, context)
+        key = (run_filter, order_key)
+        if memo.get("view_key") != key:
+            memo["view"] = filter_rows(orders[order_key], run_filter,
+                                       self._haystacks(rows, stamp) if run_filter.text else None)
+            memo["view_key"] = key
+        return memo["view"]
+
+    def _haystacks(self, rows: list[RunRow], stamp: tuple) -> dict[int, str]:
+        """Each row's filter haystack, recomputed only for rows that changed."""
+        if self._hay_stamp != stamp:
+            for r in rows:
+                if self._hay_rows.get(r.id) is not r:
+                    self._hay_rows[r.id] = r
+                    self._hays[r.id] = haystack(r)
+            self._hay_stamp = stamp
+        return self._hays
+
     def forget(self, run_ids: list[int]) -> None:
         with self._lock:
             self.cache.forget(run_ids)
 
 
 def run_detail_bundle(engine: Engine, run_id: int, *, after_event_id: int,
-                      tab_signatures: Mapping[str, tuple] | None = None) -> dict[str, Any]:
+                      tab_signatures: Mapping[str, tuple] | None = None,
+                      with_tabs: bool = True) -> dict[str, Any]:
     """One live update of the detail screen: the run, its metrics, artifacts, the log lines
     after ``after_event_id`` and, for each tab its pipeline declares (``detail_tabs``) whose
-    items changed since ``tab_signatures``, the tab's view (e.g. MMAD accuracy per type)."""
+    items changed since ``tab_signatures``, the tab's view (e.g. MMAD accuracy per type).
+    ``with_tabs`` False skips the pipeline's tabs: finding them imports the pipeline's spec
+    (seconds for one that loads numpy), which the first paint of the screen need not wait for."""
     from adlab.db.queries import run_detail, run_events
     from adlab.db.tui_queries import items_signature
 
     detail = run_detail(engine, run_id=run_id)
     events = run_events(engine, run_id=run_id, after_id=after_event_id, limit=2000)
-    signatures: dict[str, tuple] = {}
+    signatures: dict[str, tuple] = dict(tab_signatures or {}) if not with_tabs else {}
     tabs: dict[str, tuple[DetailTab, TabView]] = {}
-    for tab in pipeline_tabs(detail["pipeline"]):
+    for tab in pipeline_tabs(detail["pipeline"]) if with_tabs else ():
         signatures[tab.id] = items_signature(engine, run_id=run_id, prefix=tab.item_prefix)
         if signatures[tab.id][0] and signatures[tab.id] != (tab_signatures or {}).get(tab.id):
             tabs[tab.id] = (tab, tab_view(engine, run_id, tab))

@@ -16,14 +16,30 @@ def shown(app) -> list[str]:
     return [r.name for r in app.screen.query_one(RunTable).rows]
 
 
-async def test_opens_with_every_run_newest_first(lab, make_app):
+async def test_opens_with_every_run_needing_attention_first(lab, make_app):
+    """Running, then queued, then the failures of the last day, then the rest newest first."""
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         screen = await runs_loaded(pilot)
         table = screen.query_one(RunTable)
-        assert [r.id for r in table.rows] == sorted(lab.values(), reverse=True)
+        assert [r.id for r in table.rows] == [lab["running"], lab["queued"], lab["failed"],
+                                              lab["cancelled"], lab["padim"], lab["second"],
+                                              lab["best"]]
         assert screen.snapshot.counts == {"queued": 1, "running": 1, "succeeded": 3,
                                           "failed": 1, "cancelled": 1}
+        assert "sorted by needs attention ▼" in str(screen.query_one("#runs-status").render())
+
+
+async def test_newest_first_is_a_sort_option(lab, make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await runs_loaded(pilot)
+        await pilot.press("s")  # the first column after the default order: # (newest first)
+        await wait_for(pilot, lambda: screen.view_current() and screen.sort.column == "id",
+                       what="sorted by id")
+        assert screen.sort.reverse
+        assert [r.id for r in screen.query_one(RunTable).rows] == sorted(lab.values(), reverse=True)
+        assert "sorted by # ▼" in str(screen.query_one("#runs-status").render())
 
 
 async def test_free_text_status_and_pipeline_filters(lab, make_app):
@@ -110,7 +126,8 @@ async def test_delete_asks_first_and_acts_on_marked_runs(lab, make_app):
         await pilot.press("space")  # mark, cursor moves down
         table.select_id(lab["failed"])
         await pilot.press("space")
-        assert table.selected_ids() == sorted([lab["cancelled"], lab["failed"]], reverse=True)
+        # in table order ("needs attention": the recent failure above the cancelled run)
+        assert table.selected_ids() == [lab["failed"], lab["cancelled"]]
         await pilot.press("d")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="dialog")
         assert "2 run(s)" in app.screen.prompt

@@ -9,6 +9,7 @@ from typing import Any, Callable
 
 from sqlmodel import Session
 
+from adlab.core.phase import Phase, phase_message
 from adlab.db.models import Artifact, Event, Metric, Param, Run, RunItem, Worker
 
 NOW = dt.datetime(2026, 1, 15, 12, 0, 0, tzinfo=dt.timezone.utc)
@@ -74,7 +75,8 @@ def build_lab(engine, root: Path) -> dict[str, int]:
         put("running", add_run(s, name="mmad_qwen_fewshot1", status="running", pipeline="mmad",
                                group=g_c, params={"llm": "qwen2.5-vl", "few_shot": 1},
                                started=600, done=120, total=480, worker="gpu-1", device="cuda:1",
-                               message="bottle/000.png"))
+                               message=phase_message(Phase.SCORE, "bottle", 0, 3,
+                                                     detail="000.png")))
         put("failed", add_run(s, name="draem_tiny", status="failed", pipeline="anomalib",
                               group=g_b, params={"model": "draem", "lr": 0.0001, "seed": 1},
                               started=1500, finished=1450, done=2, total=15, worker="gpu-0",

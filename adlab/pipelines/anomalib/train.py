@@ -18,6 +18,7 @@ from lightning.pytorch import Callback
 from anomalib.callbacks.checkpoint import ModelCheckpoint
 from lightning.pytorch.callbacks import EarlyStopping
 
+from adlab.core.phase import Phase, phase_message
 from adlab.data.types import Sample
 from adlab.errors import PipelineError
 from adlab.pipelines.anomalib.models import BuiltModel
@@ -44,7 +45,9 @@ class ProgressReporter(Callback):
 
     def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
         self.done += 1
-        self.ctx.progress(min(self.done, self.total), self.total)
+        # the phase label once, with the first batch (a message is written on every call)
+        self.ctx.progress(min(self.done, self.total), self.total,
+                          message=phase_message(Phase.TRAIN, self.label) if self.done == 1 else None)
         self.ctx.check_cancelled()
 
     def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:

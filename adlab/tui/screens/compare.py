@@ -9,13 +9,14 @@ from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import Footer, Input, Label, Select, Static
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker, WorkerState, get_current_worker
 
-from adlab.tui.compare_view import CompareResult, load_comparison, result_lines
+from adlab.tui.compare_view import PREVIEW_TOP, CompareResult, load_comparison, result_lines
 from adlab.tui.screens.base import LabScreen
 from adlab.tui.widgets.lines_view import LinesView
 
 COMPARE_GROUP = "compare-load"
+PREVIEW_ABOVE = 500  # runs in view above which a first, shorter listing is shown at once
 
 
 class CompareScreen(LabScreen):
@@ -35,7 +36,9 @@ class CompareScreen(LabScreen):
         self.metric: str | None = None
         self.group_keys: list[str] | None = None
         self.result: CompareResult | None = None
-        self.loads = 0
+        self.loads = 0  # complete comparisons shown (tests wait on this)
+        self.previews = 0  # first screens shown before the full listing
+        self._previews_at_reload = 0
 
     def compose(self) -> ComposeResult:
         scope = (f"{len(self.marked)} marked run(s)" if self.marked
@@ -62,15 +65,34 @@ class CompareScreen(LabScreen):
         if not views:  # not composed: the app is exiting
             return
         views.first(LinesView).set_lines([Text("comparing…", style="dim")])
+        self.result = None
+        self._previews_at_reload = self.previews
         self._load(self.metric, self.group_keys)
 
     @work(thread=True, group=COMPARE_GROUP, exclusive=True, exit_on_error=False)
     def _load(self, metric: str | None, group_keys: list[str] | None
               ) -> tuple[CompareResult, list[Text]]:
-        result = load_comparison(self.lab.engine, marked=self.marked, in_view=self.in_view,
-                                 metric=metric, group_keys=group_keys, headlines=self.headlines,
-                                 statuses=self.statuses, whole_lab=self.whole_lab)
+        """Off the UI thread: for a large scope, first the statistics and the best few runs of
+        each group (a fraction of the read), shown at once; then the full listing."""
+        worker = get_current_worker()
+        args = dict(marked=self.marked, in_view=self.in_view, metric=metric,
+                    group_keys=group_keys, headlines=self.headlines, statuses=self.statuses,
+                    whole_lab=self.whole_lab)
+        if not self.marked and len(self.in_view) > PREVIEW_ABOVE:
+            preview = load_comparison(self.lab.engine, top=PREVIEW_TOP, **args)
+            if not worker.is_cancelled:
+                self.app.call_from_thread(self._show_preview, preview,
+                                          result_lines(preview, preview=True))
+        result = load_comparison(self.lab.engine, **args)
         return result, result_lines(result)  # lines built here, off the UI thread
+
+    def _show_preview(self, result: CompareResult, lines: list[Text]) -> None:
+        views = self.query("#compare-scroll")
+        if not self.is_attached or not views or self.result is not None:
+            return
+        views.first(LinesView).set_lines(lines)
+        self._set_metric_choices(result.metric_keys)
+        self.previews += 1
 
     @on(Worker.StateChanged)
     def _loaded(self, event: Worker.StateChanged) -> None:
@@ -82,7 +104,7 @@ class CompareScreen(LabScreen):
         body = views.first(LinesView)
         if event.state == WorkerState.SUCCESS:
             self.result, lines = event.worker.result
-            body.set_lines(lines)
+            body.set_lines(lines, keep_scroll=self.previews > self._previews_at_reload)
             self._set_metric_choices(self.result.metric_keys)
             self.loads += 1
         elif event.state == WorkerState.ERROR:

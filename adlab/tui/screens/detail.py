@@ -22,13 +22,13 @@ from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Footer, Log, Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
-from adlab.pipelines.views import DetailTab, TabView
+from adlab.core.phase import split_phase
 from adlab.tui import fmt
 from adlab.tui.data import run_detail_bundle
 from adlab.tui.screens.base import LabScreen, NoMatches
-from adlab.tui.screens.viewer import FileViewer, is_viewable
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the pipelines package and the file viewer load only when needed
+    from adlab.pipelines.views import DetailTab, TabView
     from adlab.tui.app import LabApp
 
 DETAIL_GROUP = "detail-refresh"
@@ -61,7 +61,11 @@ def title_text(d: dict[str, Any], now: dt.datetime) -> Text:
         text.append(f"  {fmt.headline(d.get('headline_metric'), d.get('headline_value'))}",
                     style="bold")
     if d.get("progress_message") and status == "running":
-        text.append(f"  {d['progress_message']}", style="dim")
+        label, rest = split_phase(d["progress_message"])
+        if label:
+            text.append(f"  {label}", style="#c678dd")
+        if rest:
+            text.append(f"  {rest}", style="dim")
     return text
 
 
@@ -221,12 +225,14 @@ class RunDetailScreen(LabScreen):
         if self._inflight:
             return
         self._inflight = True
-        self._load(self.last_event_id, dict(self.tab_signatures))
+        # the first read paints the screen; the pipeline's own tabs come with the next one
+        self._load(self.last_event_id, dict(self.tab_signatures), self.refreshes > 0)
 
     @work(thread=True, group=DETAIL_GROUP, exit_on_error=False)
-    def _load(self, after_event_id: int, signatures: dict[str, tuple]) -> dict[str, Any]:
+    def _load(self, after_event_id: int, signatures: dict[str, tuple],
+              with_tabs: bool) -> dict[str, Any]:
         return run_detail_bundle(self.lab.engine, self.run_id, after_event_id=after_event_id,
-                                 tab_signatures=signatures)
+                                 tab_signatures=signatures, with_tabs=with_tabs)
 
     @on(Worker.StateChanged)
     def _loaded(self, event: Worker.StateChanged) -> None:
@@ -333,6 +339,8 @@ class RunDetailScreen(LabScreen):
         if not path.exists():
             self.notify(f"{path} does not exist on this machine", severity="error")
             return
+        from adlab.tui.screens.viewer import FileViewer, is_viewable
+
         if is_viewable(path):
             self.app.push_screen(FileViewer(path))
             return

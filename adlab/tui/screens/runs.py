@@ -29,6 +29,7 @@ REFRESH_GROUP = "runs-refresh"
 DESCENDING = ("id", "metric", "elapsed", "progress", "attention")  # first shown high to low
 TITLE_ORDER = ("running", "queued", "failed", "succeeded", "cancelled")
 ACTION_GROUP = "runs-action"
+FIRST_PAGE = 200  # lines painted from the first small read, before the whole lab is read
 
 
 def on_current_view(method: Callable[..., None]) -> Callable[..., None]:
@@ -81,6 +82,8 @@ class RunsScreen(LabScreen):
         self.last_message: tuple[str, bool] | None = None  # outcome of the latest action
         self._shown_sort: SortSpec | None = None  # the order the table shows now
         self._deferred: list[Callable[[], None]] = []  # actions waiting for the asked-for view
+        self._lines: dict[str, tuple] = {}  # what each one-line Static shows (see _set_line)
+        self._first_page_done = False
 
     def compose(self) -> ComposeResult:
         yield Static(id="runs-title", classes="screen-title")
@@ -108,6 +111,12 @@ class RunsScreen(LabScreen):
 
     @work(thread=True, group=REFRESH_GROUP, exit_on_error=False)
     def _load_snapshot(self, run_filter: RunFilter, sort: SortSpec, fetch: bool) -> LabSnapshot:
+        if self.snapshot is None and not self._first_page_done:
+            # paint the first page from a few small reads, then read the whole lab
+            self._first_page_done = True
+            page = None if run_filter.active else self.lab.data.first_page(sort, FIRST_PAGE)
+            if page is not None:
+                self.app.call_from_thread(self._apply, page)
         return self.lab.data.snapshot(run_filter, sort, fetch=fetch)
 
     @on(Worker.StateChanged)
@@ -148,11 +157,13 @@ class RunsScreen(LabScreen):
         to_top = self._shown_sort is not None and snap.sort != self._shown_sort
         self._shown_sort = snap.sort
         table.set_rows(snap.view, snap.now, to_top=to_top, context=snap.context)
-        self.query_one(FilterBar).set_choices(snap.pipelines, snap.groups)
+        if not snap.partial:
+            self.query_one(FilterBar).set_choices(snap.pipelines, snap.groups)
         self.query_one(WorkersPanel).show(snap.workers, snap.now, self.lab.lease_s)
         self._render_title()
         self._render_status()
-        self.refreshes += 1
+        if not snap.partial:
+            self.refreshes += 1  # a complete view (tests and the benchmark wait on this)
         if self._deferred and self.view_current():
             waiting, self._deferred = self._deferred, []
             for fn in waiting:
@@ -171,7 +182,17 @@ class RunsScreen(LabScreen):
                     title.append(f"{n} {status}", style=STATUS_STYLES[status])
                     title.append("  ")
         title.append(self.lab.db_label, style="dim")
-        self.query_one("#runs-title", Static).update(title)
+        self._set_line("#runs-title", title)
+
+    def _set_line(self, selector: str, text: Text) -> None:
+        """Update a one-line Static only when its text changed, and without a layout pass:
+        its height is fixed, and a layout of the whole screen (every widget measured and
+        repainted) on each refresh and each cursor move cost more than the table itself."""
+        key = (text.plain, tuple(text.spans), str(text.style))
+        if self._lines.get(selector) == key:
+            return
+        self._lines[selector] = key
+        self.query_one(selector, Static).update(text, layout=False)
 
     def _render_status(self) -> None:
         snap = self.snapshot
@@ -179,6 +200,8 @@ class RunsScreen(LabScreen):
             return
         table = self.query_one(RunTable)
         parts = [f"{len(snap.view)} of {snap.total} runs"]
+        if snap.partial:
+            parts.append("loading the rest…")
         if self.run_filter.active:
             parts.append("filtered")
         if table.marked:
@@ -192,20 +215,20 @@ class RunsScreen(LabScreen):
             message, error = self.last_message
             line.append("  │  ", style="dim")
             line.append(message, style="bold #e06c75" if error else "#98c379")
-        self.query_one("#runs-status", Static).update(line)
+        self._set_line("#runs-status", line)
 
     def _status(self, message: str, *, error: bool = False) -> None:
         """Show the outcome of an action (or a failure) beside the table summary."""
         self.last_message = (message, error)
         if self.snapshot is None:
-            self.query_one("#runs-status", Static).update(
-                Text(message, style="bold #e06c75" if error else "dim"))
+            self._set_line("#runs-status", Text(message, style="bold #e06c75" if error else "dim"))
         else:
             self._render_status()
 
     def view_current(self) -> bool:
         snap = self.snapshot
-        return snap is not None and snap.run_filter == self.run_filter and snap.sort == self.sort
+        return (snap is not None and not snap.partial and snap.run_filter == self.run_filter
+                and snap.sort == self.sort)
 
     def when_current(self, fn: Callable[[], None]) -> None:
         if self.view_current():

@@ -29,12 +29,15 @@ class LinesView(ScrollView, can_focus=True):
         self._cache: dict[int, Strip] = {}
         self.set_lines(lines or [])
 
-    def set_lines(self, lines: list[Text]) -> None:
+    def set_lines(self, lines: list[Text], *, keep_scroll: bool = False) -> None:
+        """Show ``lines`` from the top (``keep_scroll``: where the user is, e.g. when a longer
+        listing replaces a preview)."""
         self.lines = lines
         self._cache.clear()
         width = max((line.cell_len for line in lines), default=0)
         self.virtual_size = Size(width, len(lines))
-        self.scroll_to(0, 0, animate=False, immediate=True)
+        if not keep_scroll:
+            self.scroll_to(0, 0, animate=False, immediate=True)
         self.refresh()
 
     @property

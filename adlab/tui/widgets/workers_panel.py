@@ -71,10 +71,25 @@ class WorkersPanel(VerticalScroll):
     def compose(self) -> ComposeResult:
         yield Static(id="workers-body")
 
+    def on_mount(self) -> None:
+        self._shown: tuple | None = None
+        self._shape: tuple | None = None
+
     def show(self, workers: list[WorkerRow], now: dt.datetime, lease_s: float) -> None:
+        """Repaint only when what is shown changed (the ages tick once a second); measure the
+        screen again only when its lines may have (another worker count or summary)."""
+        shown = (tuple(workers), now.replace(microsecond=0), lease_s)
+        if shown == self._shown:
+            return
+        self._shown = shown
         body = self.query_one("#workers-body", Static)
         if not workers:
-            body.update(Text("no workers registered — start one with `adlab worker`", style="dim"))
-            return
-        body.update(Group(workers_summary(workers, now, lease_s),
-                          workers_table(workers, now, lease_s)))
+            shape: tuple = (0, "")
+            content: Text | Group = Text("no workers registered — start one with `adlab worker`",
+                                         style="dim")
+        else:
+            summary = workers_summary(workers, now, lease_s)
+            shape = (len(workers), summary.plain)
+            content = Group(summary, workers_table(workers, now, lease_s))
+        body.update(content, layout=shape != self._shape)
+        self._shape = shape
