@@ -5,6 +5,9 @@ itself. Transactions default to ``BEGIN IMMEDIATE`` (take the write lock first, 
 busy timeout): a deferred transaction that reads and then writes fails at once with
 "database is locked" when another process wrote in between, and the busy timeout cannot help.
 Read-only paths use :func:`reader`, whose transactions are deferred and never block writers.
+A file this user cannot write is opened read-only (``mode=ro``), so a lab on a read-only share
+can still be listed, compared and reported. Opening checks the database before touching it
+(:func:`get_engine`): every failure is one sentence naming it (:mod:`adlab.db.failures`).
 """
 from __future__ import annotations
 
@@ -39,8 +42,6 @@ def _configure_sqlite(engine: Engine) -> None:
         dbapi_conn.isolation_level = None  # adlab emits BEGIN itself (see module doc)
         cur = dbapi_conn.cursor()
         cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        if not is_read_only(engine):  # a read-only file keeps the journal mode it has
-            cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
@@ -206,6 +207,8 @@ def _open(engine: Engine, *, migrate: bool) -> None:
     A database at the scripts' head opens without importing Alembic (~0.1 s per command);
     anything else, or scripts the text read is unsure of, asks Alembic."""
     stored = _stored_revision(engine)
+    if is_sqlite(engine) and not is_read_only(engine) and sqlite_path(engine) is not None:
+        _use_wal(engine)
     if not migrate:
         return
     head = scanned_head()
@@ -238,6 +241,16 @@ def reader(engine: Engine) -> Engine:
     """The same engine for read-only work: SQLite transactions are deferred (WAL readers never
     wait for writers). Never write through it."""
     return engine.execution_options(sqlite_deferred=True) if is_sqlite(engine) else engine
+
+
+def _use_wal(engine: Engine) -> None:
+    """Put the lab in WAL mode (persistent: once per file, then a no-op). Done after
+    :func:`_stored_revision` has made sure the file is a lab or empty, so that another
+    application's database is not changed; outside a transaction, where SQLite allows it."""
+    with engine.connect() as conn:
+        dbapi = conn.connection.dbapi_connection
+        assert dbapi is not None
+        dbapi.execute("PRAGMA journal_mode=WAL")
 
 
 def _stored_revision(engine: Engine) -> str | None:
