@@ -43,5 +43,19 @@ def max_runs() -> int:
     return int(value) if value else DEFAULT_MAX_RUNS
 
 
+WORKER_MODE_ENV = "ADLAB_WORKER_MODE"
+WORKER_MODES = ("warm", "cold")
+
+
+def worker_mode() -> str:
+    """``ADLAB_WORKER_MODE``: ``warm`` (default: runs fork from a process that imported the
+    pipeline's packages once) or ``cold`` (each run forks from the worker and imports them).
+    Raises ValueError on another value (the worker words it)."""
+    value = os.environ.get(WORKER_MODE_ENV, "").strip().lower() or "warm"
+    if value not in WORKER_MODES:
+        raise ValueError(value)
+    return value
+
+
 def debug() -> bool:
     return os.environ.get("ADLAB_DEBUG", "") not in ("", "0", "false")

@@ -16,12 +16,17 @@ def worker_command(
     name: Optional[str] = typer.Option(None, "--name", help="Worker name (default host-pid-random)."),
     poll: float = typer.Option(1.0, "--poll", help="Seconds between polls of an empty queue."),
     lease: Optional[float] = typer.Option(None, "--lease", help="Heartbeat lease in seconds (default $ADLAB_LEASE_S or 60)."),
+    warm: Optional[bool] = typer.Option(
+        None, "--warm/--cold",
+        help="Warm: fork each run from a process that imported its pipeline's packages once "
+             "(torch, anomalib: seconds saved per run). Cold: fork it from the worker; it "
+             "imports them itself. Default $ADLAB_WORKER_MODE, else warm."),
 ) -> None:
-    """Claim queued runs and execute each in a child process, with heartbeats."""
+    """Claim queued runs and execute each in its own process, with heartbeats."""
     from adlab.worker.loop import Worker, WorkerOptions
 
     opts = WorkerOptions(device=device, name=name, once=once, max_runs=max_runs,
-                         until_empty=until_empty, poll_s=poll, lease_s=lease)
+                         until_empty=until_empty, poll_s=poll, lease_s=lease, warm=warm)
     worker = Worker(db_url(), opts, log=info)
     worker.run()
     info(f"worker {worker.name} stopped after {worker.runs_done} run(s)")

@@ -50,8 +50,11 @@ def _io_error(exc: OSError, output_dir, run_id: int) -> str:  # noqa: ANN001
     return text
 
 
-def execute(url: str, run_id: int, worker: str, attempt: int, device: str, run_device: str) -> int:
-    engine = get_engine(url)
+def execute(url: str, run_id: int, worker: str, attempt: int, device: str, run_device: str,
+            mode: str = "cold", preloaded: list[str] | None = None) -> int:
+    """Run one claimed run in this (its own) process; ``mode`` is the worker's (warm: forked
+    from the zygote, with ``preloaded`` imported before the fork), recorded with the run."""
+    engine = get_engine(url, migrate=False)  # the worker migrated it before claiming
     with Session(engine) as s:
         run = s.get(Run, run_id)
     if run is None or run.status != RunStatus.running.value or run.worker != worker or run.attempt != attempt:
@@ -69,6 +72,9 @@ def execute(url: str, run_id: int, worker: str, attempt: int, device: str, run_d
         output_dir.mkdir(parents=True, exist_ok=True)
         params = spec.params_model.model_validate_json(run.config_json)
         ctx = DbRunContext(engine, run, params, output_dir, device, spec.headline_metric)
+        ctx.set_info("worker_mode", mode)
+        if preloaded:
+            ctx.set_info("preloaded", preloaded)
         _seed_everything(run.seed)
         ctx.log(f"{spec.name} starting on {run_device} (attempt {attempt})")
         with extras_needed(spec.name, spec.extras):

@@ -1,7 +1,10 @@
-"""The worker: claim a run, supervise its child process, heartbeat, honour cancel and signals.
+"""The worker: claim a run, supervise its process, heartbeat, honour cancel and signals.
 
 One worker per device (``--device cuda:K``); any number of workers share one database. The
-parent process never imports pipeline code, so it stays small and survives any pipeline crash.
+worker process never imports pipeline code, so it stays small and survives any pipeline crash.
+Warm (the default), each run is forked from the worker's zygote (adlab.worker.zygote), which
+imported the pipeline's packages once; cold (``--cold``, ``ADLAB_WORKER_MODE=cold``), from the
+worker itself, and each run imports them again (seconds for torch and anomalib).
 """
 from __future__ import annotations
 
@@ -21,12 +24,17 @@ from adlab.db.engine import get_engine, reader
 from adlab.db.models import Event, Run, RunStatus
 from adlab.errors import AdlabError, DatabaseError
 from adlab.queue import claim, finish, heartbeat, register_worker, release, update_worker
-from adlab.settings import artifacts_root, lease_seconds
-from adlab.worker.paths import run_output_dir
-from adlab.worker.process import RunProcess
+from adlab.settings import WORKER_MODE_ENV, artifacts_root, lease_seconds, worker_mode
+from adlab.worker.paths import run_output_dir, worker_log_path
+from adlab.worker.process import RunHandle, RunProcess
 from adlab.worker.pulse import Pulse
+from adlab.worker.warm import ZygoteClient
 
 GRACE_S = 10.0
+# A run killed by SIGTERM/SIGINT it did not get from the worker, while the worker gets one too
+# within this long: the whole job is being stopped (Slurm preemption or time limit, systemd
+# stop signal every process), and the run goes back to the queue instead of failing.
+STOP_TOGETHER_S = 1.0
 
 
 def parse_device(device: str) -> tuple[str, dict[str, str]]:
@@ -57,6 +65,17 @@ class WorkerOptions:
     until_empty: bool = False
     poll_s: float = 1.0
     lease_s: float | None = None
+    warm: bool | None = None  # None: ADLAB_WORKER_MODE (default warm)
+
+
+def resolve_warm(option: bool | None) -> bool:
+    """``--cold`` / ``--warm``, else ``ADLAB_WORKER_MODE``, else warm."""
+    if option is not None:
+        return option
+    try:
+        return worker_mode() == "warm"
+    except ValueError as exc:
+        raise AdlabError(f"{WORKER_MODE_ENV}={exc}: expected warm or cold") from None
 
 
 class Worker:
@@ -75,6 +94,8 @@ class Worker:
         self.runs_done = 0
         # (when, heartbeat of each running run) as last seen by _queue_drained
         self._watched: tuple[float, dict[int, Any]] | None = None
+        self.warm = resolve_warm(options.warm)
+        self.zygote: ZygoteClient | None = None
 
     # signals -------------------------------------------------------------------------------
     def _on_signal(self, signum: int, _frame) -> None:  # noqa: ANN001
@@ -96,10 +117,13 @@ class Worker:
                         device=self.run_device)
         self.pulse = Pulse(self.engine, name=self.name, lease_s=self.lease_s,
                            interval_s=self.heartbeat_s, log=self._log)
-        self._log(f"worker {self.name} on {self.run_device}, database {self.url}")
+        self._log(f"worker {self.name} on {self.run_device}, database {self.url}"
+                  f"{'' if self.warm else ' (cold: each run imports its packages)'}")
         self.pulse.beat()  # reap at once: a short-lived worker must not wait a beat for it
         self.pulse.start()
         try:
+            if self.warm:
+                self._start_zygote()
             while self._stop_reason is None:
                 self.pulse.check()
                 run = claim(self.engine, worker=self.name, device=self.run_device)
@@ -117,6 +141,8 @@ class Worker:
             self._log(f"{self.name}: {exc}; the worker stops without writing anything more")
             raise
         finally:
+            if self.zygote is not None:
+                self.zygote.close()
             self.pulse.stop()
             if self.pulse.lost is None:
                 update_worker(self.engine, name=self.name, status="stopped")
@@ -151,18 +177,40 @@ class Worker:
         self._watched = (now, running)
         return not any(seen.get(run_id) == beat for run_id, beat in running.items())
 
+    def _start_zygote(self) -> None:
+        """Start the zygote and have it import what the queued runs' pipelines need while the
+        worker claims the first one."""
+        self.zygote = ZygoteClient(name=self.name, env=self.child_env,
+                                   log_path=worker_log_path(self.name), log=self._log)
+        try:
+            self.zygote.start()
+        except OSError as exc:
+            self._log(f"{self.name}: cannot start the warm zygote ({exc}); running cold")
+            self.zygote = None
+            return
+        with Session(reader(self.engine)) as s:
+            queued = s.exec(select(Run.pipeline).where(Run.status == RunStatus.queued.value)
+                            .distinct()).scalars().all()
+        self.zygote.preload(list(queued))
+
     # one run -------------------------------------------------------------------------------
-    def _spawn(self, run: Run, log_path: Path) -> RunProcess:
-        from adlab.worker.child import execute
+    def _spawn(self, run: Run, log_path: Path) -> RunHandle:
+        args = {"url": self.url, "run_id": int(run.id), "worker": self.name,
+                "attempt": int(run.attempt), "device": self.child_device,
+                "run_device": self.run_device}
 
-        def target() -> int:
-            return execute(self.url, int(run.id), self.name, int(run.attempt), self.child_device,
-                           self.run_device)
+        def cold() -> RunProcess:
+            from adlab.worker.child import execute
 
-        with self.pulse.fork_lock:  # never fork while the heartbeat thread holds a lock
-            return RunProcess(target, log_path, self.child_env)
+            with self.pulse.fork_lock:  # never fork while the heartbeat thread holds a lock
+                return RunProcess(lambda: execute(**args), log_path, self.child_env)
 
-    def _stop_child(self, child: RunProcess) -> None:
+        if self.zygote is None:
+            return cold()
+        return self.zygote.spawn(pipeline=run.pipeline, args=args, log_path=log_path,
+                                 env=self.child_env, fallback=cold)
+
+    def _stop_child(self, child: RunHandle) -> None:
         if child.poll() is not None:
             return
         child.terminate()
@@ -206,7 +254,7 @@ class Worker:
         finally:
             self.pulse.current = None
 
-    def _supervise(self, run: Run, child: RunProcess, log_path: Path, started: float) -> None:
+    def _supervise(self, run: Run, child: RunHandle, log_path: Path, started: float) -> None:
         outcome: tuple[str, str] | None = None
         while True:
             try:
@@ -240,6 +288,11 @@ class Worker:
                         reason=self._stop_reason)
                 self._log(f"run {run.id}: released back to the queue")
                 return
+        if outcome is None and self._stopped_with_the_worker(rc):
+            release(self.engine, run_id=run.id, worker=self.name, attempt=run.attempt,
+                    reason=f"{self._stop_reason} (its run got the signal too)")
+            self._log(f"run {run.id}: released back to the queue")
+            return
         if outcome is None and rc not in (0, 3):
             tail = _tail(log_path)
             how = f"signal {-rc}" if rc < 0 else f"exit code {rc}"
@@ -256,6 +309,17 @@ class Worker:
                         message=f"process finished in {time.monotonic() - started:.1f} s"))
             s.commit()
         self._log(f"run {run.id}: {status}")
+
+
+    def _stopped_with_the_worker(self, rc: int) -> bool:
+        """The run died of SIGTERM/SIGINT and the worker got one too (now or within
+        STOP_TOGETHER_S): a stop of the whole job, not a failure of the run."""
+        if rc not in (-signal.SIGTERM, -signal.SIGINT):
+            return False
+        end = time.monotonic() + STOP_TOGETHER_S
+        while self._stop_reason is None and time.monotonic() < end:
+            time.sleep(0.02)
+        return self._stop_reason is not None
 
 
 def _tail(path: Path, n: int = 400) -> str:
