@@ -82,6 +82,18 @@ def _print_loco_table(reports: dict[str, Any]) -> None:
             out_console.print(f"{name} {key}: {reason}", markup=False)
 
 
+def _check_folders(maps_dir: Optional[Path], dataset_root: Optional[Path]) -> None:
+    """Both folders exist, before anything is read or announced."""
+    from adlab.errors import AdlabError
+
+    for option, folder, holds in (
+            ("--maps-dir", maps_dir, "the anomaly maps as <category>/test/<defect>/<name>.tiff"),
+            ("--dataset-root", dataset_root, "the dataset's <category>/ folders")):
+        if folder is not None and not folder.is_dir():
+            state = "is not a folder" if folder.exists() else "does not exist"
+            raise AdlabError(f"{option} {folder} {state}; give the folder holding {holds}")
+
+
 def _check_loco_options(loco: bool, maps_dir: Optional[Path], spro_limit: Optional[list[float]],
                         fpr_limit: float) -> None:
     if loco and maps_dir is None:
@@ -146,6 +158,7 @@ def metrics_command(
     if category and maps_dir is None:
         raise typer.BadParameter("--category applies to --maps-dir only.")
     _check_loco_options(loco, maps_dir, spro_limit, fpr_limit)
+    _check_folders(maps_dir, dataset_root)
 
     if loco:
         from adlab.cli.metrics_loco import evaluate_loco

@@ -123,11 +123,15 @@ def _postgres(orig: BaseException, url: str) -> DatabaseError | None:
     if "database" in low and "does not exist" in low:
         return DatabaseError(f"{at} does not exist ({said}); create it (createdb "
                              f"{parsed.database}) or fix the name in --db/ADLAB_DB")
-    if "ssl" in low or "server closed the connection" in low or "invalid response" in low \
-            or "protocol" in low or "received invalid" in low:
+    if "ssl negotiation" in low or "invalid response" in low or "expected authentication" in low \
+            or "unsupported frontend protocol" in low:
         return DatabaseError(f"{at}: the server there does not speak PostgreSQL ({said}); fix "
                              "the port in --db/ADLAB_DB (PostgreSQL listens on 5432 by default)")
     sqlstate = getattr(orig, "sqlstate", None)
+    if "server closed the connection" in low or "terminating connection" in low \
+            or "consuming input failed" in low or str(sqlstate or "").startswith("57P"):
+        return DatabaseError(f"lost the connection to {at} ({said}); check that the server is "
+                             "up and retry")
     if sqlstate is None or str(sqlstate).startswith(("08", "28", "3D", "53", "57")):
         return DatabaseError(f"{at} cannot be used ({said}); check the server and --db/ADLAB_DB")
     return None

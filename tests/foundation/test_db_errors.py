@@ -143,3 +143,39 @@ def test_a_newer_schema_is_refused_on_open_and_by_db_upgrade_but_db_current_read
         assert proc.returncode == 1
         assert "schema revision 'ffff0000', which this adlab" in proc.stderr
         assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_a_postgres_connection_lost_mid_command_is_one_sentence_naming_the_database(pg_url):
+    """The server ends the session while a query runs (as on a restart): the CLI's last-resort
+    handler words the driver error (which carries its engine's URL) as one sentence."""
+    import threading
+    import time
+
+    import psycopg
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    from adlab.cli._common import database_failure
+
+    engine = get_engine(pg_url)
+    url = make_url(pg_url)
+
+    def terminate() -> None:
+        time.sleep(1.0)
+        with psycopg.connect(host=url.host, port=url.port, user="postgres", dbname="postgres",
+                             autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                          "WHERE datname = %s AND pid <> pg_backend_pid()", (url.database,))
+
+    killer = threading.Thread(target=terminate)
+    killer.start()
+    try:
+        with pytest.raises(Exception) as caught, engine.connect() as conn:
+            conn.execute(text("SELECT pg_sleep(30)"))
+    finally:
+        killer.join()
+    said = database_failure(caught.value)
+    assert isinstance(said, DatabaseError)
+    assert str(said).startswith(f"lost the connection to PostgreSQL database '{url.database}' "
+                                f"at {url.host}:{url.port}")
+    assert "\n" not in str(said) and "sqlalche.me" not in str(said)
