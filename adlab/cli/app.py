@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "adlab.cli.metrics_cmd",
     "adlab.cli.mmad_cmd",
     "adlab.cli.models_cmd",
+    "adlab.cli.import_model_cmd",
     "adlab.cli.demo_cmd",
     "adlab.cli.compare_cmd",
     "adlab.cli.report_cmd",

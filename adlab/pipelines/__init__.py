@@ -26,6 +26,7 @@ __all__ = [
 BUILTIN_PIPELINES: dict[str, str] = {
     "diag": "adlab.pipelines.diag",
     "anomalib": "adlab.pipelines.anomalib.spec",
+    "anomalib_import": "adlab.pipelines.anomalib.checkpoint_spec",
     "mmad": "adlab.pipelines.mmad.spec",
     "mmad_ad": "adlab.pipelines.mmad.spec",
     "read": "adlab.pipelines.read.spec",
