@@ -32,6 +32,9 @@ class Section:
     message: str = ""
     metric: str = ""
     n_in_scope: int = 0  # runs handed to compare() for this section
+    # groups known to hold one variant (runs that differ in seed-like keys only): only their
+    # heading may print a group mean; any other group mean would mix variants (issue 16)
+    one_variant: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -75,12 +78,31 @@ def _section(engine: Engine, ids: list[int], *, marked: bool, metric: str,
             comp = compare(engine, metrics=[metric], run_ids=ids, group_keys=group_keys,
                            across_groups=True)
             return Section("differences", comp, str(exc), metric, len(ids))
-        return Section("ranking", comp, "", metric, len(ids))
+        return Section("ranking", comp, "", metric, len(ids),
+                       one_variant_groups(engine, comp, RunFilter(run_ids=tuple(ids)), group_keys))
     # the whole lab in view: no id list, so compare() can rank from the headline indexes
     scope = RunFilter(statuses=("succeeded",)) if whole_lab else RunFilter(
         run_ids=tuple(ids), statuses=("succeeded",))
     comp = compare(engine, metrics=[metric], filters=scope, group_keys=group_keys, top=top)
-    return Section("ranking", comp, "", metric, len(ids))
+    return Section("ranking", comp, "", metric, len(ids),
+                   one_variant_groups(engine, comp, scope, group_keys))
+
+
+def one_variant_groups(engine: Engine, comp: Any, filters: Any,
+                       group_keys: list[str] | None) -> set[str]:
+    """Ids of the groups that hold a single variant. A fully listed group says so itself; for
+    a group whose listing was cut, the parameters that differ over all its runs (one aggregate
+    statement) are read with the variant rule of :func:`adlab.core.grouping.is_variant_key`."""
+    out = {g.id for g in comp.groups if g.complete and len(g.variants) == 1}
+    cut = [g for g in comp.groups if not g.complete]
+    if cut:
+        from adlab.core.grouping import is_variant_key
+        from adlab.db.compare_queries import differing_keys
+
+        diff = differing_keys(engine, metric=comp.metric, scope=comp.scope, filters=filters,
+                              group_keys=group_keys)
+        out |= {g.id for g in cut if not any(is_variant_key(k) for k in diff.get(g.id, []))}
+    return out
 
 
 def load_comparison(engine: Engine, *, marked: Sequence[int], in_view: Sequence[int],
@@ -211,9 +233,11 @@ def table_lines(headers: list[tuple[str, str]], rows: list[list[str]],
     return out
 
 
-def _group_heading(g: Any, comp: Any) -> list[Text]:
-    """What defines the group (whole, never cut: `lr=0.0…` told nothing), its size and
-    statistics over every run, then its best run."""
+def _group_heading(g: Any, comp: Any, one_variant: bool) -> list[Text]:
+    """What defines the group (whole, never cut: `lr=0.0…` told nothing), its size and, when it
+    is one variant, its statistics over every run (else how many variants it holds: their
+    means are in the variant table; a mean over all of them would mix methods), then its best
+    run."""
     part = ", ".join(f"{k}={_value(v)}" for k, v in g.partition.items()
                      if k != "pipeline" and v is not None)
     keys = ", ".join(f"{k}={_value(v)}" for k, v in g.keys.items())
@@ -222,8 +246,16 @@ def _group_heading(g: Any, comp: Any) -> list[Text]:
         text.append(f"  {part}", style="#56b6c2")
     if keys:
         text.append(f"  {keys}")
-    stats = Text(f"  {g.n_runs} run(s) · {comp.metric} {stats_text(g.stats.get(comp.metric))}",
-                 style="dim")
+    if one_variant:
+        summary = f"{comp.metric} {stats_text(g.stats.get(comp.metric))}"
+    elif g.complete and all(v.n <= 1 for v in g.variants):
+        summary = f"{len(g.variants)} variants, one run each"
+    elif g.complete:
+        summary = f"{len(g.variants)} variants: {comp.metric} per variant below"
+    else:
+        summary = (f"several variants ({len(g.variants)} among the listed runs): mark its runs "
+                   f"for their means")
+    stats = Text(f"  {g.n_runs} run(s) · {summary}", style="dim")
     best = Text("  no run has a value yet", style="dim")
     if g.best is not None:
         best = Text(f"  ★ best: #{g.best.id} {g.best.name} = {fmt.metric_value(g.best.value)}",
@@ -279,12 +311,16 @@ def _variants(g: Any) -> list[Text]:
                        [None] * len(rows), indent=2)
 
 
-def ranking_lines(comp: Any) -> list[Text]:
+def ranking_lines(comp: Any, one_variant: set[str] | None = None) -> list[Text]:
+    """A ranking section; ``one_variant``: the groups whose heading may print a group mean
+    (default: those that say so themselves, see :func:`one_variant_groups`)."""
+    if one_variant is None:
+        one_variant = {g.id for g in comp.groups if g.single_variant() is not None}
     lines = [Text(
         f"{ranked_runs(comp)} run(s) with {comp.metric}{f' [{comp.scope}]' if comp.scope else ''}"
         f" in {len(comp.groups)} group(s); runs are ranked only inside their group", style="bold")]
     for g in comp.groups:
-        lines += [Text(""), *_group_heading(g, comp), *_group_table(g, comp)]
+        lines += [Text(""), *_group_heading(g, comp, g.id in one_variant), *_group_table(g, comp)]
         more = more_line(g)
         if more is not None:
             lines.append(more)
@@ -325,5 +361,5 @@ def result_lines(result: CompareResult, *, preview: bool = False) -> list[Text]:
         if section.mode == "differences":
             lines += differences_lines(section, result.scope_runs)
         else:
-            lines += ranking_lines(section.comparison)
+            lines += ranking_lines(section.comparison, section.one_variant)
     return lines
