@@ -181,7 +181,10 @@ def get_engine(url: str, *, migrate: bool = True) -> Engine:
     with _LOCK:
         engine = _ENGINES.get(url)
         if engine is None:
-            engine = make_engine(url)
+            try:
+                engine = make_engine(url)
+            except sqlite3.Error as exc:  # creating the file
+                raise database_error(exc, url) from None
             try:
                 _open(engine, migrate=migrate)
             except (SQLAlchemyError, sqlite3.Error) as exc:

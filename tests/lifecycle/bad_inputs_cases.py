@@ -240,6 +240,40 @@ def _npz_maps_dir(root: Path) -> None:
 
 
 OK_YAML = _write("study.yaml", "pipeline: diag\ngrid:\n  value: [0.1, 0.2]\n")
+
+
+def _dataset(change: Callable[[Path], None] | None = None, *, root: str = "data/synthetic",
+             categories: str = "all") -> Setup:
+    """A tiny synthetic dataset in data/synthetic (categories woven, washer), ``change``d,
+    and study.yaml: an anomalib run reading ``root`` (checked when queued)."""
+    def setup(case_root: Path) -> None:
+        from adlab.data.synth import generate_synthetic
+
+        data = case_root / "data" / "synthetic"
+        generate_synthetic(data, categories=["woven", "washer"], image_size=32, n_train=2,
+                           n_test_good=1, n_test_defect=2)
+        if change is not None:
+            change(data)
+        (case_root / "study.yaml").write_text(
+            "pipeline: anomalib\nmodel: padim\n"
+            f"data: {{dataset: synthetic, root: {root}, categories: {categories}}}\n")
+    return setup
+
+
+def _first_mask(data: Path) -> Path:
+    return sorted((data / "woven" / "ground_truth").rglob("*_mask.png"))[0]
+
+
+def _mask_of_another_size(data: Path) -> None:
+    from PIL import Image
+
+    Image.new("L", (20, 16)).save(_first_mask(data))
+
+
+def _no_train_good(data: Path) -> None:
+    shutil.rmtree(data / "woven" / "train" / "good")
+
+
 MLFLOW_HEADER = "run_id,tags.mlflow.runName,status,params.lr,metrics.auroc"
 
 
@@ -297,6 +331,12 @@ CASES: list[Case] = [
     Case("pg-missing-database", "PostgreSQL database that does not exist on the server",
          ("--db", "postgresql+psycopg://postgres@{pghost}/no_such_lab", "runs"), "'no_such_lab' at 127.0.0.1:PGPORT",
          needs=frozenset({"postgres"})),
+    Case("db-env-directory", "ADLAB_DB naming a directory", ("runs",),
+         "database path ./labdir is a directory", env={"ADLAB_DB": "labdir"},
+         setup=lambda root: (root / "labdir").mkdir()),
+    Case("db-copy-to-not-sqlite", "`db copy --to` a file that is not a database",
+         ("db", "copy", "--to", "notes.txt"), "./notes.txt is not an SQLite database",
+         setup=_both(_lab(), _write("notes.txt", "shopping list\n"))),
     Case("db-copy-into-nonempty", "`db copy --to` a lab that already has runs",
          ("db", "copy", "--to", "lab.db"), "copy into an empty database", setup=_lab()),
     # study files and overrides ----------------------------------------------------------------
@@ -307,6 +347,8 @@ CASES: list[Case] = [
          "takes one config file, got 2", setup=OK_YAML),
     Case("cfg-folder", "a folder given as the study file", ("queue", "studies"),
          "is a folder; give a YAML file", setup=lambda root: (root / "studies").mkdir()),
+    Case("cfg-empty", "an empty study file", ("queue", "s.yaml"), "is empty; it needs at least",
+         setup=_write("s.yaml", "")),
     Case("cfg-unknown-pipeline", "an unknown pipeline name", ("queue", "s.yaml"),
          "unknown pipeline 'nosuch'; known pipelines:", setup=_write("s.yaml", "pipeline: nosuch\n")),
     Case("cfg-unknown-field", "a misspelt field", ("queue", "s.yaml"),
@@ -335,6 +377,11 @@ CASES: list[Case] = [
          "recursive YAML", setup=_write("s.yaml", "pipeline: diag\nx: &x\n  y: *x\n")),
     Case("cfg-not-utf8", "a study file in Latin-1, not UTF-8", ("queue", "s.yaml"),
          "is not UTF-8 text", setup=_write("s.yaml", b"pipeline: diag\nlabel: caf\xe9\n")),
+    Case("max-runs-env", "ADLAB_MAX_RUNS that is not a number", ("queue", "study.yaml", "--dry-run"),
+         "ADLAB_MAX_RUNS='lots' is not a whole number", env={"ADLAB_MAX_RUNS": "lots"},
+         setup=OK_YAML),
+    Case("max-runs-zero", "`queue --max-runs 0`", ("queue", "study.yaml", "--max-runs", "0"),
+         "greater than or equal to 1", code=2, setup=OK_YAML),
     Case("set-no-equals", "--set without KEY=VALUE", ("queue", "study.yaml", "--set", "value"),
          "expected KEY=VALUE", setup=OK_YAML),
     Case("set-unknown-key", "--set of a field the pipeline does not have",
@@ -420,8 +467,36 @@ CASES: list[Case] = [
          "maps.npz does not exist"),
     Case("metrics-not-npz", "`metrics` of a file that is not an .npz", ("metrics", "study.yaml"),
          "is not an .npz file", setup=OK_YAML),
+    Case("metrics-no-input", "`metrics` with neither an .npz nor --maps-dir", ("metrics",),
+         "give either FILE.npz or --maps-dir DIR --dataset-root ROOT", code=2),
+    Case("metrics-maps-dir-missing", "`metrics --maps-dir` of a folder that does not exist",
+         ("metrics", "--maps-dir", "maps", "--dataset-root", "data"),
+         "--maps-dir maps does not exist"),
+    Case("metrics-dataset-root-file", "`metrics --dataset-root` naming a file",
+         ("metrics", "--maps-dir", "maps", "--dataset-root", "study.yaml"),
+         "--dataset-root study.yaml is not a folder", setup=_both(OK_YAML, _npz_maps_dir)),
     Case("data-list-missing-root", "`data list` of a folder that does not exist", ("data", "list", "nodata"),
          "at nodata: the folder does not exist"),
+    # the data a queued run will read (checked at queue time) -------------------------------------
+    Case("data-root-typo", "a data root that does not exist beside an existing folder (a typo)",
+         ("queue", "study.yaml"), "does not exist, though its parent folder data does",
+         setup=_dataset(root="data/synthetc", categories="woven")),
+    Case("data-root-file", "a data root that is a file", ("queue", "study.yaml"),
+         "is a file, not a folder", setup=_dataset(root="study.yaml", categories="woven")),
+    Case("data-no-train-good", "a category without train/good", ("queue", "study.yaml"),
+         "category 'woven' has no train/good folder", setup=_dataset(_no_train_good)),
+    Case("data-empty-category", "a named category whose folder is empty", ("queue", "study.yaml"),
+         "of category 'empty' holds no synthetic data",
+         setup=_dataset(lambda d: (d / "empty").mkdir(), categories="empty")),
+    Case("data-unknown-category", "a named category the dataset does not have",
+         ("queue", "study.yaml"), "has no category 'screw'; categories found: washer, woven",
+         setup=_dataset(categories="screw")),
+    Case("data-mask-size", "a ground-truth mask of another size than its image",
+         ("queue", "study.yaml"), "is 20x16 pixels but its image",
+         setup=_dataset(_mask_of_another_size)),
+    Case("data-corrupt-mask", "a ground-truth mask that is not a readable image",
+         ("queue", "study.yaml"), "cannot read mask",
+         setup=_dataset(lambda d: _first_mask(d).write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40))),
     Case("tui-no-terminal", "`tui` without an interactive terminal", ("tui",),
          "needs an interactive terminal"),
     Case("tui-bad-size", "`tui --capture --size` not COLSxROWS",
