@@ -67,7 +67,7 @@ def test_workers_sigkill_and_sigterm_mixed_each_run_finishes_once(pg_url):
     per-category result once, each reclaim within 1.5 leases of its kill."""
     from lifecycle.chaos import check_figures, run_chaos
 
-    check_figures(run_chaos(pg_url, workers=4, runs=40, kills=12, lease_s=2.0))
+    check_figures(run_chaos(pg_url, workers=4, runs=40, kills=12))
 
 
 def test_copy_sqlite_lab_into_postgres(pg_url, tmp_path, cli):

@@ -14,7 +14,7 @@ from lifecycle.chaos import check_figures, run_chaos
 def test_four_workers_sigkill_and_sigterm_mixed_lose_and_double_nothing_on_sqlite(engine):
     from adlab.settings import database_url
 
-    check_figures(run_chaos(database_url(), workers=4, runs=40, kills=12, lease_s=2.0))
+    check_figures(run_chaos(database_url(), workers=4, runs=40, kills=12))
 
 
 def _claimed(engine, worker: str = "w"):  # noqa: ANN001, ANN202
