@@ -2,7 +2,9 @@
 
 The glue between two independent layers: :mod:`adlab.data.loco` reads the dataset (test
 images, one PNG per defect, ``defects_config.json``) and :mod:`adlab.metrics` holds the rules
-(saturation areas, AU-sPRO, AUROC over :class:`~adlab.metrics.loco_eval.LocoImage` arrays).
+(saturation areas, AU-sPRO, AUROC over :class:`~adlab.metrics.loco_eval.LocoImage` arrays);
+a sample and its map become a ``LocoImage`` by
+:func:`adlab.pipelines.components.loco_spro.loco_image`, the rule the pipelines' sPRO uses.
 Maps are TIFFs at ``<maps_dir>/<category>/test/<type>/<stem>.tiff``; each map is resized
 bilinearly to its ground-truth grid (the masks' size, for good images the test image's size) so
 that all images weigh as in the official evaluation; the image score is taken before resizing.

@@ -17,7 +17,7 @@ def torch_nearest(values: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 def torch_bilinear(amap: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """torch's bilinear upsampling (align_corners=False) in float64, rounded once to float32:
     the exact interpolated value, as the documented rule defines it. (torch's float32 kernel
-    rounds each partial product, which splits exact ties and moves pixel AP by ~5e-6.)"""
+    rounds intermediate results, which splits exact ties and moved pixel AP by 5e-6.)"""
     t = torch.from_numpy(np.asarray(amap, dtype=np.float64))[None, None]
     up = F.interpolate(t, size=size, mode="bilinear", align_corners=False)[0, 0].numpy()
     return up.astype(np.float32)
