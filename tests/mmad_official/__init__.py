@@ -48,8 +48,13 @@ def _imported(node: ast.stmt) -> list[str]:
     return []
 
 
-def load_definitions(relpath: str, names: set[str]) -> dict[str, Any]:
-    """Execute the named top-level functions/classes of an official file (and its kept imports)."""
+def load_definitions(relpath: str, names: set[str], assigns: frozenset[str] = frozenset(),
+                     imports: frozenset[str] = frozenset(),
+                     base: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Execute the named top-level functions/classes of an official file (and its kept imports,
+    plus ``imports``), the module-level assignments named in ``assigns`` (a script's
+    ``instruction``) and nothing else; ``base`` seeds the namespace (a parent class the file
+    imports from another script, such as ``GPT4Query``)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -62,12 +67,15 @@ def load_definitions(relpath: str, names: set[str]) -> dict[str, Any]:
             sys.modules["seaborn"] = stub
     path = official_root() / relpath
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    kept = _KEPT_IMPORTS | imports
     body = [n for n in tree.body
-            if (_imported(n) and set(_imported(n)) <= _KEPT_IMPORTS)
-            or (isinstance(n, (ast.FunctionDef, ast.ClassDef)) and n.name in names)]
+            if (_imported(n) and set(_imported(n)) <= kept)
+            or (isinstance(n, (ast.FunctionDef, ast.ClassDef)) and n.name in names)
+            or (isinstance(n, ast.Assign) and len(n.targets) == 1
+                and isinstance(n.targets[0], ast.Name) and n.targets[0].id in assigns)]
     found = {n.name for n in body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
     if found != names:
         pytest.fail(f"{path} no longer defines {sorted(names - found)}")
-    namespace: dict[str, Any] = {"__name__": f"mmad_official_{Path(relpath).stem}"}
+    namespace: dict[str, Any] = {**(base or {}), "__name__": f"mmad_official_{Path(relpath).stem}"}
     exec(compile(ast.Module(body=body, type_ignores=[]), str(path), "exec"), namespace)
     return namespace

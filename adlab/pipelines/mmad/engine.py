@@ -2,8 +2,9 @@
 (local models), every answer handed back the moment it arrives. N drops (halving) when
 requests time out (:class:`~adlab.pipelines.mmad.clients.base.Throttle`).
 
-A *job* is one unit sent to the model: all questions of an image (batch mode), one question
-(single mode), or the chat of one image asked turn by turn (history mode). Results reach the
+A *job* is one request of the run's protocol (:mod:`adlab.pipelines.mmad.protocol`: GPT-4o's
+cumulative requests, Gemini's split, one question per request, adlab's batch or single
+requests) or, under protocol adlab, the chat of one image asked turn by turn (history mode). Results reach the
 caller on the calling thread (``on_answers``), which stores them, so the partial-result store
 is only ever written from one thread.
 """
@@ -19,38 +20,38 @@ from adlab.pipelines.mmad.answers import answer_record, state_key
 from adlab.pipelines.mmad.clients.base import Completion, RequestFailed, VisionClient
 from adlab.pipelines.mmad.data import Question
 from adlab.pipelines.mmad.parsing import AnswerReader
-from adlab.pipelines.mmad.prompting import (ImagePart, Message, build_request, follow_up,
-                                            load_image)
+from adlab.pipelines.mmad.prompting import Message, build_request, follow_up, load_image
+from adlab.pipelines.mmad.protocol.base import Ask, Inputs, QueryProtocol
 
-
-@dataclass
-class ImageInputs:
-    """What every request about one image shares: decoded template and query images, AD text."""
-
-    templates: list[ImagePart]
-    query: ImagePart
-    ad_text: Optional[str]
+# What every request about one image shares (templates, query image, AD findings, knowledge).
+ImageInputs = Inputs
 
 
 @dataclass
 class Job:
     image: str
     questions: list[Question]  # the questions this job answers
-    mode: str  # "batch" | "single" | "history"
+    mode: str  # "ask" (a protocol's request) | "batch" | "single" | "history"
     inputs: ImageInputs
     # history mode: earlier turns of this image already answered (question, raw answer)
     replay: list[tuple[Question, str]] = field(default_factory=list)
     reader: AnswerReader = field(default_factory=AnswerReader)
+    ask: Optional[Ask] = None  # the protocol's request, its targets and their reading
 
     def messages(self) -> list[Message]:
+        if self.ask is not None:
+            return self.ask.messages
         return build_request(self.inputs.templates, self.inputs.query, self.questions,
-                             self.inputs.ad_text, batch=self.mode == "batch")
+                             self.inputs.ad_text, batch=self.mode == "batch",
+                             knowledge=self.inputs.knowledge, marked=self.inputs.marked)
 
     def answers(self, completion: Completion) -> list[dict[str, Any]]:
         """One record per question. A batch reply is kept whole in each record's ``raw`` with
         ``shared_reply`` set; a question it does not answer by itself stays unparsed (its
         export carries no answer text, so no re-scoring can read another question's letter)."""
         n = len(self.questions)
+        if self.ask is not None:
+            return self._ask_answers(self.ask, completion)
         if self.mode == "batch":
             readings = self.reader.batch(completion.text, self.questions)
             return [answer_record(q, raw=completion.text, parsed=r.letter, rule=r.rule,
@@ -65,10 +66,44 @@ class Job:
                               tokens_out=completion.tokens_out, attempts=completion.attempts,
                               finish_reason=completion.finish_reason)]
 
+    def _ask_answers(self, ask: Ask, completion: Completion) -> list[dict[str, Any]]:
+        """Records of a protocol request. A question shown with reordered options (LLaVA's
+        shuffle) is stored in mmad.json's letters: ``parsed`` is the chosen option's original
+        letter, ``parsed_shown`` the letter as read and ``option_order`` the original letters in
+        the order shown, so exports and re-scoring compare like with like."""
+        n = len(ask.targets)
+        readings = ask.read(completion.text)
+        out = []
+        for q, r in zip(ask.targets, readings):
+            shown = ask.presented.get(q.index)
+            order = option_order(q, shown) if shown is not None else None
+            letter = r.letter
+            if order is not None and letter is not None:
+                index = ord(letter) - ord("A")
+                letter = order[index] if 0 <= index < len(order) else None
+            rec = answer_record(q, raw=completion.text, parsed=letter, rule=r.rule,
+                                latency_s=completion.latency_s, tokens_in=completion.tokens_in / n,
+                                tokens_out=completion.tokens_out / n, attempts=completion.attempts,
+                                shared_reply=ask.shared, finish_reason=completion.finish_reason)
+            if order is not None:
+                rec["option_order"], rec["parsed_shown"] = order, r.letter
+            if len(ask.listed) > 1:
+                rec["listed"] = [x.index for x in ask.listed]
+            out.append(rec)
+        return out
+
     def failed(self, exc: RequestFailed) -> list[dict[str, Any]]:
         return [answer_record(q, raw=None, parsed=None, latency_s=exc.latency_s, tokens_in=0,
                               tokens_out=0, attempts=exc.attempts, error=str(exc))
                 for q in self.questions]
+
+
+def option_order(q: Question, shown: Question) -> str:
+    """The original letters of ``q``'s options in the order ``shown`` presents them."""
+    by_text: dict[str, list[str]] = {}
+    for letter, text in q.options.items():
+        by_text.setdefault(text, []).append(letter)
+    return "".join(by_text[text].pop(0) for text in shown.options.values())
 
 
 def run_history(client: VisionClient, job: Job, all_questions: Sequence[Question]) -> list[dict]:
@@ -84,7 +119,8 @@ def run_history(client: VisionClient, job: Job, all_questions: Sequence[Question
             continue
         if not history:
             history = build_request(job.inputs.templates, job.inputs.query, [q],
-                                    job.inputs.ad_text, batch=False)
+                                    job.inputs.ad_text, batch=False,
+                                    knowledge=job.inputs.knowledge, marked=job.inputs.marked)
         else:
             history = follow_up(history, last_answer, q)
         if q.index in done:
@@ -104,30 +140,30 @@ def run_history(client: VisionClient, job: Job, all_questions: Sequence[Question
 
 def image_inputs(root: Path, image: str, templates: Sequence[str], max_size: tuple[int, int],
                  ad_text: Optional[str]) -> ImageInputs:
+    """adlab's image handling (shrink to ``max_size``); protocols use their ImagePolicy."""
     return ImageInputs(templates=[load_image(root / t, max_size) for t in templates],
                        query=load_image(root / image, max_size), ad_text=ad_text)
 
 
 def make_jobs(images: Iterable[str], todo: Mapping[str, list[Question]],
               all_questions: Mapping[str, list[Question]], stored: Mapping[str, Mapping[str, Any]],
-              inputs_for: Callable[[str], ImageInputs], mode: str,
-              reader: Optional[AnswerReader] = None) -> Iterator[Job]:
-    """Jobs for the questions still to ask, image by image; images are decoded lazily."""
-    reader = reader or AnswerReader()
+              inputs_for: Callable[[str], ImageInputs], protocol: QueryProtocol,
+              history: bool = False, reader: Optional[AnswerReader] = None) -> Iterator[Job]:
+    """Jobs for the questions still to ask, image by image (images are decoded lazily): the
+    protocol's requests, or, in chat history mode (protocol adlab), one job per image."""
+    reader = reader or getattr(protocol, "reader", None) or AnswerReader()
     for image in images:
         missing = todo.get(image) or []
         if not missing:
             continue
         inputs = inputs_for(image)
-        if mode == "batch":
-            yield Job(image, list(missing), mode, inputs, reader=reader)
-        elif mode == "history":
+        if history:
             replay = [(q, str(stored[state_key(q)].get("raw") or ""))
                       for q in all_questions[image] if q not in missing and state_key(q) in stored]
-            yield Job(image, list(missing), mode, inputs, replay, reader=reader)
-        else:
-            for q in missing:
-                yield Job(image, [q], mode, inputs, reader=reader)
+            yield Job(image, list(missing), "history", inputs, replay, reader=reader)
+            continue
+        for ask in protocol.asks(inputs, all_questions[image], {q.index for q in missing}):
+            yield Job(image, list(ask.targets), "ask", inputs, reader=reader, ask=ask)
 
 
 def execute(jobs: Iterator[Job], client: VisionClient, all_questions: Mapping[str, list[Question]],
@@ -206,3 +242,32 @@ def _execute_serial(jobs: Iterator[Job], client: VisionClient,
         if len(pending) >= max(1, client.batch_size):
             flush()
     flush()
+
+
+def run_protocol(params: Any, entry: Any) -> tuple[QueryProtocol, str]:
+    """The run's protocol and its label for logs (``official gpt4o``, ``adlab batch``, ...)."""
+    from adlab.pipelines.mmad.protocol import protocol_for
+
+    protocol = protocol_for(params, entry)
+    ev = params.eval
+    if params.protocol == "official":
+        return protocol, f"official {protocol.name}"
+    return protocol, "adlab " + ("history" if ev.history else "batch" if ev.batch_mode else "single")
+
+
+def plan_jobs(params: Any, protocol: QueryProtocol, root: Path, data: Mapping[str, Any],
+              ad_records: Mapping[str, Mapping[str, Any]], images: Iterable[str],
+              todo: Mapping[str, list[Question]], all_questions: Mapping[str, list[Question]],
+              stored: Mapping[str, Mapping[str, Any]]) -> Iterator[Job]:
+    """The jobs of an ``mmad`` run: its protocol's requests over lazily prepared inputs."""
+    from adlab.pipelines.mmad.protocol.inputs import KNOWLEDGE_FILE, InputsBuilder
+
+    ev = params.eval
+    knowledge = None
+    if ev.domain_knowledge:
+        knowledge = (Path(ev.domain_knowledge_path).expanduser() if ev.domain_knowledge_path
+                     else root / KNOWLEDGE_FILE)
+    inputs_for = InputsBuilder(root, data, protocol.images, ev.few_shot, bool(ev.similar_template),
+                               ad_records, params.ad.findings, knowledge)
+    return make_jobs(images, todo, all_questions, stored, inputs_for, protocol,
+                     history=bool(ev.history) and params.protocol != "official")

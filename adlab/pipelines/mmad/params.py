@@ -3,7 +3,8 @@
 Top level: ``ad_model``, ``llm``, ``data_root``, ``output_dir``; sections ``eval`` (sampling and
 prompting protocol), ``ad`` (where the AD findings come from), ``api`` (remote endpoints) and
 ``local`` (Hugging Face models). The seed runner's flags (``--llm``, ``--few-shot``, ...) map onto
-these paths (``MMAD_SHORTCUTS`` in the spec). Import-light: pydantic and the registry only.
+these paths (``MMAD_SHORTCUTS`` in the spec). Import-light: pydantic, the registry and the
+protocol table (per-protocol defaults: templates, max_tokens, temperature; PIL, no SDKs).
 
 Secrets never enter params (they are stored in the database): keys come from environment
 variables only, and a value that looks like a key is refused (the lab's one rule,
@@ -33,7 +34,11 @@ def _refuse_secrets(value: Any, path: str) -> None:
 
 class EvalParams(PipelineParams):
     few_shot: int = Field(default=1, ge=0, le=8, description="normal template images shown (0-8)")
-    similar_template: bool = Field(default=True, description="true: similar_templates; false: random_templates")
+    similar_template: Optional[bool] = Field(
+        default=None, description="true: similar_templates; false: random_templates (the first "
+                                  "few_shot of mmad.json's list); null = the protocol's: random "
+                                  "under official (MMAD's scripts without --similar_template), "
+                                  "similar under adlab")
     max_images: Optional[int] = Field(default=None, ge=1, description="null = all; applied after sampling")
     sample_per_folder: Optional[int] = Field(default=None, ge=1,
                                              description="N images per dataset/category/split folder (null = all)")
@@ -46,8 +51,18 @@ class EvalParams(PipelineParams):
     history: bool = Field(default=False, description="ask one question per turn, keeping the chat history")
     resume: bool = Field(default=False, description="accepted for the seed's --resume; adlab always "
                                                     "resumes a re-claimed run from its stored answers")
-    max_tokens: int = Field(default=200, ge=1, le=8192, description="answer length limit")
-    temperature: float = Field(default=0.0, ge=0.0, le=2.0)
+    max_tokens: Optional[int] = Field(default=None, ge=1, le=8192,
+                                      description="answer length limit; null = the protocol's "
+                                                  "(official: the family script's, adlab: 200)")
+    temperature: Optional[float] = Field(default=None, ge=0.0, le=2.0,
+                                         description="null = the protocol's (official: the "
+                                                     "family script's or the API's default; "
+                                                     "adlab: 0)")
+    domain_knowledge: bool = Field(default=False, description="put MMAD's domain knowledge of "
+                                   "the category (domain_knowledge.json) in the prompt")
+    domain_knowledge_path: Optional[str] = Field(
+        default=None, description="MMAD's domain_knowledge.json; default: "
+                                  "<data_root>/domain_knowledge.json")
     error_budget: float = Field(default=0.1, ge=0.0, le=1.0,
                                 description="fraction of questions that may fail after retries "
                                             "before the run fails")
@@ -88,6 +103,10 @@ class AdParams(PipelineParams):
     checkpoint_run: Optional[int] = Field(default=None, description="an anomalib run whose "
                                                                      "exported models score the images")
     fit: FitParams = Field(default_factory=FitParams)
+    findings: Literal["text", "image", "both"] = Field(
+        default="text", description="how the AD findings enter the prompt: text, image (the "
+                                    "query image with the defect box drawn in red, MMAD's Expert "
+                                    "Agent) or both")
 
     @field_validator("output")
     @classmethod
@@ -158,12 +177,15 @@ class MmadParams(PipelineParams):
     output_dir: Optional[str] = Field(default=None, description="extra folder for answers_*.json "
                                                                 "(they are run artifacts anyway)")
     protocol: Literal["official", "adlab"] = Field(
-        default="adlab", description="reading of replies: official = the MMAD query script of "
-                                     "the model's family (first/last letter, difflib fallback); "
-                                     "adlab = strict (never an article or a word)")
+        default="official", description="official = the MMAD query script of the model's family "
+                                        "(prompt, question grouping, templates, images, "
+                                        "sampling, first/last letter and difflib reading); "
+                                        "adlab = adlab's prompt, strict reading (never an "
+                                        "article or a word)")
     family: Optional[str] = Field(default=None, description="MMAD script family under protocol "
-                                  "official (gpt4o, gemini, claude, qwen, llava, cambrian, "
-                                  "internvl, minicpm); null = from the model name")
+                                  "official (gpt4o, gpt4o-mini, claude, gemini, qwen, qwen-vl, "
+                                  "llava, cambrian, internvl, minicpm); null = the registry's or "
+                                  "from the model name")
     eval: EvalParams = Field(default_factory=EvalParams)
     ad: AdParams = Field(default_factory=AdParams)
     api: ApiParams = Field(default_factory=ApiParams)
@@ -195,13 +217,23 @@ class MmadParams(PipelineParams):
         if entry.provider == "openai-compatible" and not entry.base_url:
             raise ValueError(f"llm {self.llm!r} is served by an OpenAI-compatible endpoint but no "
                              "endpoint is given; set api.base_url (e.g. http://127.0.0.1:8000/v1)")
+        from adlab.pipelines.mmad.protocol import FAMILIES, protocol_for
+
+        if self.family is not None and self.family not in FAMILIES:
+            raise ValueError(f"family {self.family!r} is not an MMAD script family; use one of "
+                             f"{', '.join(sorted(FAMILIES))} or null")
+        official = self.protocol == "official"
+        if official and (self.eval.batch_mode or self.eval.history):
+            which = "eval.batch_mode" if self.eval.batch_mode else "eval.history"
+            raise ValueError(f"{which} is a protocol adlab setting; protocol official groups the "
+                             "questions as the family's MMAD script does. Set protocol: adlab "
+                             f"or remove {which}")
         if self.eval.batch_mode is None:
             self.eval.batch_mode = bool(entry.defaults.get("batch_mode", False))
-        from adlab.metrics.mmad_parsing import OFFICIAL_RULES
-
-        if self.family is not None and self.family not in OFFICIAL_RULES:
-            raise ValueError(f"family {self.family!r} is not an MMAD script family; use one of "
-                             f"{', '.join(sorted(OFFICIAL_RULES))} or null")
+        if self.eval.similar_template is None:
+            self.eval.similar_template = not official
+        gen = protocol_for(self, entry).generation(self.eval.max_tokens, self.eval.temperature)
+        self.eval.max_tokens, self.eval.temperature = gen.max_tokens, gen.temperature
         if self.eval.history and self.eval.batch_mode:
             raise ValueError("eval.history asks one question per turn, so it cannot be combined "
                              "with eval.batch_mode: true; set one of them to false")

@@ -7,7 +7,7 @@ model id or local folder loaded with transformers.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Optional
 
 API_PROVIDERS = ("openai", "anthropic", "gemini", "openai-compatible")
@@ -37,6 +37,9 @@ class ModelEntry:
     # why the id differs from the seed's (a checkpoint that does not exist, a retired model);
     # shown by `adlab models`. Any mapping is overridden per run with api.model_id.
     note: str = ""
+    # the MMAD query script family reproduced under protocol official (protocol.FAMILIES key);
+    # "" = from the model's name
+    family: str = ""
 
     @property
     def kind(self) -> str:
@@ -48,29 +51,32 @@ class ModelEntry:
 
 
 MODEL_REGISTRY: dict[str, ModelEntry] = {e.name: e for e in (
-    ModelEntry("gpt-4o", "openai", "gpt-4o", "OpenAI GPT-4o"),
-    ModelEntry("gpt-4o-mini", "openai", "gpt-4o-mini", "OpenAI GPT-4o mini"),
-    ModelEntry("claude", "anthropic", "claude-sonnet-4-20250514", "Anthropic Claude Sonnet 4"),
-    ModelEntry("claude-haiku", "anthropic", "claude-3-5-haiku-20241022", "Anthropic Claude 3.5 Haiku"),
+    ModelEntry("gpt-4o", "openai", "gpt-4o", "OpenAI GPT-4o", family="gpt4o"),
+    ModelEntry("gpt-4o-mini", "openai", "gpt-4o-mini", "OpenAI GPT-4o mini", family="gpt4o-mini"),
+    ModelEntry("claude", "anthropic", "claude-sonnet-4-20250514", "Anthropic Claude Sonnet 4",
+               family="claude"),
+    ModelEntry("claude-haiku", "anthropic", "claude-3-5-haiku-20241022",
+               "Anthropic Claude 3.5 Haiku", family="claude"),
     ModelEntry("gemini", "gemini", "gemini-2.5-flash", "Google Gemini 2.5 Flash",
                note="the seed's gemini-1.5-flash (MMAD's paper model) is retired by Google; "
-                    "set api.model_id to use another"),
+                    "set api.model_id to use another", family="gemini"),
     ModelEntry("gemini-pro", "gemini", "gemini-2.5-pro", "Google Gemini 2.5 Pro",
                note="the seed's gemini-1.5-pro (MMAD's paper model) is retired by Google; "
-                    "set api.model_id to use another"),
-    ModelEntry("qwen", "hf", "Qwen/Qwen2.5-VL-7B-Instruct", "Qwen2.5-VL 7B"),
+                    "set api.model_id to use another", family="gemini"),
+    ModelEntry("qwen", "hf", "Qwen/Qwen2.5-VL-7B-Instruct", "Qwen2.5-VL 7B", family="qwen"),
     ModelEntry("qwen-2b", "hf", "Qwen/Qwen2-VL-2B-Instruct", "Qwen2-VL 2B",
                note="the seed's Qwen/Qwen2.5-VL-2B-Instruct was never published (Qwen2.5-VL "
                     "comes in 3B, 7B, 32B, 72B); the 2B model is Qwen2-VL-2B-Instruct. For "
-                    "the smallest Qwen2.5-VL set llm: Qwen/Qwen2.5-VL-3B-Instruct"),
-    ModelEntry("qwen3-vl-8b", "hf", "Qwen/Qwen3-VL-8B-Instruct", "Qwen3-VL 8B"),
+                    "the smallest Qwen2.5-VL set llm: Qwen/Qwen2.5-VL-3B-Instruct", family="qwen"),
+    ModelEntry("qwen3-vl-8b", "hf", "Qwen/Qwen3-VL-8B-Instruct", "Qwen3-VL 8B", family="qwen"),
     # The seed named OpenGVLab/InternVL2-8B, which only loads with trust_remote_code and its own
     # chat(); the transformers-native port of the same family is InternVL3 "-hf".
-    ModelEntry("internvl", "hf", "OpenGVLab/InternVL3-8B-hf", "InternVL3 8B (transformers-native)"),
+    ModelEntry("internvl", "hf", "OpenGVLab/InternVL3-8B-hf", "InternVL3 8B (transformers-native)",
+               family="internvl"),
     ModelEntry("llava", "hf", "llava-hf/llava-1.5-7b-hf", "LLaVA 1.5 7B",
-               defaults={"batch_mode": False}),
+               defaults={"batch_mode": False}, family="llava"),
     ModelEntry("llava-onevision", "hf", "llava-hf/llava-onevision-qwen2-7b-ov-hf",
-               "LLaVA-OneVision Qwen2 7B", defaults={"batch_mode": False}),
+               "LLaVA-OneVision Qwen2 7B", defaults={"batch_mode": False}, family="llava"),
 )}
 
 
@@ -98,14 +104,11 @@ def resolve_llm(name: str, *, provider: str = "auto", base_url: Optional[str] = 
             entry = ModelEntry(text, kind, text, "endpoint model", defaults=_hf_defaults(text))
     if provider not in ("auto", entry.provider):
         # e.g. a registry name served by a compatible endpoint: keep its id, change the protocol
-        entry = ModelEntry(entry.name, provider, entry.model_id, entry.description, entry.defaults,
-                           entry.base_url, entry.note)
+        entry = replace(entry, provider=provider)
     if base_url is not None and entry.provider == "hf":
-        entry = ModelEntry(entry.name, "openai-compatible", entry.model_id, entry.description,
-                           entry.defaults, base_url, entry.note)
+        entry = replace(entry, provider="openai-compatible", base_url=base_url)
     if base_url is not None:
-        entry = ModelEntry(entry.name, entry.provider, entry.model_id, entry.description,
-                           entry.defaults, base_url, entry.note)
+        entry = replace(entry, base_url=base_url)
     return entry
 
 

@@ -22,14 +22,13 @@ from adlab.pipelines.base import RunContext
 from adlab.pipelines.mmad import answers as ans
 from adlab.pipelines.mmad.ad_predict import data_paths
 from adlab.pipelines.mmad.data import (Question, load_mmad, questions_of, sampled_file,
-                                       select_images, templates_of)
+                                       select_images)
 from adlab.pipelines.mmad.params import MmadParams
 from adlab.pipelines.mmad.registry import resolve_llm
 
 
-def _ad_texts(ctx: RunContext, p: MmadParams, images: list[str]) -> dict[str, str]:
+def _ad_records(ctx: RunContext, p: MmadParams, images: list[str]) -> dict[str, Any]:
     from adlab.pipelines.mmad.ad_findings import match_images, predictions_source, read_predictions
-    from adlab.pipelines.mmad.prompting import describe_ad
 
     if p.ad_model is None:
         return {}
@@ -41,7 +40,7 @@ def _ad_texts(ctx: RunContext, p: MmadParams, images: list[str]) -> dict[str, st
             level="warning" if missing else "info")
     ctx.set_info("ad_predictions", {"path": str(source), "matched": len(found), "missing": missing})
     ctx.metric("ad_missing", float(missing))
-    return {image: describe_ad(rec) for image, rec in found.items()}
+    return dict(found)
 
 
 class Progress:
@@ -92,8 +91,7 @@ class Progress:
 
 def run(ctx: RunContext) -> None:
     from adlab.pipelines.mmad.clients import make_client
-    from adlab.pipelines.mmad.engine import execute, image_inputs, make_jobs
-    from adlab.pipelines.mmad.parsing import answer_reader
+    from adlab.pipelines.mmad.engine import execute, plan_jobs, run_protocol
 
     p = ctx.params
     assert isinstance(p, MmadParams)
@@ -112,12 +110,12 @@ def run(ctx: RunContext) -> None:
                             "normal": subset.normal, "anomaly": subset.anomaly, "total": subset.total})
     per_image = {image: questions_of(image, data[image]) for image in subset.images}
     questions = [q for qs in per_image.values() for q in qs]
-    ad_texts = _ad_texts(ctx, p, subset.images)
+    ad_records = _ad_records(ctx, p, subset.images)
 
     stored = ctx.state.items(ans.PREFIX)
     if ev.resume and p.output_dir and not stored:
         earlier = Path(p.output_dir).expanduser() / ans.answers_filename(
-            ev.few_shot, p.llm, ev.similar_template, p.ad_model)
+            ev.few_shot, p.llm, bool(ev.similar_template), p.ad_model)
         if earlier.is_file():
             for key, rec in ans.records_from_file(earlier, questions).items():
                 ctx.state.put(key, rec)
@@ -133,7 +131,7 @@ def run(ctx: RunContext) -> None:
                 f"asking the {n_todo} missing")
 
     entry = resolve_llm(p.llm, provider=p.api.provider, base_url=p.api.base_url)
-    mode = "history" if ev.history else ("batch" if ev.batch_mode else "single")
+    protocol, mode = run_protocol(p, entry)
     ctx.set_info("llm", {"name": entry.name, "provider": entry.provider,
                          "model_id": p.api.model_id or entry.model_id, "base_url": entry.base_url,
                          "mode": mode})
@@ -146,13 +144,9 @@ def run(ctx: RunContext) -> None:
                 f"({entry.provider}, {mode} mode, {client.concurrency} in flight"
                 f"{f', batches of {client.batch_size}' if client.batch_size > 1 else ''})")
 
-        def inputs_for(image: str) -> Any:
-            return image_inputs(root, image, templates_of(data[image], ev.few_shot, ev.similar_template),
-                                tuple(ev.max_image_size), ad_texts.get(image))
-
         try:
-            execute(make_jobs(subset.images, todo, per_image, stored, inputs_for, mode,
-                              answer_reader(p, entry.model_id)),
+            execute(plan_jobs(p, protocol, root, data, ad_records, subset.images, todo, per_image,
+                              stored),
                     client, per_image, progress.add, progress.tick)
         finally:
             client.close()
@@ -191,7 +185,7 @@ def _finish(ctx: RunContext, p: MmadParams, questions: list[Question], subset: A
         ctx.log(f"{counts['unparseable']} answer(s) had no choice letter A-E and count as wrong",
                 level="warning")
     ev = p.eval
-    filename = ans.answers_filename(ev.few_shot, p.llm, ev.similar_template, p.ad_model)
+    filename = ans.answers_filename(ev.few_shot, p.llm, bool(ev.similar_template), p.ad_model)
     meta = ans.meta_document(
         experiment_name=ctx.name, llm=p.llm, model_id=model_id, ad_model=p.ad_model,
         few_shot=ev.few_shot, table=table, processed=len(subset.images), errors=errors,

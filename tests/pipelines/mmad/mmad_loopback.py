@@ -42,6 +42,7 @@ class LoopbackServer:
     def __init__(self, script: Optional[Script] = None) -> None:
         self.script = script or Script()
         self.log: list[Request] = []
+        self.bodies: list[tuple[str, dict]] = []  # every request's path and JSON body, in order
         self._lock = threading.Lock()
         self.in_flight = 0
         self.max_in_flight = 0
@@ -138,6 +139,8 @@ class LoopbackServer:
         length = int(h.headers.get("Content-Length") or 0)
         body = json.loads(h.rfile.read(length) or b"{}")
         path = h.path
+        with self._lock:
+            self.bodies.append((path, body))
         if path.endswith("/chat/completions"):
             api, text, images = "openai", *self._openai_text(body)
         elif path.endswith("/messages"):

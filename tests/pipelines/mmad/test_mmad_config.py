@@ -34,7 +34,7 @@ def test_registry_has_the_seed_names_and_resolves_other_forms():
 def test_llava_defaults_to_one_question_per_request_unless_set():
     assert MmadParams.model_validate({"llm": "llava"}).eval.batch_mode is False
     assert MmadParams.model_validate({"llm": "llava-onevision"}).eval.batch_mode is False
-    assert MmadParams.model_validate({"llm": "llava", "eval": {"batch_mode": True}}).eval.batch_mode is True
+    assert MmadParams.model_validate({"llm": "llava", "protocol": "adlab", "eval": {"batch_mode": True}}).eval.batch_mode is True
     assert MmadParams.model_validate({"llm": "gpt-4o"}).eval.batch_mode is False
 
 
@@ -56,7 +56,7 @@ def test_params_that_look_like_secrets_are_refused(field, value):
 
 def test_seed_shortcuts_name_and_partition(mmad_tree):
     root, _ = mmad_tree
-    raw = {"pipeline": "mmad", "ad_model": None, "llm": "qwen",
+    raw = {"pipeline": "mmad", "ad_model": None, "llm": "qwen", "protocol": "adlab",
            "eval": {"few_shot": 1, "similar_template": True, "sample_per_folder": 1}}
     shortcuts = {"llm": "gpt-4o", "few_shot": 3, "max_images": 4, "sample_seed": 7,
                  "batch_mode": True, "data_root": str(root), "resume": True,

@@ -21,8 +21,10 @@ def _openai_key(monkeypatch):
 
 
 def _params(root: Path, server: LoopbackServer, llm: str = "gpt-4o", suffix: str = "/v1", **over):
-    config = {"llm": llm, "data_root": str(root), "api": {"base_url": server.url + suffix,
-                                                           "backoff_s": 0.01, "max_retries": 2}}
+    # these tests are about adlab's run mechanics (one request per question, batch and
+    # history modes); protocol official is covered by test_mmad_protocol_api.py
+    config = {"llm": llm, "data_root": str(root), "protocol": "adlab",
+              "api": {"base_url": server.url + suffix, "backoff_s": 0.01, "max_retries": 2}}
     for key, value in over.items():
         section, _, leaf = key.rpartition("__")
         (config.setdefault(section, {}) if section else config)[leaf] = value

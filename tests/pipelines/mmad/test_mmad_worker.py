@@ -31,6 +31,7 @@ def _queue(cli, tmp_path: Path, config: dict, *flags: str) -> list[int]:
 
 def _config(root: Path, server: LoopbackServer, **eval_) -> dict:
     return {"pipeline": "mmad", "ad_model": None, "llm": "qwen", "data_root": str(root),
+            "protocol": "adlab",  # the seed's flags (--batch-mode) are adlab's protocol
             "api": {"base_url": server.url + "/v1", "provider": "openai", "backoff_s": 0.05,
                     "concurrency": 2},
             "eval": {"few_shot": 1, "similar_template": True, **eval_}}

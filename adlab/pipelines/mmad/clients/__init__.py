@@ -32,24 +32,33 @@ def api_key_for(entry: ModelEntry, key_env: str | None) -> str:
 
 def make_client(entry: ModelEntry, params: Any, device: str,
                 on_retry: Optional[Callable[[str], None]] = None) -> VisionClient:
-    """``params`` is MmadParams; model id, endpoint and limits come from ``params.api``/``local``;
+    """``params`` is MmadParams; model id, endpoint and limits come from ``params.api``/``local``,
+    generation settings from the run's protocol (None: not sent, the API's default);
     ``on_retry`` hears about every retry (from request threads: it must be thread-safe)."""
+    from adlab.pipelines.mmad.protocol import protocol_for
+
     api, ev = params.api, params.eval
     model_id = api.model_id or entry.model_id
+    protocol = protocol_for(params, entry)
+    gen = protocol.generation(ev.max_tokens, ev.temperature)
     if entry.provider == "hf":
         from adlab.pipelines.mmad.clients.hf_local import HFClient
 
         return HFClient(name=entry.name, model_id=model_id, device=device,
                         batch_size=params.local.batch_size, dtype=params.local.dtype,
-                        max_tokens=ev.max_tokens, temperature=ev.temperature,
+                        max_tokens=gen.max_tokens or protocol.local.max_new_tokens,
+                        temperature=gen.temperature,
                         trust_remote_code=params.local.trust_remote_code,
-                        attn_implementation=params.local.attn_implementation)
+                        attn_implementation=params.local.attn_implementation,
+                        chat_template_kwargs=protocol.local.chat_template,
+                        processor_kwargs=protocol.local.processor)
     policy = RetryPolicy(max_retries=api.max_retries, backoff_s=api.backoff_s,
                          max_backoff_s=api.max_backoff_s, on_retry=on_retry,
                          throttle=Throttle(api.concurrency))
     common = dict(name=entry.name, model_id=model_id, api_key=api_key_for(entry, api.api_key_env),
                   base_url=entry.base_url, timeout_s=api.timeout_s, policy=policy,
-                  concurrency=api.concurrency, max_tokens=ev.max_tokens, temperature=ev.temperature)
+                  concurrency=api.concurrency, max_tokens=gen.max_tokens,
+                  temperature=gen.temperature)
     if entry.provider in ("openai", "openai-compatible"):
         from adlab.pipelines.mmad.clients.openai_client import OpenAIClient
 
@@ -57,8 +66,12 @@ def make_client(entry: ModelEntry, params: Any, device: str,
             raise PipelineError(f"llm {entry.name!r} is served by an OpenAI-compatible endpoint; set "
                                 f"api.base_url (e.g. http://localhost:8000/v1 for vLLM)")
         stream = api.stream if api.stream is not None else entry.provider == "openai-compatible"
+        # a served local model renders the chat template itself: pass the protocol's arguments
+        # (Qwen's add_vision_id) the way vLLM and transformers serve take them
+        extra = ({"chat_template_kwargs": dict(protocol.local.chat_template)}
+                 if entry.provider == "openai-compatible" and protocol.local.chat_template else None)
         return OpenAIClient(**common, detail=api.image_detail, provider=entry.provider,
-                            stream=stream)
+                            stream=stream, extra_body=extra)
     if entry.provider == "anthropic":
         from adlab.pipelines.mmad.clients.anthropic_client import AnthropicClient
 

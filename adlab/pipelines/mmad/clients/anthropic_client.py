@@ -11,8 +11,11 @@ from adlab.pipelines.mmad.prompting import ImagePart, Message
 
 
 def to_anthropic(messages: Sequence[Message]) -> list[dict[str, Any]]:
+    """The conversation turns (a system message goes in the request's ``system`` field)."""
     out = []
     for m in messages:
+        if m.role == "system":
+            continue
         content: list[dict[str, Any]] = []
         for part in m.parts:
             if isinstance(part, ImagePart):
@@ -40,8 +43,8 @@ class AnthropicClient:
     provider = "anthropic"
 
     def __init__(self, *, name: str, model_id: str, api_key: str, base_url: Optional[str],
-                 timeout_s: float, policy: RetryPolicy, concurrency: int, max_tokens: int,
-                 temperature: float) -> None:
+                 timeout_s: float, policy: RetryPolicy, concurrency: int,
+                 max_tokens: Optional[int], temperature: Optional[float]) -> None:
         import anthropic
 
         self.name, self.model_id, self.concurrency = name, model_id, concurrency
@@ -53,8 +56,11 @@ class AnthropicClient:
 
     def _send(self, messages: Sequence[Message]) -> Completion:
         # This SDK generation takes no temperature (the current models fix sampling themselves).
+        system = "\n".join(m.text for m in messages if m.role == "system")
+        extra: dict[str, Any] = {"system": system} if system else {}
+        # the messages API requires max_tokens: MMAD's API scripts' 200 when none is set
         resp = self._client.messages.create(model=self.model_id, messages=to_anthropic(messages),
-                                            max_tokens=self._max_tokens)
+                                            max_tokens=self._max_tokens or 200, **extra)
         text = "".join(getattr(b, "text", "") for b in resp.content if getattr(b, "type", "") == "text")
         usage = resp.usage
         return Completion(text=text, tokens_in=int(getattr(usage, "input_tokens", 0) or 0),

@@ -14,7 +14,9 @@ def to_gemini(messages: Sequence[Message]) -> list[Any]:
 
     contents = []
     for m in messages:
-        parts = [types.Part.from_bytes(data=p.jpeg(), mime_type=p.mime) if isinstance(p, ImagePart)
+        if m.role == "system":
+            continue  # sent as the config's system_instruction
+        parts = [types.Part.from_bytes(data=p.payload(), mime_type=p.mime) if isinstance(p, ImagePart)
                  else types.Part.from_text(text=p) for p in m.parts]
         contents.append(types.Content(role="model" if m.role == "assistant" else "user", parts=parts))
     return contents
@@ -43,8 +45,8 @@ class GeminiClient:
     provider = "gemini"
 
     def __init__(self, *, name: str, model_id: str, api_key: str, base_url: Optional[str],
-                 timeout_s: float, policy: RetryPolicy, concurrency: int, max_tokens: int,
-                 temperature: float) -> None:
+                 timeout_s: float, policy: RetryPolicy, concurrency: int,
+                 max_tokens: Optional[int], temperature: Optional[float]) -> None:
         from google import genai
         from google.genai import types
 
@@ -59,8 +61,10 @@ class GeminiClient:
         self.throttle = policy.throttle  # the engine keeps at most throttle.limit in flight
 
     def _send(self, messages: Sequence[Message]) -> Completion:
+        system = "\n".join(m.text for m in messages if m.role == "system")
+        config = self._config.model_copy(update={"system_instruction": system}) if system else self._config
         resp = self._client.models.generate_content(model=self.model_id, contents=to_gemini(messages),
-                                                    config=self._config)
+                                                    config=config)
         usage = resp.usage_metadata
         return Completion(text=resp.text or "",
                           tokens_in=int(getattr(usage, "prompt_token_count", 0) or 0),

@@ -3,7 +3,11 @@
 Any checkpoint that ``AutoModelForImageTextToText`` and ``AutoProcessor`` load (Qwen2.5-VL,
 Qwen3-VL, LLaVA, LLaVA-OneVision, InternVL "-hf", ...) works, from a hub id or a local folder.
 bf16 on GPUs that support it (fp16 otherwise), fp32 on CPU; prompts are batched (left padding)
-and decoded greedily unless a temperature is set.
+and decoded greedily at temperature 0, sampled above it, and with the checkpoint's own
+generation config when no temperature is set (MMAD's Qwen2.5-VL script). The run's protocol
+adds chat-template arguments (Qwen's ``add_vision_id``) and processor loading arguments
+(Qwen's ``min_pixels``/``max_pixels``). :meth:`HFClient.prepare` is what the processor gets:
+the rendered prompt texts and the images in order.
 """
 from __future__ import annotations
 
@@ -39,8 +43,10 @@ class HFClient:
     provider = "hf"
 
     def __init__(self, *, name: str, model_id: str, device: str, batch_size: int, dtype: str,
-                 max_tokens: int, temperature: float, trust_remote_code: bool = False,
-                 attn_implementation: Optional[str] = None) -> None:
+                 max_tokens: int, temperature: Optional[float], trust_remote_code: bool = False,
+                 attn_implementation: Optional[str] = None,
+                 chat_template_kwargs: Optional[dict[str, Any]] = None,
+                 processor_kwargs: Optional[dict[str, Any]] = None) -> None:
         import torch
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
@@ -52,7 +58,8 @@ class HFClient:
             kwargs["attn_implementation"] = attn_implementation
         start = time.perf_counter()
         try:
-            self.processor = AutoProcessor.from_pretrained(model_id, **kwargs)
+            self.processor = AutoProcessor.from_pretrained(model_id, **kwargs,
+                                                           **(processor_kwargs or {}))
             self.model = AutoModelForImageTextToText.from_pretrained(model_id, dtype=self.dtype, **kwargs)
         except (OSError, ValueError) as exc:
             raise PipelineError(
@@ -68,6 +75,24 @@ class HFClient:
                 tokenizer.pad_token = tokenizer.eos_token
         self._pad_id = getattr(tokenizer, "pad_token_id", None)
         self._max_tokens, self._temperature = max_tokens, temperature
+        self._chat_kwargs = dict(chat_template_kwargs or {})
+
+    def prepare(self, batch: Sequence[Sequence[Message]]) -> tuple[list[str], list[Any]]:
+        """The processor's inputs: each conversation rendered by the chat template (with the
+        protocol's arguments) and every image of the batch, in order."""
+        texts = [self.processor.apply_chat_template(to_chat(m), add_generation_prompt=True,
+                                                    tokenize=False, **self._chat_kwargs)
+                 for m in batch]
+        images = [p.image for m in batch for msg in m for p in msg.parts if isinstance(p, ImagePart)]
+        return texts, images
+
+    def generation_kwargs(self) -> dict[str, Any]:
+        gen: dict[str, Any] = {"max_new_tokens": self._max_tokens}
+        if self._temperature is not None:
+            gen["do_sample"] = self._temperature > 0
+            if self._temperature > 0:
+                gen["temperature"] = self._temperature
+        return gen
 
     def complete(self, messages: Sequence[Message]) -> Completion:
         return self.complete_batch([messages])[0]
@@ -77,18 +102,14 @@ class HFClient:
 
         start = time.perf_counter()
         try:
-            inputs = self.processor.apply_chat_template(
-                [to_chat(m) for m in batch], add_generation_prompt=True, tokenize=True,
-                return_dict=True, return_tensors="pt", processor_kwargs={"padding": True})
+            texts, images = self.prepare(batch)
+            inputs = self.processor(text=texts, images=images or None, padding=True,
+                                    return_tensors="pt")
             inputs = inputs.to(self.device)
             if "pixel_values" in inputs and torch.is_floating_point(inputs["pixel_values"]):
                 inputs["pixel_values"] = inputs["pixel_values"].to(self.dtype)
-            gen: dict[str, Any] = {"max_new_tokens": self._max_tokens,
-                                   "do_sample": self._temperature > 0}
-            if self._temperature > 0:
-                gen["temperature"] = self._temperature
             with torch.inference_mode():
-                out = self.model.generate(**inputs, **gen)
+                out = self.model.generate(**inputs, **self.generation_kwargs())
         except torch.cuda.OutOfMemoryError as exc:
             raise PipelineError(f"{self.model_id}: out of GPU memory with {len(batch)} prompt(s) "
                                 f"per batch ({exc}); lower local.batch_size or eval.max_image_size") from None

@@ -18,8 +18,8 @@ from adlab.pipelines.mmad.prompting import ImagePart, Message
 def to_openai(messages: Sequence[Message], detail: str) -> list[dict[str, Any]]:
     out = []
     for m in messages:
-        if m.role == "assistant":
-            out.append({"role": "assistant", "content": m.text})
+        if m.role in ("assistant", "system"):
+            out.append({"role": m.role, "content": m.text})
             continue
         content: list[dict[str, Any]] = []
         for part in m.parts:
@@ -68,9 +68,10 @@ class OpenAIClient:
     batch_size = 1
 
     def __init__(self, *, name: str, model_id: str, api_key: str, base_url: Optional[str],
-                 timeout_s: float, policy: RetryPolicy, concurrency: int, max_tokens: int,
-                 temperature: float, detail: str = "low", provider: str = "openai",
-                 stream: bool = False) -> None:
+                 timeout_s: float, policy: RetryPolicy, concurrency: int,
+                 max_tokens: Optional[int], temperature: Optional[float], detail: str = "low",
+                 provider: str = "openai",
+                 stream: bool = False, extra_body: Optional[dict[str, Any]] = None) -> None:
         import openai
 
         self.name, self.model_id, self.concurrency = name, model_id, concurrency
@@ -82,14 +83,26 @@ class OpenAIClient:
         self.throttle = policy.throttle  # the engine keeps at most throttle.limit in flight
         self._detail = detail
         self.stream = stream
+        self._extra_body = extra_body
         self.url = str(self._client.base_url).rstrip("/")
+
+    def _sampling(self) -> dict[str, Any]:
+        """``max_tokens``/``temperature`` when set; unset ones are left to the API's defaults
+        (MMAD's GPT-4o script sends no temperature)."""
+        out: dict[str, Any] = {}
+        if self._max_tokens is not None:
+            out["max_tokens"] = self._max_tokens
+        if self._temperature is not None:
+            out["temperature"] = self._temperature
+        if self._extra_body:
+            out["extra_body"] = self._extra_body
+        return out
 
     def _send(self, messages: Sequence[Message]) -> Completion:
         if self.stream:
             return self._send_streamed(messages)
         resp = self._client.chat.completions.create(
-            model=self.model_id, messages=to_openai(messages, self._detail),
-            max_tokens=self._max_tokens, temperature=self._temperature)
+            model=self.model_id, messages=to_openai(messages, self._detail), **self._sampling())
         choice = resp.choices[0] if resp.choices else None
         text = (choice.message.content or "") if choice is not None else ""
         usage = resp.usage
@@ -103,7 +116,7 @@ class OpenAIClient:
         tokens_in = tokens_out = 0
         with self._client.chat.completions.create(
                 model=self.model_id, messages=to_openai(messages, self._detail),
-                max_tokens=self._max_tokens, temperature=self._temperature, stream=True,
+                **self._sampling(), stream=True,
                 stream_options={"include_usage": True}) as events:
             for chunk in events:
                 for choice in chunk.choices or ():
