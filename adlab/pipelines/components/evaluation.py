@@ -22,26 +22,26 @@ from adlab.pipelines.components.ad_params import MASK
 
 def evaluation_masks(samples: Sequence[Sample], resolution: str, model_hw: tuple[int, int]
                      ) -> np.ndarray | list[np.ndarray]:
-    """0/1 masks on the evaluation grid: a ``(N, H, W)`` array when all share one size, else a
-    list (``mask`` resolution over images of different sizes)."""
+    """0/1 masks on the evaluation grid: at ``mask`` resolution a list, each at its own size;
+    at ``model`` resolution one ``(N, H, W)`` array."""
     from adlab.data.imageio import load_mask
 
     if resolution == MASK:
-        masks = [load_mask(s) for s in samples]
-        if len({m.shape for m in masks}) == 1:
-            return np.stack(masks)
-        return masks
+        return [load_mask(s) for s in samples]
     return np.stack([load_mask(s, model_hw) for s in samples])
 
 
 def evaluate_scored(maps: np.ndarray, samples: Sequence[Sample], scores: np.ndarray,
                     labels: np.ndarray, *, resolution: str, model_hw: tuple[int, int],
                     device: str = "cpu") -> Any:
-    """The :class:`~adlab.metrics.evaluate.MetricReport` of model-resolution ``maps``."""
+    """The :class:`~adlab.metrics.evaluate.MetricReport` of model-resolution ``maps``.
+
+    At ``mask`` resolution the maps go in as a list, so each is upsampled on its own (float64
+    temporaries of one image, not of the whole set at the masks' size)."""
     from adlab.metrics import evaluate
 
     masks = evaluation_masks(samples, resolution, model_hw)
-    return evaluate(maps if isinstance(masks, np.ndarray) else list(maps), masks, scores=scores,
+    return evaluate(list(maps) if isinstance(masks, list) else maps, masks, scores=scores,
                     labels=labels, device=device)
 
 
