@@ -179,3 +179,32 @@ def test_a_postgres_connection_lost_mid_command_is_one_sentence_naming_the_datab
     assert str(said).startswith(f"lost the connection to PostgreSQL database '{url.database}' "
                                 f"at {url.host}:{url.port}")
     assert "\n" not in str(said) and "sqlalche.me" not in str(said)
+
+
+COMMANDS_THAT_OPEN_THE_LAB = [
+    ("runs",), ("show", "1"), ("logs", "1"), ("queue", "study.yaml"),
+    ("worker", "--until-empty"), ("cancel", "1"), ("retry", "1"), ("delete", "--yes", "1"),
+    ("compare",), ("compare", "--pivot", "category"), ("report", "-o", "r.md"),
+    ("tui", "--capture", "c.txt"), ("import", "runs.csv"), ("export",), ("db", "current"),
+    ("db", "upgrade"), ("db", "copy", "--to", "copy.db"),
+]
+
+
+@pytest.mark.parametrize("args", COMMANDS_THAT_OPEN_THE_LAB, ids=" ".join)
+def test_every_command_that_opens_the_lab_names_a_bad_database_in_one_sentence(
+        args, tmp_path, capsys):
+    from adlab.cli.app import main
+
+    (tmp_path / "notes.txt").write_text("shopping list\n")
+    (tmp_path / "study.yaml").write_text("pipeline: diag\n")
+    (tmp_path / "runs.csv").write_text("run_id,tags.mlflow.runName,metrics.auroc\nr1,a,0.9\n")
+    with pytest.raises(SystemExit) as exit_:
+        main(["--db", "notes.txt", *args])
+    out, err = capsys.readouterr()
+    assert exit_.value.code == 1
+    assert out == ""
+    assert err.strip().splitlines() == [
+        f"error: {tmp_path / 'notes.txt'} is not an SQLite database (file is not a database); "
+        "point --db/ADLAB_DB at the lab's database, or move this file away to start a new lab "
+        "at that path"]
+    assert (tmp_path / "notes.txt").read_text() == "shopping list\n"

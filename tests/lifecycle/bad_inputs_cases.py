@@ -275,6 +275,7 @@ def _no_train_good(data: Path) -> None:
 
 
 MLFLOW_HEADER = "run_id,tags.mlflow.runName,status,params.lr,metrics.auroc"
+KEY = "sk-abcdefghijklmnopqrstuvwxyz123456"  # a made-up key in the OpenAI shape
 
 
 # ---- the cases ------------------------------------------------------------------------------
@@ -382,6 +383,32 @@ CASES: list[Case] = [
          setup=OK_YAML),
     Case("max-runs-zero", "`queue --max-runs 0`", ("queue", "study.yaml", "--max-runs", "0"),
          "greater than or equal to 1", code=2, setup=OK_YAML),
+    Case("max-runs-env-exceeded", "a grid larger than ADLAB_MAX_RUNS", ("queue", "study.yaml"),
+         "the grid makes 2 runs (value 2), more than the limit of 1", env={"ADLAB_MAX_RUNS": "1"},
+         setup=OK_YAML),
+    Case("max-runs-expansion", "a grid within the limit whose per-category runs exceed it",
+         ("queue", "s.yaml", "--dry-run", "--max-runs", "5"),
+         "once the pipeline expands each grid point (e.g. one run per category) the study makes "
+         "more runs than the limit of 5",
+         setup=_write("s.yaml", "pipeline: anomalib\nmodel: padim\ndata:\n  dataset: mvtec_ad\n"
+                      "  categories: [bottle, cable, grid]\n  split_runs: per_category\n"
+                      "grid:\n  seed: [1, 2]\n")),
+    Case("cfg-nested-too-deep", "YAML nested 1,000 lists deep", ("queue", "s.yaml"),
+         "the YAML nests too deeply to read",
+         setup=_write("s.yaml", "pipeline: diag\nlabel: " + "[" * 1000 + "]" * 1000 + "\n")),
+    Case("cfg-secret", "an API key as a value in a study file", ("queue", "s.yaml"),
+         "field `label` holds what looks like an API key",
+         setup=_write("s.yaml", f"pipeline: diag\nlabel: {KEY}\n")),
+    Case("cfg-secret-env", "a ${VAR} reference that expands to an API key", ("queue", "s.yaml"),
+         "field `label` holds what looks like an API key", env={"MY_SERVICE_KEY": KEY},
+         setup=_write("s.yaml", "pipeline: diag\nlabel: ${MY_SERVICE_KEY}\n")),
+    Case("cfg-secret-url-password", "a password in an endpoint URL (mmad api.base_url)",
+         ("queue", "s.yaml"), "field `api.base_url` holds what looks like an API key or password",
+         setup=_write("s.yaml", "pipeline: mmad\nllm: qwen\napi:\n"
+                      "  base_url: https://user:hunter2secret@proxy.example.com/v1\n")),
+    Case("shortcut-secret", "a pipeline shortcut flag given an API key (--llm)",
+         ("queue", "s.yaml", "--llm", KEY), "--llm holds what looks like an API key",
+         setup=_write("s.yaml", "pipeline: mmad\nllm: qwen\n")),
     Case("set-no-equals", "--set without KEY=VALUE", ("queue", "study.yaml", "--set", "value"),
          "expected KEY=VALUE", setup=OK_YAML),
     Case("set-unknown-key", "--set of a field the pipeline does not have",
@@ -393,6 +420,14 @@ CASES: list[Case] = [
     Case("set-secret", "--set with an API key as a value",
          ("queue", "study.yaml", "--set", "label=sk-abcdefghijklmnopqrstuvwxyz123456"),
          "looks like an API key", setup=OK_YAML),
+    Case("set-alias-bomb", "an alias bomb inside a --set value",
+         ("queue", "study.yaml", "--set", "categories=[&a [1,1,1,1,1,1,1,1,1,1], "
+          "[&b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a], [&c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b], "
+          "[&d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c], [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]]]]]"),
+         "--set categories: its YAML aliases expand to more than 100,000 values", setup=OK_YAML),
+    Case("set-duplicate-key", "a key repeated inside a --set flow mapping",
+         ("queue", "study.yaml", "--set", "label={{a: 1, a: 2}}"),
+         "--set label, line 1: key 'a' appears twice in one mapping", setup=OK_YAML),
     Case("queue-unknown-pipeline-flag", "--pipeline naming no pipeline",
          ("queue", "study.yaml", "--pipeline", "nosuch"), "unknown pipeline 'nosuch'",
          setup=OK_YAML),
@@ -452,6 +487,35 @@ CASES: list[Case] = [
          setup=_csv("x.csv", MLFLOW_HEADER, "r1,a,BOGUS,0.1,0.9")),
     Case("import-unfinished-status", "an MLflow CSV row still RUNNING", ("import", "x.csv"),
          "means the run has not finished", setup=_csv("x.csv", MLFLOW_HEADER, "r1,a,RUNNING,0.1,0.9")),
+    Case("import-json-queued", "an adlab JSON export with a queued run", ("import", "x.json"),
+         "runs[1] ('b'): status 'queued' means the run has not finished",
+         setup=_write("x.json", '{"adlab_export": 1, "runs": [{"name": "a", "status": "succeeded"},'
+                      ' {"name": "b", "status": "queued"}]}\n')),
+    Case("import-json-bogus-status", "an adlab JSON export with a status no run can have",
+         ("import", "x.json"), "status 'bogus' is not a run status; use succeeded, failed or cancelled",
+         setup=_write("x.json", '{"adlab_export": 1, "runs": [{"name": "a", "status": "bogus"}]}\n')),
+    Case("import-second-file-unfinished", "two import files, the second with a SCHEDULED run",
+         ("import", "a.csv", "x.csv"), "x.csv, line 2 (run 'a'): status 'SCHEDULED'",
+         setup=_both(_csv("a.csv", MLFLOW_HEADER, "r0,z,FINISHED,0.1,0.9"),
+                     _csv("x.csv", MLFLOW_HEADER, "r1,a,SCHEDULED,0.1,0.9"))),
+    Case("import-csv-secret", "an MLflow CSV params column holding an API key", ("import", "x.csv"),
+         "line 2 (run 'a'): column params.token holds what looks like an API key",
+         setup=_csv("x.csv", "run_id,tags.mlflow.runName,status,params.token,metrics.auroc",
+                    f"r1,a,FINISHED,{KEY},0.9")),
+    Case("import-csv-secret-tag", "an MLflow CSV tags column holding a bearer token",
+         ("import", "x.csv"), "column tags.auth holds what looks like an API key",
+         setup=_csv("x.csv", "name,params.lr,tags.auth,metrics.auroc", f"a,0.1,Bearer {KEY},0.9")),
+    Case("import-json-secret", "an adlab JSON export with a key in a nested param",
+         ("import", "x.json"), "runs[0]: field `params.api.base_url` holds what looks like",
+         setup=_write("x.json", '{"adlab_export": 1, "runs": [{"name": "a", "params": {"api": '
+                      '{"base_url": "https://x.example.com/v1?api_key=abcdef0123456789"}}}]}\n')),
+    Case("import-meta-secret", "a seed meta file with an API key field",
+         ("import", "answers_x.meta.json"), "field `api_key` holds what looks like an API key",
+         setup=_write("answers_x.meta.json",
+                      f'{{"llm": "gpt-4o", "api_key": "{KEY}", "accuracy": 50.0}}\n')),
+    Case("import-not-utf8", "an import CSV in Latin-1, not UTF-8", ("import", "x.csv"),
+         "is not UTF-8 text (byte 0xe9 at byte offset 32, line 2); save it as UTF-8",
+         setup=_write("x.csv", b"name,params.lr,metrics.auroc\ncaf\xe9,0.1,0.9\n")),
     Case("import-json-shape", "a JSON file that is not an adlab export", ("import", "x.json"),
          "expected an adlab export", setup=_write("x.json", '{"runs": 5}\n')),
     Case("import-broken-json", "a .json file that is not JSON", ("import", "x.json"),
@@ -652,7 +716,8 @@ def markdown(results: list[tuple[Case, Outcome, Path]], ctx: Context) -> str:
         "|---|---|---|---|---|",
     ]
     for i, (case, outcome, root) in enumerate(results, 1):
-        command = shown(" ".join(["adlab", *(ctx.fill(a) for a in case.argv)]), root, ctx)
+        env = [f"{k}={v}" for k, v in case.env.items()]
+        command = shown(" ".join([*env, "adlab", *(ctx.fill(a) for a in case.argv)]), root, ctx)
         message = " / ".join(shown(ln, root, ctx) for ln in outcome.error_lines()) or "(none)"
         if case.stdout:
             message = f"stdout: `{shown(outcome.stdout.strip(), root, ctx)}`; stderr: {message}"
