@@ -19,6 +19,8 @@ def import_model_command(
     model: str = typer.Option("patchcore", "--model", help="anomalib model the checkpoints hold."),
     image_size: int = typer.Option(224, "--image-size", help="Exported input size (square)."),
     data_root: Optional[Path] = typer.Option(None, "--data-root", help="Images for the parity check."),
+    weights: Optional[Path] = typer.Option(
+        None, "--weights", help="Backbone state dict for the seed's standalone PatchCore model.pt."),
     as_json: bool = JsonOption,
 ) -> None:
     """Queue the import of trained checkpoints as one AD run (exported to ONNX by a worker)."""
@@ -28,7 +30,8 @@ def import_model_command(
 
     raw = {"pipeline": "anomalib_import", "checkpoints": str(checkpoints.resolve()),
            "model": model, "image_size": image_size}
-    for key, value in (("config", config), ("thresholds", thresholds), ("data_root", data_root)):
+    for key, value in (("config", config), ("thresholds", thresholds), ("data_root", data_root),
+                       ("weights", weights)):
         if value is not None:
             raw[key] = str(value.resolve())
     specs = build_run_specs(raw, source=f"import-model {checkpoints}")

@@ -139,3 +139,84 @@ def test_seed_checkpoints_import_export_once_and_feed_mmad(tmp_path, engine, cli
     mmad_metrics = {(m["key"], m["scope"]): m["value"]
                     for m in run_detail(engine, run_id=runs["mmad"].id)["metrics"]}
     assert mmad_metrics[("ad_missing", "")] == 0
+
+
+def _seed_standalone_tree(root: Path, weights: Path) -> tuple[Path, "object", "object"]:
+    """A model.pt as the seed's own trainer (patchcore_training, pure PyTorch) writes it: a dict
+    with the memory bank of a torchvision backbone's hooked, pooled layer2+layer3 patches, and
+    no backbone weights (those are saved separately here, as torchvision would provide them)."""
+    import torch
+    import torchvision
+    from torch.nn import functional as F
+
+    torch.manual_seed(0)
+    net = torchvision.models.resnet18(weights=None).eval()
+    torch.save(net.state_dict(), weights)
+    grabbed: dict = {}
+    for name in ("layer2", "layer3"):
+        getattr(net, name).register_forward_hook(lambda m, i, o, n=name: grabbed.__setitem__(n, o))
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    pool = torch.nn.AvgPool2d(kernel_size=3, stride=1, padding=1)
+
+    def features(x):
+        with torch.no_grad():
+            net((x - mean) / std)
+        a, b = grabbed["layer2"], grabbed["layer3"]
+        f = pool(torch.cat([a, F.interpolate(b, size=a.shape[-2:], mode="bilinear",
+                                             align_corners=False)], dim=1))
+        n, c, h, w = f.shape
+        return f.permute(0, 2, 3, 1).reshape(n, h * w, c), (h, w)
+
+    train = torch.rand(4, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    feats, grid = features(train)
+    flat = feats.reshape(-1, feats.shape[-1])
+    bank = flat[torch.randperm(flat.shape[0], generator=torch.Generator().manual_seed(2))[:64]]
+    target = root / "GoodsAD" / "cigarette_box" / "model.pt"
+    target.parent.mkdir(parents=True)
+    torch.save({"backbone": "resnet18", "layers": ["layer2", "layer3"], "coreset_ratio": 0.1,
+                "n_neighbors": 3, "memory_bank": bank, "feature_dim": bank.shape[1],
+                "spatial_size": grid, "is_fitted": True}, target)
+
+    def seed_predict(x):  # the seed's predict(): cdist, k nearest, softmax weights, max
+        f, (h, w) = features(x)
+        d = torch.cdist(f.reshape(-1, f.shape[-1]), bank)
+        knn = d.topk(k=3, dim=1, largest=False).values
+        patch = (knn * F.softmax(-knn, dim=1)).sum(dim=1).reshape(x.shape[0], 1, h, w)
+        amap = F.interpolate(patch, size=x.shape[-2:], mode="bilinear", align_corners=False)
+        return amap.reshape(x.shape[0], -1).max(dim=1)[0], amap[:, 0]
+
+    return target, seed_predict, torch
+
+
+@pytest.mark.heavy
+def test_seed_standalone_patchcore_checkpoint_reproduces_its_scores(tmp_path):
+    import numpy as np
+
+    from adlab.pipelines.anomalib.checkpoint_import import run
+    from adlab.pipelines.anomalib.checkpoint_params import AnomalibImportParams
+    from adlab.pipelines.components.infer import load_scorer
+    from adlab.pipelines.local import LocalRunContext
+
+    root = tmp_path / "checkpoints" / "patchcore_224"
+    weights = tmp_path / "resnet18.pth"
+    _, seed_predict, torch = _seed_standalone_tree(root, weights)
+    thresholds = tmp_path / "thresholds.yaml"
+    thresholds.write_text(yaml.safe_dump({"global": 1.5, "categories": {"GoodsAD/cigarette_box": 1.25}}))
+    params = AnomalibImportParams(checkpoints=str(root), thresholds=str(thresholds), image_size=64,
+                                  batch_size=2, parity_samples=2)
+    with pytest.raises(Exception, match="not its resnet18 backbone"):  # weights are required
+        run(LocalRunContext(params=params, output_dir=tmp_path / "no_weights"))
+    params = params.model_copy(update={"weights": str(weights)})
+    ctx = LocalRunContext(params=params, output_dir=tmp_path / "out")
+    run(ctx)
+    assert ctx.metric_value("image_threshold", "GoodsAD/cigarette_box") == 1.25
+    assert ctx.metric_value("parity_score_max_abs", "GoodsAD/cigarette_box") <= 1e-4
+    scorer = load_scorer(tmp_path / "out" / "GoodsAD" / "cigarette_box" / "bundle")
+    images = np.random.default_rng(5).random((2, 3, 64, 64), dtype=np.float32)
+    got_s, got_m = scorer.score(images)
+    want_s, want_m = seed_predict(torch.from_numpy(images))
+    # the seed's own scores via onnxruntime, to float32 noise (measured: 1.9e-5 relative)
+    np.testing.assert_allclose(got_s, want_s.numpy(), rtol=5e-5, atol=1e-5)
+    np.testing.assert_allclose(got_m, want_m.numpy(), rtol=5e-5, atol=1e-5)
+    assert scorer.meta["image_threshold"] == 1.25 and scorer.meta["weights"] == str(weights)

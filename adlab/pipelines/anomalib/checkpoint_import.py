@@ -1,9 +1,11 @@
 """The ``anomalib_import`` runner: seed 000's per-category checkpoints -> ONNX bundles, once.
 
 Per ``<Dataset>/<category>/model.pt`` (or ``.ckpt``) under ``checkpoints``:
-1. load the anomalib model as the seed saved it: a Lightning checkpoint (anomalib's Engine /
+1. load the model as it was saved: a Lightning checkpoint (anomalib's Engine /
    ``ModelCheckpoint``, a dict with ``state_dict`` and ``hyper_parameters``) through the model
-   class's ``load_from_checkpoint``, or a whole module saved with ``torch.save(model)``;
+   class's ``load_from_checkpoint``, a whole module saved with ``torch.save(model)``, or the
+   seed's own ``patchcore_training`` dict (memory bank + backbone name; the backbone's weights
+   from ``weights``, see :mod:`adlab.pipelines.anomalib.standalone_patchcore`);
 2. export it with the shared ONNX export (:mod:`adlab.pipelines.components.export`) to
    ``<output>/<Dataset>/<category>/bundle`` and check parity with the torch model;
 3. put the category's threshold from the seed's ``thresholds.yaml`` (else its ``global``) into
@@ -68,12 +70,14 @@ def find_checkpoints(root: Path, wanted: set[str] | None) -> list[tuple[str, str
     return found
 
 
-def load_model(path: Path, model: str) -> Any:
-    """The anomalib module in ``path`` (eval mode, CPU); anything else is one sentence."""
+def load_model(path: Path, model: str, weights: Path | None = None) -> Any:
+    """The module in ``path`` (eval mode, CPU): an anomalib model, or the seed's standalone
+    PatchCore dict (its backbone from ``weights``); anything else is one sentence."""
     import anomalib.models as models
     import torch
 
     from adlab.pipelines.anomalib.model_params import resolve_model
+    from adlab.pipelines.anomalib.standalone_patchcore import build_seed_patchcore, is_seed_checkpoint
 
     cls = getattr(models, resolve_model(model).class_name)
     try:
@@ -84,10 +88,8 @@ def load_model(path: Path, model: str) -> Any:
         module = obj
     elif isinstance(obj, dict) and "state_dict" in obj and "hyper_parameters" in obj:
         module = cls.load_from_checkpoint(str(path), map_location="cpu")
-    elif isinstance(obj, dict) and "memory_bank" in obj and "backbone" in obj:
-        raise PipelineError(f"{path} holds a standalone PatchCore's memory bank (keys "
-                            f"{', '.join(sorted(obj)[:6])}), not an anomalib model; adlab imports "
-                            f"anomalib checkpoints (Engine/ModelCheckpoint or torch.save(model))")
+    elif is_seed_checkpoint(obj):
+        return build_seed_patchcore(obj, path, weights)
     else:
         kind = type(obj).__name__ + (f" with keys {', '.join(sorted(map(str, obj))[:6])}"
                                      if isinstance(obj, dict) else "")
@@ -141,13 +143,14 @@ def run(ctx: RunContext) -> None:
     for n, (dataset, category, file) in enumerate(found):
         ctx.check_cancelled()
         key = f"{dataset}/{category}"
-        module = load_model(file, p.model)
+        module = load_model(file, p.model, Path(p.weights).expanduser() if p.weights else None)
         start = time.perf_counter()
         exported = export_bundle(module, ctx.output_dir / dataset / category / "bundle",
                                  size_hw=p.size_hw, batch_size=p.batch_size, memory_bank="in_graph",
                                  model_type=p.model,
                                  extra_meta={"dataset": dataset, "dataset_label": dataset,
-                                             "category": category, "imported_from": str(file)})
+                                             "category": category, "imported_from": str(file),
+                                             "weights": p.weights})
         ctx.metric("export_s", time.perf_counter() - start, scope=key)
         scorer = load_scorer(exported.bundle_dir, device=ctx.device)
         score_diff, map_diff = _parity(module, scorer, parity_images(p, dataset, category))

@@ -21,6 +21,8 @@ class AnomalibImportParams(PipelineParams):
                                       "(global + per <Dataset>/<category>)")
     model: str = Field(default="patchcore", description="anomalib model the checkpoints hold")
     image_size: Union[int, tuple[int, int]] = Field(default=224, description="exported input size")
+    weights: Optional[str] = Field(default=None, description="torchvision backbone state dict for "
+                                   "the seed's standalone PatchCore model.pt (it holds no backbone)")
     batch_size: int = Field(default=8, ge=1, le=256, description="exported batch size")
     data_root: Optional[str] = Field(default=None, description="images for the parity check: "
                                      "<data_root>/<Dataset>/<category>/**; else seeded noise")
