@@ -31,6 +31,7 @@ from adlab.pipelines.mmad.run import run  # noqa: E402
 def measure(root: Path, server: LoopbackServer, concurrency: int, out: Path) -> tuple[float, int, float]:
     params = MmadParams.model_validate({
         "llm": "bench-model", "data_root": str(root),
+        "protocol": "adlab",  # one request per question (official gpt4o would ask cumulatively)
         "api": {"base_url": server.url + "/v1", "provider": "openai-compatible",
                 "concurrency": concurrency},
         "eval": {"few_shot": 1, "batch_mode": False}})

@@ -96,4 +96,7 @@ def split_batch_answer(text: Optional[str], n: int) -> list[Parsed]:
 
 def answer_reader(params: Any, model_id: str) -> AnswerReader:
     """The reader of a run from its params (``protocol``, ``family`` or the model's family)."""
-    return AnswerReader(params.protocol, params.family or family_of(params.llm, model_id))
+    from adlab.pipelines.mmad.protocol import FAMILIES_PARSE, family_for
+
+    family = family_for(params.family, "", params.llm, model_id)  # a script family
+    return AnswerReader(params.protocol, FAMILIES_PARSE.get(family, family))  # its reading
