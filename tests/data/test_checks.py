@@ -41,8 +41,7 @@ def test_a_missing_root_beside_an_existing_folder_is_an_error(synth: Path) -> No
     with pytest.raises(DataError) as err:
         check_dataset("synthetic", typo, None)
     text = str(err.value)
-    assert str(typo) in text and f"parent folder {synth.parent} does" in text
-    assert "--no-data-check" in text
+    assert str(typo) in text and f"parent folder {synth.parent} does; fix data.root" in text
 
 
 def test_a_root_not_on_this_machine_is_a_warning(tmp_path: Path) -> None:
@@ -141,6 +140,7 @@ def test_adlab_queue_checks_the_data_and_can_be_told_not_to(cli, tmp_path: Path,
 
     typo = cli("queue", str(_study(tmp_path, synth.parent / "synthetc")), "--dry-run")
     assert typo.returncode == 1 and "does not exist, though its parent folder" in typo.stderr
+    assert "(`adlab queue --no-data-check` skips this check)" in typo.stderr
     skipped = cli("queue", str(_study(tmp_path, synth.parent / "synthetc")), "--no-data-check",
                   "--dry-run")
     assert skipped.returncode == 0, skipped.stderr
@@ -153,9 +153,10 @@ def test_adlab_queue_checks_the_data_and_can_be_told_not_to(cli, tmp_path: Path,
 
 @pytest.mark.heavy
 @pytest.mark.slow
-def test_a_run_whose_mask_is_corrupt_fails_naming_it_and_the_worker_goes_on(engine, tmp_path: Path):
+def test_a_run_whose_mask_has_another_size_fails_naming_it_and_the_worker_goes_on(engine, tmp_path):
     """Queued past the check (--no-data-check, or data broken after queueing): the run fails
-    with the reader's sentence, not an `unexpected` exception, and the next run succeeds."""
+    with the reader's sentence (an undecodable mask takes the same DataError path), not a
+    stretched mask nor an `unexpected` exception, and the next run succeeds."""
     from adlab.config.loader import build_run_specs
     from adlab.db.queries import get_run
     from adlab.queue import enqueue
@@ -170,7 +171,8 @@ def test_a_run_whose_mask_is_corrupt_fails_naming_it_and_the_worker_goes_on(engi
     ids = []
     for root in (broken, good):
         raw = {"pipeline": "anomalib", "model": "padim", "image_size": 32,
-               "model_params": {"backbone": "resnet18", "layers": ["layer1"], "pre_trained": False},
+               "model_params": {"backbone": "resnet18", "layers": ["layer1", "layer2"],
+                                "pre_trained": False},
                "data": {"dataset": "synthetic", "root": str(root), "categories": "woven"},
                "train": {"batch_size": 4}, "inference": {"batch_size": 4}, "visuals": {"count": 0}}
         ids += enqueue(engine, build_run_specs(raw)).created
