@@ -10,7 +10,7 @@ data (a cluster's scratch, a mount). The rule, :func:`locate_root`:
 
 * the root is a folder here: check it; any problem is an error;
 * the root does not exist, but its parent folder does: an error (almost always a typo in the
-  last part of the path); queue with ``--no-data-check`` if the workers mount it there;
+  last part of the path); ``adlab queue --no-data-check`` if the workers mount it there;
 * nothing of the path exists here (or no root and no ``ADLAB_DATA_ROOT`` here): a warning, the
   data is the workers' business and each run checks it when it starts.
 """
@@ -43,8 +43,7 @@ def locate_root(configured: str | Path | None, dataset: str) -> Path | str:
             if path.parent.is_dir():
                 raise DataError(
                     f"data root {path} for dataset '{dataset}' does not exist, though its parent "
-                    f"folder {path.parent} does; fix data.root in the config (or queue with "
-                    "--no-data-check if the workers mount the data there)")
+                    f"folder {path.parent} does; fix data.root in the config")
             return (f"data root {path} for dataset '{dataset}' is not on this machine, so its "
                     "layout was not checked; the workers must have it there")
         return path
