@@ -1,4 +1,5 @@
-"""What a run writes per category: raw mask logits (float16, compressed npz, original size),
+"""What a run writes per category: raw mask logits (float32, compressed npz, original size:
+the values the metrics saw, so they are recomputable from the file),
 one metadata record per sample (JSON lines), and a few image | prediction | ground-truth PNGs."""
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ PANEL_HEIGHT = 256
 
 
 def save_logits(path: Path, logits: list[np.ndarray], names: list[str]) -> Path:
-    """``logits_0000``... arrays (float16, each its image's size) plus ``names``."""
-    arrays = {f"logits_{i:04d}": a.astype(np.float16) for i, a in enumerate(logits)}
+    """``logits_0000``... arrays (float32, each its image's size) plus ``names``."""
+    arrays = {f"logits_{i:04d}": np.asarray(a, dtype=np.float32) for i, a in enumerate(logits)}
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(path, names=np.asarray(names), **arrays)
     return path

@@ -6,7 +6,7 @@ metrics through adlab.metrics; logits, metadata and visuals as artifacts.
 Output layout (under ``ctx.output_dir``)::
 
     sam_decoder.onnx              prompt encoder + mask decoder (onnxruntime)
-    <category>/logits.npz         float16 mask logits per image (original size) + names
+    <category>/logits.npz         float32 mask logits per image (original size) + names
     <category>/metadata.jsonl     one record per sample (prompt, answer, points, score, ...)
     <category>/visuals/*.png      image+points | prediction | ground truth
 
@@ -108,7 +108,6 @@ def run_category(ctx: RunContext, params: ReadParams, segmenter: Any, decoder: A
     from adlab.metrics import evaluate
     from adlab.pipelines.components.ad_params import MASK
     from adlab.pipelines.components.evaluation import image_size_outputs, metric_device
-    from adlab.pipelines.components.loco_spro import LOCO_DATASET
     from adlab.pipelines.read.outputs import pick_examples, save_logits, write_metadata, write_visual
 
     workdir = ctx.output_dir / category
@@ -124,9 +123,6 @@ def run_category(ctx: RunContext, params: ReadParams, segmenter: Any, decoder: A
     maps, masks, scores, parity = [], [], [], 0.0
     prompt_points: list[tuple[np.ndarray, np.ndarray]] = []
     at_mask = params.metrics.resolution == MASK
-    # float32 logits at the image's size: the mask-resolution maps, the TIFFs, LOCO's sPRO
-    keep_full = at_mask or params.outputs.tiff_maps or params.data.dataset == LOCO_DATASET
-    full_maps: list[np.ndarray] = []
     start = time.perf_counter()
     for i, sample in enumerate(test):
         ctx.check_cancelled()
@@ -144,11 +140,9 @@ def run_category(ctx: RunContext, params: ReadParams, segmenter: Any, decoder: A
             raise PipelineError(f"{sample.image_path}: mask logits {logits.shape} do not match the image "
                                 f"{image.shape[:2]}; the SAM post-processing is misconfigured")
         score = image_score(logits, params.score.reduction, params.score.topk_fraction)
-        logits_all.append(logits.astype(np.float16))
-        if keep_full:
-            full_maps.append(logits.astype(np.float32))
+        logits_all.append(logits.astype(np.float32))  # at the image's size: TIFFs, LOCO sPRO
         if at_mask:  # the logits are at the image's size already: nothing is resized
-            maps.append(full_maps[-1])
+            maps.append(logits_all[-1])
             masks.append(load_mask(sample))
         else:
             eval_size = params.eval_size
@@ -179,7 +173,7 @@ def run_category(ctx: RunContext, params: ReadParams, segmenter: Any, decoder: A
         ctx.log(f"{category}: {key} undefined ({why})", level="warning")
     metrics |= image_size_outputs(ctx, dataset=params.data.dataset,
                                   tiff_maps=params.outputs.tiff_maps, root=root,
-                                  category=category, samples=test, maps=full_maps,
+                                  category=category, samples=test, maps=logits_all,
                                   scope=category)
     metrics["ms_per_image"] = 1000.0 * elapsed / len(test)
     if params.mode == "read":
