@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlmodel import create_engine
 
 from adlab.db.schema_scripts import scanned_head
@@ -57,7 +57,11 @@ def make_engine(url: str) -> Engine:
 
     An SQLite file this user cannot write (or one in a folder it cannot write) is opened
     read-only, so a lab on a read-only share can still be listed and compared."""
-    parsed = make_url(url)
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError) as exc:
+        raise AdlabError(f"database URL {url!r} is not a valid URL ({exc}); use a file path "
+                         "(SQLite) or postgresql+psycopg://user:pass@host:port/dbname") from None
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             engine = create_engine(url, creator=_file_connector(Path(parsed.database)))
@@ -66,8 +70,9 @@ def make_engine(url: str) -> Engine:
                                                       "check_same_thread": False})
         _configure_sqlite(engine)
         return _name_failures(engine, url)
-    if parsed.get_backend_name() == "postgresql":
-        if parsed.drivername == "postgresql":  # SQLAlchemy's default driver is psycopg2
+    if parsed.get_backend_name() in ("postgresql", "postgres"):
+        # SQLAlchemy's default driver is psycopg2, and it does not know postgres:// (libpq does)
+        if parsed.drivername in ("postgresql", "postgres"):
             parsed = parsed.set(drivername="postgresql+psycopg")
         return _name_failures(create_engine(parsed, pool_pre_ping=True), url)
     raise AdlabError(

@@ -123,6 +123,9 @@ def _postgres(orig: BaseException, url: str) -> DatabaseError | None:
     if "database" in low and "does not exist" in low:
         return DatabaseError(f"{at} does not exist ({said}); create it (createdb "
                              f"{parsed.database}) or fix the name in --db/ADLAB_DB")
+    if "invalid port" in low:
+        return DatabaseError(f"{at}: {parsed.port} is not a port number ({said}); fix the port "
+                             "in --db/ADLAB_DB (1-65535; PostgreSQL listens on 5432 by default)")
     if "ssl negotiation" in low or "invalid response" in low or "expected authentication" in low \
             or "unsupported frontend protocol" in low:
         return DatabaseError(f"{at}: the server there does not speak PostgreSQL ({said}); fix "
