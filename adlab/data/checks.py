@@ -20,7 +20,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from adlab.data.imageio import image_size, mask_size_problem
+from adlab.core.image_files import mask_size_problem
+from adlab.data.imageio import image_size
 from adlab.data.registry import get_layout, load_category, resolve_categories
 from adlab.data.roots import dataset_root
 from adlab.data.types import CategoryData

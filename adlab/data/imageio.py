@@ -2,8 +2,8 @@
 
 Sizes are ``(height, width)`` like the arrays returned, not PIL's ``(width, height)``.
 A file that cannot be decoded is a :class:`DataError` naming it, and a mask must have its
-image's size (:func:`mask_size_problem`, the one rule the queue-time check uses too): a mask
-of another size is refused, never stretched onto the image.
+image's size (:func:`~adlab.core.image_files.mask_size_problem`, which the queue-time check
+and the metrics reader apply too): a mask of another size is refused, never stretched.
 """
 from __future__ import annotations
 
@@ -12,13 +12,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from adlab.core.image_files import mask_size_problem, unreadable
 from adlab.data.types import Sample
 from adlab.errors import DataError, NotFoundError
 
 
 def _unreadable(path: Path, what: str, exc: Exception) -> DataError:
-    return DataError(f"cannot read {what} {path} ({type(exc).__name__}: {exc}); replace or "
-                     "remove the file")
+    return DataError(unreadable(path, what, exc))
 
 
 def _open(path: Path, what: str = "image") -> Image.Image:
@@ -55,18 +55,6 @@ def image_size(path: Path, what: str = "image") -> tuple[int, int]:
     except Exception as exc:  # noqa: BLE001 - as in _open
         raise _unreadable(path, what, exc) from None
     return height, width
-
-
-def mask_size_problem(mask: Path, mask_hw: tuple[int, int], image: Path,
-                      image_hw: tuple[int, int]) -> str | None:
-    """Why ``mask`` cannot be used for ``image`` (sizes differ), or None. Stretching a mask of
-    another size would mark the wrong pixels without a word, so it is refused instead."""
-    if tuple(mask_hw) == tuple(image_hw):
-        return None
-    (h, w), (ih, iw) = mask_hw, image_hw
-    return (f"mask {mask} is {w}x{h} pixels but its image {image} is {iw}x{ih}; a mask must have "
-            f"its image's size (adlab does not stretch it), so resize the mask to {iw}x{ih} "
-            "(nearest neighbour) or regenerate it")
 
 
 def _check_size(size: tuple[int, int] | None) -> tuple[int, int] | None:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from adlab.core.image_files import mask_size_problem, unreadable
 from adlab.errors import AdlabError, NotFoundError
 
 NPZ_REQUIRED = ("anomaly_maps", "masks")
@@ -97,25 +98,35 @@ def load_npz(path: str | Path) -> NpzInputs:
 def read_anomaly_map(path: Path) -> np.ndarray:
     """A 2-D float map from a TIFF (tifffile if installed, else Pillow)."""
     try:
-        import tifffile
+        try:
+            import tifffile
 
-        data = tifffile.imread(path)
-    except ImportError:
-        from PIL import Image
+            data = tifffile.imread(path)
+        except ImportError:
+            from PIL import Image
 
-        with Image.open(path) as image:
-            data = np.asarray(image)
+            with Image.open(path) as image:
+                data = np.asarray(image)
+    except Exception as exc:  # noqa: BLE001 - any decoder failure: this file is unreadable
+        raise AdlabError(unreadable(path, "anomaly map", exc)) from None
     data = np.squeeze(np.asarray(data))
     if data.ndim != 2:
         raise AdlabError(f"{path} holds an array of shape {data.shape}; anomaly maps must be 2-D.")
     return data
 
 
-def read_mask(path: Path) -> np.ndarray:
+def read_mask(path: Path, image: Path) -> np.ndarray:
+    """The ground-truth mask of ``image``; one of another size is refused, not stretched."""
     from PIL import Image
 
-    with Image.open(path) as image:
-        mask = np.asarray(image)
+    try:
+        with Image.open(path) as opened:
+            mask = np.asarray(opened)
+    except Exception as exc:  # noqa: BLE001 - any decoder failure: this file is unreadable
+        raise AdlabError(unreadable(path, "mask", exc)) from None
+    problem = mask_size_problem(path, mask.shape[:2], image, image_size(image))
+    if problem:
+        raise AdlabError(problem)
     return mask.max(axis=2) if mask.ndim == 3 else mask
 
 
@@ -123,8 +134,11 @@ def image_size(path: Path) -> tuple[int, int]:
     """(height, width) of an image file, from its header only."""
     from PIL import Image
 
-    with Image.open(path) as image:
-        width, height = image.size
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+    except Exception as exc:  # noqa: BLE001 - as in read_mask
+        raise AdlabError(unreadable(path, "image", exc)) from None
     return height, width
 
 
@@ -170,7 +184,7 @@ def load_category(maps_dir: Path, dataset_root: Path, category: str
                 raise NotFoundError(
                     f"ground-truth mask {mask_path} is missing for {image_path}; the dataset "
                     "must follow the MVTec AD layout.")
-            masks.append(read_mask(mask_path))
+            masks.append(read_mask(mask_path, image_path))
             labels.append(True)
     if not maps:
         raise NotFoundError(f"{test_dir} holds no test images.")
