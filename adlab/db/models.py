@@ -43,6 +43,8 @@ class Run(SQLModel, table=True):
               "pipeline", "study"),
         Index("ix_runs_headline_partition", "headline_metric", "partition_hash", "headline_value",
               "status", "pipeline", "study"),
+        # The monitor's incremental read asks for recent finishes (adlab.db.tui_queries).
+        Index("ix_runs_finished_at", "finished_at"),
     )
 
     id: Optional[int] = Field(default=None, primary_key=True)

@@ -13,8 +13,8 @@ from sqlalchemy.engine import Engine
 
 from adlab.db.tui_queries import (RunRow, WorkerRow, fetch_first_rows, fetch_run_rows,
                                   fetch_workers)
-from adlab.tui.runs_model import (NEWEST_FIRST, RECENT_FAILURE, ProgressSeeds, RowContext,
-                                  RunCache, RunFilter, SortSpec, choices, filter_rows, haystack, sort_clock, sorted_rows,
+from adlab.tui.runs_model import (NEWEST_FIRST, RECENT_FAILURE, STATUSES, ProgressSeeds,
+                                  RowContext, RunCache, RunFilter, SortSpec, choices, filter_rows, haystack, sort_clock, sorted_rows,
                                   status_counts)
 
 if TYPE_CHECKING:  # the pipelines package loads only when a detail screen asks for its tabs
@@ -68,6 +68,7 @@ class LabData:
     _hays: dict[int, str] = field(default_factory=dict)  # run id -> filter haystack
     _hay_rows: dict[int, RunRow] = field(default_factory=dict)  # the row each was made from
     _hay_stamp: tuple = ()
+    _workers: list[WorkerRow] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def snapshot(self, run_filter: RunFilter, sort: SortSpec, *, fetch: bool = True) -> LabSnapshot:
@@ -83,7 +84,7 @@ class LabData:
                     self.cache = RunCache()
                     self.cache.apply(fetch_run_rows(self.engine))
                     full = True
-                workers = fetch_workers(self.engine)
+                workers = self._workers = fetch_workers(self.engine)
             t1 = time.perf_counter()
             rows = list(self.cache.rows.values())
             version = self.cache.version
@@ -95,7 +96,8 @@ class LabData:
         t2 = time.perf_counter()
         return LabSnapshot(view=view, total=len(rows), counts=memo["counts"],
                            pipelines=memo["pipelines"], groups=memo["groups"],
-                           workers=workers if workers is not None else [], now=now,
+                           # a view-only rebuild (filter, sort) shows the workers last read
+                           workers=workers if workers is not None else self._workers, now=now,
                            version=version, read_ms=(t1 - t0) * 1000, build_ms=(t2 - t1) * 1000,
                            full_reload=full, started_at=t0, built_at=t2, sort=sort,
                            run_filter=run_filter, context=context)
@@ -114,7 +116,8 @@ class LabData:
         context = RowContext(now, self.lease_s, {})
         view = sorted_rows(page.rows, sort, context)[:limit]
         t2 = time.perf_counter()
-        return LabSnapshot(view=view, total=page.total, counts=page.counts, pipelines=[],
+        counts = {status: page.counts.get(status, 0) for status in STATUSES} | page.counts
+        return LabSnapshot(view=view, total=page.total, counts=counts, pipelines=[],
                            groups=[], workers=workers, now=now, version=-1,
                            read_ms=(t1 - t0) * 1000, build_ms=(t2 - t1) * 1000,
                            started_at=t0, built_at=t2, sort=sort, run_filter=RunFilter(),
@@ -132,6 +135,7 @@ class LabData:
             pipelines, groups = choices(rows)
             memo.update(stamp=stamp, counts=status_counts(rows), pipelines=pipelines,
                         groups=groups, orders={}, view_key=None)
+            self._haystacks(rows, stamp)  # here, not on the first keystroke in the filter
         order_key = (sort, sort_clock(sort.column, context.now))
         orders = memo["orders"]
         if order_key not in orders:
@@ -141,7 +145,11 @@ class LabData:
             orders[order_key] = sorted_rows(rows, sort, context)
         key = (run_filter, order_key)
         if memo.get("view_key") != key:
-            memo["view"] = filter_rows(orders[order_key], run_filter,
+            source = orders[order_key]
+            last = memo.get("view_key")
+            if last is not None and last[1] == order_key and run_filter.narrows(last[0]):
+                source = memo["view"]  # one more letter typed: only the rows shown can match
+            memo["view"] = filter_rows(source, run_filter,
                                        self._haystacks(rows, stamp) if run_filter.text else None)
             memo["view_key"] = key
         return memo["view"]

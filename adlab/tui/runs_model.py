@@ -41,21 +41,17 @@ class RunFilter:
 
     def text_matches(self, hay: str) -> bool:
         """Every word of the free text appears in the row's :func:`haystack`."""
-        return all(word in hay for word in self.text.lower().split())
+        return all(word in hay for word in self.words)
 
-    def matches_fast(self, row: RunRow, hays: Mapping[int, str]) -> bool:
-        """:meth:`matches` with the haystacks computed beforehand (a keystroke in the filter
-        then costs 10,000 substring tests, not 10,000 string joins)."""
-        if self.status and row.status != self.status:
-            return False
-        if self.pipeline and row.pipeline != self.pipeline:
-            return False
-        if self.group and not row.group_hash.startswith(self.group):
-            return False
-        if self.text:
-            hay = hays.get(row.id)
-            return self.text_matches(hay if hay is not None else haystack(row))
-        return True
+    @property
+    def words(self) -> list[str]:
+        return self.text.lower().split()
+
+    def narrows(self, other: "RunFilter") -> bool:
+        """Whether every row this filter keeps is one ``other`` keeps (the same menus, and this
+        text extends ``other``'s: typing one more letter), so it may filter ``other``'s rows."""
+        return (self.status == other.status and self.pipeline == other.pipeline
+                and self.group == other.group and self.text.lower().startswith(other.text.lower()))
 
     @property
     def active(self) -> bool:
@@ -248,7 +244,14 @@ def filter_rows(rows: list[RunRow], run_filter: RunFilter,
         return rows
     if hays is None:
         return [r for r in rows if run_filter.matches(r)]
-    return [r for r in rows if run_filter.matches_fast(r, hays)]
+    menus = RunFilter(run_filter.status, run_filter.pipeline, run_filter.group)
+    if menus.active:
+        rows = [r for r in rows if menus.matches(r)]
+    words = run_filter.words
+    if len(words) == 1:  # the common case, as tight as the loop gets
+        word = words[0]
+        return [r for r in rows if word in hays[r.id]]
+    return [r for r in rows if all(w in hays[r.id] for w in words)]
 
 
 def sort_clock(column: str, now: dt.datetime) -> object:
