@@ -151,6 +151,27 @@ def test_adlab_queue_checks_the_data_and_can_be_told_not_to(cli, tmp_path: Path,
     assert "not on this machine" in json.loads(remote.stdout)["data_warnings"][0]
 
 
+def test_adlab_metrics_on_the_official_layout_refuses_a_bad_mask(cli, tmp_path: Path, synth: Path):
+    """The metrics reader applies the same two rules: an undecodable mask is one sentence
+    naming it (it was `unexpected UnidentifiedImageError`), one of another size is refused (it
+    was stretched onto the maps without a word)."""
+    for image in (synth / "woven" / "test").rglob("*.png"):
+        out = tmp_path / "maps" / image.relative_to(synth).with_suffix(".tiff")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.random.default_rng(0).random((32, 32), np.float32)).save(out)
+    args = ("metrics", "--maps-dir", str(tmp_path / "maps"), "--dataset-root", str(synth))
+    ok = cli(*args)
+    assert ok.returncode == 0, ok.stderr
+    mask = _masks(synth)[0]
+    _shrink(mask)
+    small = cli(*args)
+    assert small.returncode == 1 and f"error: mask {mask} is 16x20 pixels but its image" in small.stderr
+    mask.write_bytes(b"not a png")
+    broken = cli(*args)
+    assert broken.returncode == 1 and "unexpected" not in broken.stderr
+    assert f"error: cannot read mask {mask} (UnidentifiedImageError" in broken.stderr
+
+
 @pytest.mark.heavy
 @pytest.mark.slow
 def test_a_run_whose_mask_has_another_size_fails_naming_it_and_the_worker_goes_on(engine, tmp_path):
