@@ -76,7 +76,8 @@ def models_command(as_json: bool = JsonOption, anomalib: bool = AnomalibOption) 
         emit_json({
             "models": [{"name": e.name, "kind": e.kind, "provider": e.provider, "model_id": e.model_id,
                         "description": e.description, "defaults": e.defaults,
-                        "key_env": list(e.key_env), "note": e.note} for e in entries],
+                        "key_env": list(e.key_env), "note": e.note,
+                        "family": e.family} for e in entries],
             "openai_compatible_prefixes": COMPATIBLE_PREFIXES,
             "also": "any Hugging Face model id or local folder; any OpenAI-compatible endpoint "
                     "via api.base_url",
@@ -85,12 +86,13 @@ def models_command(as_json: bool = JsonOption, anomalib: bool = AnomalibOption) 
     from rich.table import Table
 
     for kind, title in (("api", "API models"), ("local", "Local models (Hugging Face)")):
-        table = Table("name", "provider", "model id", "defaults", "key from", title=title,
-                      title_justify="left")
+        table = Table("name", "provider", "model id", "MMAD script", "defaults", "key from",
+                      title=title, title_justify="left")
         for e in entries:
             if e.kind == kind:
                 defaults = ", ".join(f"{k}={v}" for k, v in e.defaults.items())
-                table.add_row(e.name, e.provider, e.model_id, defaults, " or ".join(e.key_env))
+                table.add_row(e.name, e.provider, e.model_id, e.family, defaults,
+                              " or ".join(e.key_env))
         out_console.print(table)
     for e in entries:
         if e.note:

@@ -38,6 +38,8 @@ from typing import Any, Iterable, Mapping, Optional, Sequence
 from adlab.pipelines.mmad.data import Question
 
 PREFIX = "answer:"
+# the rule of a reply the protocol refused every time (GPT-4o's error keywords)
+REFUSED = "official:refused"
 
 
 def state_key(q: Question) -> str:
@@ -69,6 +71,8 @@ def exported_answer(rec: Mapping[str, Any]) -> Optional[str]:
     text (MMAD's Qwen script stores it so too); never a batch reply shared with other questions."""
     if rec.get("parsed"):
         return rec["parsed"]
+    if rec.get("rule") == REFUSED:  # the script gave up on the reply: it stores no answer
+        return None
     return None if rec.get("shared_reply") else rec.get("raw")
 
 

@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Sequence
 
-from adlab.pipelines.mmad.answers import answer_record, state_key
+from adlab.pipelines.mmad.answers import REFUSED, answer_record, state_key
 from adlab.pipelines.mmad.clients.base import Completion, RequestFailed, VisionClient
 from adlab.pipelines.mmad.data import Question
+from adlab.metrics.mmad_parsing import Parsed
 from adlab.pipelines.mmad.parsing import AnswerReader
 from adlab.pipelines.mmad.prompting import Message, build_request, follow_up, load_image
 from adlab.pipelines.mmad.protocol.base import Ask, Inputs, QueryProtocol
@@ -72,7 +73,10 @@ class Job:
         letter, ``parsed_shown`` the letter as read and ``option_order`` the original letters in
         the order shown, so exports and re-scoring compare like with like."""
         n = len(ask.targets)
-        readings = ask.read(completion.text)
+        if ask.refused is not None and ask.refused(completion.text):
+            readings = [Parsed(None, REFUSED)] * n
+        else:
+            readings = ask.read(completion.text)
         out = []
         for q, r in zip(ask.targets, readings):
             shown = ask.presented.get(q.index)
@@ -200,11 +204,25 @@ def execute(jobs: Iterator[Job], client: VisionClient, all_questions: Mapping[st
         pool.shutdown(wait=False, cancel_futures=True)
 
 
+def resend_refused(client: VisionClient, job: Job, completion: Completion) -> Completion:
+    """Ask again while the protocol refuses the reply (GPT-4o's error keywords), up to its
+    number of sends; attempts and latency add up."""
+    ask = job.ask
+    sends = 1
+    while ask is not None and ask.refused is not None and sends < ask.sends \
+            and ask.refused(completion.text):
+        again = client.complete(job.messages())
+        again.attempts += completion.attempts
+        again.latency_s += completion.latency_s
+        completion, sends = again, sends + 1
+    return completion
+
+
 def _run_job(client: VisionClient, job: Job, all_questions: Mapping[str, list[Question]]) -> list[dict]:
     if job.mode == "history":
         return run_history(client, job, all_questions[job.image])
     try:
-        return job.answers(client.complete(job.messages()))
+        return job.answers(resend_refused(client, job, client.complete(job.messages())))
     except RequestFailed as exc:
         return job.failed(exc)
 
@@ -228,6 +246,11 @@ def _execute_serial(jobs: Iterator[Job], client: VisionClient,
             share = (time.perf_counter() - start) / len(pending)
             for j, c in zip(pending, completions):
                 c.latency_s = share if len(pending) > 1 else c.latency_s
+                try:
+                    c = resend_refused(client, j, c)
+                except RequestFailed as exc:
+                    on_answers(j.failed(exc))
+                    continue
                 on_answers(j.answers(c))
         pending.clear()
         tick()

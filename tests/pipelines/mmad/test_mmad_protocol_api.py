@@ -211,3 +211,20 @@ def test_similar_template_and_explicit_generation_settings_are_honoured(mmad_tre
         want, other = corner(Image.open(root / similar)), corner(Image.open(root / rand))
         assert want != other  # the builder's templates differ in shade
         assert distance(corner(shown), want) < distance(corner(shown), other)
+
+
+def test_replies_with_the_scripts_error_keywords_are_asked_again(mmad_tree, tmp_path, keys):
+    """gpt4o-mini.py's send_request_to_api: a reply containing 'please', 'sorry', 'today' or
+    'cannot assist' is sent again, 3 sends in all; then the question has no answer."""
+    root, truth = mmad_tree
+    data = _mmad(root)
+    image = next(iter(data))
+    refused_q = data[image]["conversation"][1]["Question"]
+    script = Script(answers=truth, replies={refused_q: "Sorry, I cannot assist with that. A"})
+    with LoopbackServer(script) as server:
+        _, ctx = _run(root, server, tmp_path / "out", "gpt-4o-mini", "/v1", max_images=1)
+    asked = [r.questions for r in server.log]
+    assert asked.count([refused_q]) == 3 and len(asked) == len(data[image]["conversation"]) + 2
+    [rec] = [r for r in ctx.state.items("answer:").values() if r["question"] == refused_q]
+    assert rec["parsed"] is None and rec["rule"] == "official:refused" and rec["attempts"] == 3
+    assert ctx.metric_value("unparseable") == 1

@@ -117,6 +117,10 @@ class Ask:
     listed: list[Question] = field(default_factory=list)
     # the answer key of each target as presented (LLaVA's shuffled options), else the original
     presented: dict[int, Question] = field(default_factory=dict)
+    # a reply the script does not accept (GPT-4o's error keywords): sent again, at most
+    # ``sends`` times in all; still refused, the question gets no answer
+    refused: Optional[Callable[[str], bool]] = None
+    sends: int = 1
 
     @property
     def shared(self) -> bool:

@@ -6,7 +6,9 @@ template sentence, ``The last image is the query image``, the question list. GPT
 cumulatively: request *i* lists questions 1..*i* and its reply's last letter answers question
 *i*; GPT-4o mini asks each question alone, numbered. Images fit 512x512 (small ones enlarged),
 JPEG quality 95, labelled by file extension (GPT-4o) or as JPEG (mini, Claude: Anthropic checks
-the label). ``max_tokens`` 200 (mini 600); no temperature is sent (the API's default).
+the label). ``max_tokens`` 200 (mini 600); no temperature is sent (the API's default). A reply
+with one of the script's error keywords (``please``, ``sorry``, ...) is asked again, 5 sends in
+all (mini 3), then left unanswered.
 """
 from __future__ import annotations
 
@@ -29,6 +31,16 @@ INSTRUCTION_4O_MINI = _HEAD + "." + _LIST
 # The marked image goes just before the query image, so "the last image" stays the query image.
 MARKED_BEFORE_QUERY = MARKED_NOTE.replace("Following is the reference image",
                                           "The image before the last one is the reference image")
+
+
+# A reply containing one of these is asked again (``send_request_to_api``), up to the
+# script's max_retries sends in all; after that the question's answer is empty.
+ERROR_KEYWORDS = ("please", "sorry", "today", "cannot assist")
+
+
+def refused(text: str) -> bool:
+    lower = text.lower()
+    return any(word in lower for word in ERROR_KEYWORDS)
 
 
 def template_sentence(k: int) -> str:
@@ -63,6 +75,7 @@ class Gpt4o:
     cumulative: bool = True
     numbered: bool = False
     max_tokens: int = 200
+    sends: int = 5  # max_retries (gpt4o-mini.py: 3)
     images: ImagePolicy = field(default_factory=lambda: ImagePolicy("fit", mime="extension"))
     local: LocalOptions = field(default_factory=LocalOptions)
 
@@ -77,13 +90,15 @@ class Gpt4o:
             listed = list(questions[: i + 1]) if self.cumulative else [q]
             text = api_text(self.instruction, inputs, listed, self.numbered)
             out.append(Ask([Message("user", [*api_images(inputs), text])], [q],
-                           official_reader(self.parse_family, q, False), listed))
+                           official_reader(self.parse_family, q, False), listed,
+                           refused=refused, sends=self.sends))
         return out
 
 
 def gpt4o_mini(box: tuple[int, int] = (512, 512)) -> Gpt4o:
     return Gpt4o(name="gpt4o-mini", instruction=INSTRUCTION_4O_MINI, cumulative=False,
-                 numbered=True, max_tokens=600, images=ImagePolicy("fit", box, mime="jpeg"))
+                 numbered=True, max_tokens=600, sends=3,
+                 images=ImagePolicy("fit", box, mime="jpeg"))
 
 
 def claude(box: tuple[int, int] = (512, 512)) -> Gpt4o:
