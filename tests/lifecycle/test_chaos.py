@@ -71,6 +71,21 @@ def _stale_attempt_cannot_write_progress(engine) -> None:  # noqa: ANN001
     owner.put("category/a", {"done": 2})
     owner.put("category/a", {"done": 3})
     assert owner.get("category/a") == {"done": 3} and stale.get("category/a") == {"done": 3}
+    # writers of one new key at once (update finds nothing, then insert): one after the other
+    errors: list[str] = []
+
+    def put(i: int) -> None:
+        try:
+            DbStore(engine, first.id, second.attempt).put(f"unit/{i // 4}", {"by": i})
+        except Exception as exc:  # noqa: BLE001 - collected, then asserted on
+            errors.append(f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
+
+    threads = [threading.Thread(target=put, args=(i,)) for i in range(24)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and all(owner.get(f"unit/{k}") is not None for k in range(6))
 
 
 def test_a_stale_attempt_cannot_write_saved_progress(engine):
