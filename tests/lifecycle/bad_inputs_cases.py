@@ -274,6 +274,7 @@ def _no_train_good(data: Path) -> None:
     shutil.rmtree(data / "woven" / "train" / "good")
 
 
+PASSWORD_ROLE = "adlab_pw"  # a PostgreSQL role that logs in by password (require_password_role)
 MLFLOW_HEADER = "run_id,tags.mlflow.runName,status,params.lr,metrics.auroc"
 KEY = "sk-abcdefghijklmnopqrstuvwxyz123456"  # a made-up key in the OpenAI shape
 
@@ -335,6 +336,10 @@ CASES: list[Case] = [
     Case("pg-bad-user", "PostgreSQL login with a user the server does not know",
          ("--db", "postgresql+psycopg://nobody:secret@{pghost}/postgres", "runs"),
          "refused the login", needs=frozenset({"postgres"})),
+    Case("pg-wrong-password", "PostgreSQL login with a wrong password",
+         ("--db", f"postgresql+psycopg://{PASSWORD_ROLE}:wrong@{{pghost}}/postgres", "runs"),
+         f'password authentication failed for user "{PASSWORD_ROLE}"',
+         needs=frozenset({"postgres"})),
     Case("pg-missing-database", "PostgreSQL database that does not exist on the server",
          ("--db", "postgresql+psycopg://postgres@{pghost}/no_such_lab", "runs"), "'no_such_lab' at 127.0.0.1:PGPORT",
          needs=frozenset({"postgres"})),
@@ -574,6 +579,24 @@ CASES: list[Case] = [
 ]
 
 
+def require_password_role(server) -> None:  # noqa: ANN001 - testservers.postgres.TempPostgres
+    """On the throwaway server (trust login for everyone else): the role ``adlab_pw`` logs in
+    only with its password, so a wrong one is refused as on a real server. Idempotent."""
+    import psycopg
+
+    hba = server.root / "data" / "pg_hba.conf"
+    line = f"host all {PASSWORD_ROLE} 127.0.0.1/32 scram-sha-256\n"
+    text = hba.read_text()
+    if line not in text:
+        hba.write_text(line + text)  # first match wins: before the trust lines
+    with psycopg.connect(f"host=127.0.0.1 port={server.port} user=postgres dbname=postgres",
+                         autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (PASSWORD_ROLE,)).fetchone() \
+                is None:
+            conn.execute(f"CREATE ROLE {PASSWORD_ROLE} LOGIN PASSWORD 'right'")
+        conn.execute("SELECT pg_reload_conf()")
+
+
 # ---- running a case -------------------------------------------------------------------------
 
 def _run_in_process(argv: list[str]) -> Outcome:
@@ -742,6 +765,7 @@ def _main(args: list[str]) -> int:
     from testservers.postgres import start_temp_postgres
 
     server = start_temp_postgres()
+    require_password_role(server)
     results = []
     try:
         with http_server() as http, tempfile.TemporaryDirectory() as tmp:

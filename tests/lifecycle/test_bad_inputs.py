@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from bad_inputs_cases import CASES, Case, Context, check, free_port, http_server, \
-    read_only_user_prefix, run_case
+    read_only_user_prefix, require_password_role, run_case
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "bad-inputs.md"
 
@@ -26,7 +26,11 @@ def dead_port() -> int:
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_a_bad_input_answers_with_one_sentence(case: Case, tmp_path, request, http_port,
                                                dead_port):
-    pg_port = request.getfixturevalue("pg_server").port if "postgres" in case.needs else 0
+    pg_port = 0
+    if "postgres" in case.needs:
+        server = request.getfixturevalue("pg_server")
+        require_password_role(server)
+        pg_port = server.port
     if case.process and read_only_user_prefix() is None:
         pytest.skip("running as root without setpriv: cannot see file modes as a user would")
     ctx = Context(pg_port=pg_port, dead=dead_port, http=http_port)
