@@ -48,6 +48,7 @@ def test_mmad_run_on_cuda_answers_every_question(mmad_tree, tmp_path):
     root, _ = mmad_tree
     params = MmadParams.model_validate({
         "llm": str(build_tiny_qwen(tmp_path / "model")), "data_root": str(root),
+        "protocol": "adlab",  # batch mode
         "eval": {"few_shot": 1, "max_tokens": 6, "batch_mode": True, "max_images": 6},
         "local": {"batch_size": 3}})
     ctx = LocalRunContext(params=params, output_dir=tmp_path / "out", device="cuda:0")

@@ -31,7 +31,7 @@ def test_tiny_local_vlm_answers_every_question(mmad_tree, tmp_path, build, batch
     root, truth = mmad_tree
     model_dir = build(tmp_path / "model")
     params = MmadParams.model_validate({
-        "llm": str(model_dir), "data_root": str(root),
+        "llm": str(model_dir), "data_root": str(root), "protocol": "adlab",  # batch mode
         "eval": {"few_shot": 1, "max_tokens": 6, "batch_mode": batch_mode, "max_images": 6},
         "local": {"batch_size": 3}})
     ctx = LocalRunContext(params=params, output_dir=tmp_path / "out")
