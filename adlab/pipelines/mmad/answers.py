@@ -38,8 +38,11 @@ from typing import Any, Iterable, Mapping, Optional, Sequence
 from adlab.pipelines.mmad.data import Question
 
 PREFIX = "answer:"
-# the rule of a reply the protocol refused every time (GPT-4o's error keywords)
+# the rule of a reply the protocol refused every time (GPT-4o's error keywords), and of the
+# answers of an image the script discards (Gemini: its second reply has the wrong number of
+# letters); the script stores no answer for them, so neither does the export
 REFUSED = "official:refused"
+DISCARDED = "official:discarded"
 
 
 def state_key(q: Question) -> str:
@@ -71,7 +74,7 @@ def exported_answer(rec: Mapping[str, Any]) -> Optional[str]:
     text (MMAD's Qwen script stores it so too); never a batch reply shared with other questions."""
     if rec.get("parsed"):
         return rec["parsed"]
-    if rec.get("rule") == REFUSED:  # the script gave up on the reply: it stores no answer
+    if rec.get("rule") in (REFUSED, DISCARDED):  # the script stores no answer
         return None
     return None if rec.get("shared_reply") else rec.get("raw")
 

@@ -152,6 +152,10 @@ def run(ctx: RunContext) -> None:
             client.close()
     ask_s = time.perf_counter() - ask_started
     progress.tick()
+    from adlab.pipelines.mmad.protocol.base import finalize
+
+    for key, rec in finalize(protocol, ctx.state.items(ans.PREFIX)).items():
+        ctx.state.put(key, rec)
     _finish(ctx, p, questions, subset, entry.model_id if not p.api.model_id else p.api.model_id,
             time.perf_counter() - started, ask_s, n_todo)
 

@@ -146,7 +146,7 @@ def test_gemini_asks_question_one_alone_then_the_rest(mmad_tree, tmp_path, keys)
     assert rules == {"official:last", "official:in-order"}
 
 
-def test_gemini_reply_with_the_wrong_number_of_letters_answers_none(mmad_tree, tmp_path, keys):
+def test_gemini_reply_with_the_wrong_number_of_letters_drops_the_image(mmad_tree, tmp_path, keys):
     root, truth = mmad_tree
     data = _mmad(root)
     image = next(i for i in data if len(data[i]["conversation"]) == 4)
@@ -156,10 +156,17 @@ def test_gemini_reply_with_the_wrong_number_of_letters_answers_none(mmad_tree, t
         original = server._reply_text
         server._reply_text = lambda qs: replies[rest[0]] if qs == rest else original(qs)
         _, ctx = _run(root, server, tmp_path / "out", "gemini", "", max_images=None)
+    # the script drops the whole image, question 1's answer included
     stored = ctx.state.items("answer:")
-    mine = [r for r in stored.values() if r["image"] == image]
-    assert [r["parsed"] is None for r in sorted(mine, key=lambda r: r["index"])] == [False, True, True, True]
+    mine = sorted((r for r in stored.values() if r["image"] == image), key=lambda r: r["index"])
+    assert [r["parsed"] for r in mine] == [None] * 4
+    assert {r["rule"] for r in mine} == {"official:discarded"} and mine[0]["raw"]
     assert all(r["shared_reply"] for r in mine if r["index"] > 0)
+    [answers] = [f for f in (tmp_path / "out").glob("answers_*.json") if not f.name.endswith("meta.json")]
+    exported = [r for r in json.loads(answers.read_text()) if r["image"] == image]
+    assert [r["gpt_answer"] for r in exported] == [None] * 4
+    others = [r for r in stored.values() if r["image"] != image]
+    assert others and all(r["parsed"] is not None for r in others)
 
 
 def test_claude_follows_the_gpt4o_script_with_jpeg_labels(mmad_tree, tmp_path, keys):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Optional, Protocol, Sequence
+from typing import Any, Callable, Mapping, Optional, Protocol, Sequence
 
 from PIL import Image
 
@@ -142,6 +142,13 @@ class QueryProtocol(Protocol):
     def asks(self, inputs: Inputs, questions: Sequence[Question], todo: set[int]) -> list[Ask]:
         """The requests for the questions of one image whose index is in ``todo``."""
         ...
+
+
+def finalize(protocol: QueryProtocol, records: Mapping[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Records a protocol rewrites once all answers are in (Gemini drops an image whose second
+    reply it cannot split); most protocols rewrite none. An optional ``finalize`` method."""
+    hook = getattr(protocol, "finalize", None)
+    return hook(records) if callable(hook) else {}
 
 
 def with_options(q: Question, order: Sequence[str]) -> Question:

@@ -39,11 +39,13 @@ def official_reader(family: str, q: Question, with_options_fallback: bool) -> Ca
 def in_order_reader(n: int) -> Callable[[Optional[str]], list[Parsed]]:
     """Gemini's second request: the reply's letters in order, one per listed question; when
     their number is not ``n`` the script discards the image (no answer for any of them)."""
+    from adlab.pipelines.mmad.answers import DISCARDED
+
     def read(text: Optional[str]) -> list[Parsed]:
         found = official_letters(text) if isinstance(text, str) else []
         if len(found) == n:
             return [Parsed(letter, "official:in-order") for letter in found]
-        return [Parsed(None, NONE)] * n
+        return [Parsed(None, DISCARDED if isinstance(text, str) else NONE)] * n
     return read
 
 

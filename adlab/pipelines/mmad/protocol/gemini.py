@@ -3,15 +3,15 @@
 The same single user message as the GPT-4o script (images, then one text) with Gemini's
 instruction; question 1 (anomaly or not) is asked alone and its reply's last letter kept, then
 questions 2..n together, whose reply must hold exactly n-1 letters, taken in order; otherwise
-those questions stay unanswered (the script drops the whole image then, question 1 included;
-adlab keeps question 1's answer). Images fit 512x512 (small
+the script drops the whole image, and so does :meth:`Gemini.finalize` once the run's answers
+are in (question 1's answer is kept in ``raw`` but no longer counts). Images fit 512x512 (small
 ones enlarged), JPEG quality 95, labelled by extension (``image/png`` for unknown ones); no
 generation settings are sent.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 from adlab.metrics.mmad_parsing import Parsed
 from adlab.pipelines.mmad.data import Question
@@ -49,6 +49,10 @@ class Gemini:
             return [found[i] for i in positions]
         return Ask([Message("user", [*api_images(inputs), text])], targets, read, listed)
 
+    def finalize(self, records: Mapping[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """Records to store again once every answer is in (see :func:`discard_images`)."""
+        return discard_images(records)
+
     def asks(self, inputs: Inputs, questions: Sequence[Question], todo: set[int]) -> list[Ask]:
         if not questions:
             return []
@@ -61,6 +65,20 @@ class Gemini:
         if targets:
             out.append(self._ask(inputs, rest, targets, in_order_reader(len(rest))))
         return out
+
+
+def discard_images(records: Mapping[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The question-1 records of images whose second reply was discarded, discarded too."""
+    from adlab.pipelines.mmad.answers import DISCARDED
+
+    dropped = {r["image"] for r in records.values() if r.get("rule") == DISCARDED}
+    out = {}
+    for key, rec in records.items():
+        if rec.get("image") in dropped and rec.get("index") == 0 and rec.get("rule") != DISCARDED \
+                and rec.get("error") is None:
+            out[key] = {**rec, "parsed": None, "rule": DISCARDED,
+                        "discarded": "the reply to questions 2..n had the wrong number of letters"}
+    return out
 
 
 def gemini(box: tuple[int, int] = (512, 512)) -> Gemini:
