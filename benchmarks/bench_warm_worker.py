@@ -2,14 +2,16 @@
 anomalib itself) and of the warm worker (a run forked from the zygote, which imported them
 once), measured on the same tiny PaDiM runs in the same invocation.
 
-    .venv/bin/python benchmarks/bench_warm_worker.py [--runs 6] [--first warm|cold]
+    .venv/bin/python benchmarks/bench_warm_worker.py [--runs 3] [--rounds 2]
 
 A run's overhead is its wall time as the database has it (claimed -> finished) minus its own
 fit, ONNX export and scoring time (the metrics ``fit_s``, ``export_s`` and ``infer_wall_s`` it
 records per category): imports, data loading, model building, the parity check, metrics,
 heatmaps, database writes. Each mode gets a fresh ``adlab worker --until-empty`` process on
-the same lab; runs are identical but for the seed. Prints every run, the medians, their ratio
-and ``/proc/loadavg`` before and after each mode (the machine may be shared).
+the same lab; runs are identical but for the seed. Rounds alternate the order (cold, warm, then
+warm, cold, ...) so a machine whose load changes weighs on both. Prints every run, the medians
+(over all runs, and without each worker's first run, which waits for the zygote's imports),
+their ratio and ``/proc/loadavg`` before and after each worker (the machine may be shared).
 """
 from __future__ import annotations
 
@@ -46,7 +48,7 @@ def loadavg() -> str:
         return "n/a"
 
 
-def run_mode(mode: str, runs: int, root: Path) -> dict:
+def run_mode(mode: str, runs: int, root: Path, round_: int) -> dict:
     """Queue ``runs`` PaDiM runs in study ``bench-<mode>`` and drain them with one worker."""
     from adlab.config.loader import build_run_specs
     from adlab.db.engine import get_engine
@@ -55,7 +57,7 @@ def run_mode(mode: str, runs: int, root: Path) -> dict:
 
     engine = get_engine(database_url())
     raw = {**STUDY, "study": f"bench-{mode}", "data": {**STUDY["data"], "root": str(root)},
-           "grid": {"seed": list(range(runs))}}
+           "grid": {"seed": list(range(round_ * runs, (round_ + 1) * runs))}}
     created = enqueue(engine, build_run_specs(raw), repeat=True).created
     before = loadavg()
     start = time.monotonic()
@@ -90,8 +92,8 @@ def overhead(engine, run_id: int) -> dict:  # noqa: ANN001
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--runs", type=int, default=6, help="PaDiM runs per mode")
-    ap.add_argument("--first", choices=("cold", "warm"), default="cold", help="mode measured first")
+    ap.add_argument("--runs", type=int, default=3, help="PaDiM runs per worker")
+    ap.add_argument("--rounds", type=int, default=2, help="rounds of one cold and one warm worker")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="adlab-bench-warm-") as tmp:
         lab = Path(tmp)
@@ -101,25 +103,37 @@ def main() -> None:
         from adlab.data.synth import generate_synthetic
 
         root = lab / "synthetic"
-        generate_synthetic(root, categories=["woven"], seed=1, image_size=64, n_train=10,
-                           n_test_good=4, n_test_defect=6)
-        order = [args.first, "warm" if args.first == "cold" else "cold"]
-        results = {mode: run_mode(mode, args.runs, root) for mode in order}
+        generate_synthetic(root, categories=["woven"], seed=1, image_size=64, n_train=8,
+                           n_test_good=3, n_test_defect=3)
+        workers = []
+        for round_ in range(args.rounds):
+            order = ("cold", "warm") if round_ % 2 == 0 else ("warm", "cold")
+            workers += [run_mode(mode, args.runs, root, round_) for mode in order]
     print(f"machine: {os.cpu_count()} CPUs")
     print(f"{'mode':5} {'run':>4} {'wall s':>7} {'fit s':>6} {'export s':>8} {'score s':>7} "
           f"{'overhead s':>10}  recorded mode")
-    for mode in order:
-        for r in results[mode]["runs"]:
-            print(f"{mode:5} {r['run']:>4} {r['wall_s']:7.2f} {r['fit_s']:6.2f} {r['export_s']:8.2f} "
-                  f"{r['infer_wall_s']:7.2f} {r['overhead_s']:10.2f}  {r['worker_mode']}")
-    medians = {m: statistics.median(r["overhead_s"] for r in results[m]["runs"]) for m in order}
-    for mode in order:
-        res = results[mode]
-        print(f"{mode}: median overhead {medians[mode]:.2f} s over {len(res['runs'])} runs (first "
-              f"run {res['runs'][0]['overhead_s']:.2f} s); worker {res['worker_wall_s']} s; "
-              f"loadavg before {res['load_before']} after {res['load_after']}")
-    print(f"ratio cold/warm median overhead: {medians['cold'] / medians['warm']:.2f}x")
-    print("json: " + json.dumps({"median_overhead_s": medians, "results": results}))
+    for w in workers:
+        for r in w["runs"]:
+            print(f"{w['mode']:5} {r['run']:>4} {r['wall_s']:7.2f} {r['fit_s']:6.2f} "
+                  f"{r['export_s']:8.2f} {r['infer_wall_s']:7.2f} {r['overhead_s']:10.2f}  "
+                  f"{r['worker_mode']}")
+        print(f"      worker {w['worker_wall_s']} s; loadavg before {w['load_before']}, "
+              f"after {w['load_after']}")
+    summary = {}
+    for mode in ("cold", "warm"):
+        mine = [w for w in workers if w["mode"] == mode]
+        every = [r["overhead_s"] for w in mine for r in w["runs"]]
+        later = [r["overhead_s"] for w in mine for r in w["runs"][1:]]
+        summary[mode] = {"median_s": statistics.median(every), "runs": len(every),
+                         "median_after_first_s": statistics.median(later) if later else None,
+                         "first_runs_s": [round(w["runs"][0]["overhead_s"], 2) for w in mine]}
+        s = summary[mode]
+        after = f"{s['median_after_first_s']:.2f} s" if later else "n/a"
+        print(f"{mode}: median overhead {s['median_s']:.2f} s over {s['runs']} runs; without each "
+              f"worker's first run {after}; first runs {s['first_runs_s']} s")
+    print(f"ratio cold/warm median overhead: "
+          f"{summary['cold']['median_s'] / summary['warm']['median_s']:.2f}x")
+    print("json: " + json.dumps({"summary": summary, "workers": workers}))
 
 
 if __name__ == "__main__":

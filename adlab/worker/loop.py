@@ -31,6 +31,7 @@ from adlab.worker.pulse import Pulse
 from adlab.worker.warm import ZygoteClient
 
 GRACE_S = 10.0
+PRELOAD_WAIT_S = 600.0  # the longest the worker waits for its zygote's imports before claiming
 # A run killed by SIGTERM/SIGINT it did not get from the worker, while the worker gets one too
 # within this long: the whole job is being stopped (Slurm preemption or time limit, systemd
 # stop signal every process), and the run goes back to the queue instead of failing.
@@ -178,8 +179,9 @@ class Worker:
         return not any(seen.get(run_id) == beat for run_id, beat in running.items())
 
     def _start_zygote(self) -> None:
-        """Start the zygote and have it import what the queued runs' pipelines need while the
-        worker claims the first one."""
+        """Start the zygote and have it import what the queued runs' pipelines need before
+        the worker claims the first one (a pipeline first met later is imported at its first
+        run, for the runs after it)."""
         self.zygote = ZygoteClient(name=self.name, env=self.child_env,
                                    log_path=worker_log_path(self.name), log=self._log)
         try:
@@ -192,6 +194,7 @@ class Worker:
             queued = s.exec(select(Run.pipeline).where(Run.status == RunStatus.queued.value)
                             .distinct()).scalars().all()
         self.zygote.preload(list(queued))
+        self.zygote.wait_preloaded(PRELOAD_WAIT_S, stop=lambda: self._stop_reason is not None)
 
     # one run -------------------------------------------------------------------------------
     def _spawn(self, run: Run, log_path: Path) -> RunHandle:

@@ -107,6 +107,7 @@ class ZygoteClient:
         self._buffer = b""
         self._serial = 0
         self._announced: tuple[str, ...] = ()
+        self.preloading = False  # a preload request not answered yet
 
     # lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -118,12 +119,14 @@ class ZygoteClient:
                 out = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child, closed below
             except OSError:
                 out = subprocess.DEVNULL
+        own_nvml = not set(NVML_CHECK_ENV) <= set(os.environ)
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "adlab.worker.zygote", str(theirs.fileno()), str(os.getpid())],
+                [sys.executable, "-m", "adlab.worker.zygote", str(theirs.fileno()),
+                 str(os.getpid()), "1" if own_nvml else "0"],
                 pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, stdout=out,
                 stderr=subprocess.STDOUT, start_new_session=True,
-                env={**os.environ, **self.env, **NVML_CHECK_ENV})
+                env={**NVML_CHECK_ENV, **os.environ, **self.env})
         finally:
             theirs.close()
             if out is not subprocess.DEVNULL:
@@ -176,7 +179,15 @@ class ZygoteClient:
 
     def preload(self, pipelines: list[str]) -> None:
         if pipelines and self.alive():
-            self._send(op="preload", pipelines=sorted(set(pipelines)))
+            self.preloading = self._send(op="preload", pipelines=sorted(set(pipelines)))
+
+    def wait_preloaded(self, timeout: float, stop: Callable[[], bool]) -> None:
+        """Wait until the zygote answered the preload request (or ``timeout``, or ``stop()``),
+        so that the worker claims a run only when it can start it at once: a claimed run
+        waiting for imports is one that another, ready worker could have run."""
+        end = time.monotonic() + timeout
+        while self.preloading and self.sock is not None and not stop() and time.monotonic() < end:
+            self.pump(0.2)
 
     def spawn(self, *, pipeline: str, args: dict[str, Any], log_path: Path, env: dict[str, str],
               fallback: Callable[[], RunHandle]) -> RunHandle:
@@ -227,6 +238,7 @@ class ZygoteClient:
         kind = msg["event"]
         if kind == "preloaded":
             self._preloaded(msg)
+            self.preloading = self.preloading and not msg.get("answer")
             return
         run = self.runs.get(msg.get("token", ""))
         if run is None:

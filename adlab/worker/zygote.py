@@ -10,12 +10,12 @@ to NVML, and after every import it checks the CUDA driver is not loaded; if it i
 to fork and the worker runs cold. It starts no thread and never opens the database.
 
 It talks to the worker over a socket, one JSON object a line:
-  worker -> zygote  {"op": "preload", "pipelines": [...]}
+  worker -> zygote  {"op": "preload", "pipelines": [...]}  (always answered)
                     {"op": "spawn", "token": T, "pipeline": P, "log": PATH, "env": {...},
                      "args": {... adlab.worker.child.execute's arguments ...}}
                     {"op": "signal", "token": T, "sig": N}
   zygote -> worker  {"event": "preloaded", "modules": [...], "failed": {...}, "seconds": S,
-                     "threads": N, "gpu": reason-or-null}
+                     "threads": N, "gpu": reason-or-null, "answer": true-for-a-preload-op}
                     {"event": "started", "token": T, "pid": PID}
                     {"event": "refused", "token": T, "reason": R}
                     {"event": "exited", "token": T, "rc": RC}
@@ -39,8 +39,9 @@ NVML_CHECK_ENV = {"PYTORCH_NVML_BASED_CUDA_CHECK": "1"}  # torch.cuda.is_availab
 
 
 class Zygote:
-    def __init__(self, sock: socket.socket):
+    def __init__(self, sock: socket.socket, *, own_nvml_check: bool = False):
         self.sock = sock
+        self.own_nvml_check = own_nvml_check  # set for the imports only: runs see the worker's env
         self.preloaded = Preloaded()
         self.by_pipeline: dict[str, list[str]] = {}
         self.children: dict[int, str] = {}  # pid -> token of runs not reaped yet
@@ -55,7 +56,10 @@ class Zygote:
 
     def _messages(self) -> list[dict[str, Any]] | None:
         """The complete messages that arrived; None when the worker closed the socket."""
-        data = self.sock.recv(1 << 16)
+        try:
+            data = self.sock.recv(1 << 16)
+        except OSError:  # the worker is gone
+            return None
         if not data:
             return None
         self._buffer += data
@@ -75,18 +79,20 @@ class Zygote:
                 self.by_pipeline[pipeline] = modules_for(tuple(spec.extras), spec.runner)
         return self.by_pipeline[pipeline]
 
-    def preload(self, pipelines: list[str]) -> None:
+    def preload(self, pipelines: list[str], *, answer: bool = False) -> None:
         wanted = [m for p in pipelines for m in self._modules(p)]
-        if [m for m in wanted if m not in self.preloaded.modules and m not in self.preloaded.failed]:
+        new = [m for m in wanted if m not in self.preloaded.modules and m not in self.preloaded.failed]
+        if new:
             self.preloaded.load(wanted)
-            self._report()
+        if new or answer:
+            self._report(answer=answer)
 
-    def _report(self) -> None:
+    def _report(self, *, answer: bool = False) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
         self.send(event="preloaded", modules=self.preloaded.modules, failed=self.preloaded.failed,
                   seconds=round(self.preloaded.seconds, 2), threads=native_threads(),
-                  gpu=gpu_touched())
+                  gpu=gpu_touched(), answer=answer)
 
     # runs ----------------------------------------------------------------------------------
     def spawn(self, msg: dict[str, Any]) -> None:
@@ -120,6 +126,9 @@ class Zygote:
 
     def _forget_in_child(self) -> None:
         """In a forked run: nothing of the zygote's own plumbing survives."""
+        if self.own_nvml_check:
+            for name in NVML_CHECK_ENV:
+                os.environ.pop(name, None)
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         for fd in (self._wake_r, self._wake_w):
@@ -179,7 +188,7 @@ class Zygote:
             if messages is None:
                 break
             for msg in messages:
-                {"preload": lambda m: self.preload(m["pipelines"]), "spawn": self.spawn,
+                {"preload": lambda m: self.preload(m["pipelines"], answer=True), "spawn": self.spawn,
                  "signal": self.signal}[msg["op"]](msg)
         for pid in list(self.children):  # the worker is gone: so are its runs
             try:
@@ -189,14 +198,14 @@ class Zygote:
 
 
 def main(argv: list[str]) -> int:
-    """``python -m adlab.worker.zygote FD WORKER_PID``."""
-    fd, worker_pid = int(argv[0]), int(argv[1])
+    """``python -m adlab.worker.zygote FD WORKER_PID OWN_NVML_CHECK``."""
+    fd, worker_pid, own_nvml_check = int(argv[0]), int(argv[1]), argv[2:] == ["1"]
     die_with_parent()
     if os.getppid() != worker_pid:
         return 0
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    Zygote(socket.socket(fileno=fd)).serve()
+    Zygote(socket.socket(fileno=fd), own_nvml_check=own_nvml_check).serve()
     return 0
 
 

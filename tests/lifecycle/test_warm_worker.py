@@ -179,3 +179,16 @@ def test_anomalib_runs_start_with_torch_and_anomalib_imported(tmp_path, engine):
         assert run.status == "succeeded", run.error
         assert info["worker_mode"] == "warm"
         assert {"torch", "anomalib.models", "lightning.pytorch"} <= set(info["preloaded"])
+
+
+def test_what_the_zygote_imports_comes_from_the_pipelines_declared_extras():
+    from adlab.pipelines import get_pipeline
+    from adlab.worker.preload import modules_for
+
+    spec = get_pipeline("anomalib")
+    modules = modules_for(spec.extras, spec.runner)
+    assert modules[0] == "torch" and {"torchvision", "anomalib.models", "lightning.pytorch"} <= set(modules)
+    assert "onnxruntime" not in modules  # starts a thread at import: left to the run
+    assert modules[-1] == "adlab.pipelines.anomalib.run"
+    diag = get_pipeline("diag")
+    assert modules_for(diag.extras, diag.runner) == ["adlab.pipelines.diag"]
