@@ -3,9 +3,10 @@
 jam-cc/MMAD (cross-checked at commit bad03b44c30fdb4d0e1774e07e0f245fbaae3b6c) carries no
 licence file, so adlab ships no copy of its code. Point ``MMAD_OFFICIAL_ROOT`` at a checkout
 and the cross-check tests take ``GPT4Query.parse_answer`` (evaluation/examples/GPT4/gpt4v.py,
-the parser the other families' scripts inherit) and ``caculate_accuracy_mmad``
-(evaluation/examples/helper/summary.py) from the files themselves; without it they are skipped
-with that reason. Only the definitions are executed, with the imports they use: the scripts'
+the parser the other families' scripts inherit), ``caculate_accuracy_mmad``
+(evaluation/examples/helper/summary.py) and the query scripts' request builders
+(``get_query``/``parse_conversation`` of each family) from the files themselves; without it
+they are skipped with that reason. Only the definitions are executed, with the imports they use: the scripts'
 API clients, argument parsing and ``__main__`` blocks are left out, matplotlib draws off screen
 and a missing seaborn is replaced by a heatmap that draws nothing (figures are not compared).
 """

@@ -43,8 +43,11 @@ class EvalParams(PipelineParams):
     sample_per_folder: Optional[int] = Field(default=None, ge=1,
                                              description="N images per dataset/category/split folder (null = all)")
     sample_seed: int = Field(default=42, description="sampling seed (same seed = same sample)")
-    max_image_size: tuple[int, int] = Field(default=(512, 512),
-                                            description="[width, height]: larger images shrink, aspect kept")
+    max_image_size: tuple[int, int] = Field(
+        default=(512, 512), description="[width, height]: larger images shrink, aspect kept "
+                                        "(protocol official: the box the 512-pixel scripts fit "
+                                        "images to, enlarging small ones; Qwen and MiniCPM send "
+                                        "original files, InternVL 448x448)")
     batch_mode: Optional[bool] = Field(default=None,
                                        description="true: all questions of an image in one request; "
                                                    "null = the model's default (false for llava models)")
@@ -161,7 +164,10 @@ class ApiParams(PipelineParams):
 
 
 class LocalParams(PipelineParams):
-    batch_size: int = Field(default=4, ge=1, le=256, description="prompts per generate() call")
+    batch_size: Optional[int] = Field(
+        default=None, ge=1, le=256, description="prompts per generate() call; null = the "
+        "protocol's: 1 under official (MMAD's scripts generate one prompt at a time; batching "
+        "pads prompts, which can change greedy outputs), 4 under adlab")
     dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field(
         default="auto", description="auto: bf16 (fp16 without bf16 support) on GPU, fp32 on CPU")
     attn_implementation: Optional[str] = None
@@ -232,6 +238,8 @@ class MmadParams(PipelineParams):
             self.eval.batch_mode = bool(entry.defaults.get("batch_mode", False))
         if self.eval.similar_template is None:
             self.eval.similar_template = not official
+        if self.local.batch_size is None:
+            self.local.batch_size = 1 if official else 4
         gen = protocol_for(self, entry).generation(self.eval.max_tokens, self.eval.temperature)
         self.eval.max_tokens, self.eval.temperature = gen.max_tokens, gen.temperature
         if self.eval.history and self.eval.batch_mode:

@@ -82,6 +82,7 @@ def test_protocol_params_rules():
     assert (official.eval.max_tokens, official.eval.temperature) == (64, 0.2)
     adlab = MmadParams.model_validate({"llm": "llava", "protocol": "adlab"})
     assert adlab.eval.similar_template is True and (adlab.eval.max_tokens, adlab.eval.temperature) == (200, 0.0)
+    assert (official.local.batch_size, adlab.local.batch_size) == (1, 4)  # scripts: one at a time
     assert MmadParams.model_validate({"llm": "gemini"}).eval.max_tokens is None
     with pytest.raises(ValidationError, match="eval.history is a protocol adlab setting"):
         MmadParams.model_validate({"llm": "gpt-4o", "eval": {"history": True}})
