@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import random
 import re
@@ -135,9 +136,16 @@ class Pane:
         return subprocess.run(["tmux", *args], check=True, capture_output=True, text=True).stdout
 
     def start(self, command: str) -> float:
-        t0 = time.perf_counter()
-        self.tmux("new-session", "-d", "-s", self.name, "-x", str(self.size[0]),
-                  "-y", str(self.size[1]), command)
+        for attempt in range(3):  # a tmux server still exiting (its last session ended) refuses
+            t0 = time.perf_counter()
+            try:
+                self.tmux("new-session", "-d", "-s", self.name, "-x", str(self.size[0]),
+                          "-y", str(self.size[1]), command)
+                break
+            except subprocess.CalledProcessError:
+                if attempt == 2:
+                    raise
+                time.sleep(0.5)
         self.pid = int(self.tmux("display-message", "-p", "-t", self.name, "#{pane_pid}"))
         return t0
 
@@ -267,8 +275,24 @@ def terminal_floor(size: tuple[int, int], repeat: int) -> list[float]:
     return times
 
 
+FILTER_WORD = "padim_00"
+
+
+def prepare_lab(url: str, n: int, root: Path, counts_file: Path) -> None:
+    """Build the lab, and count the rows each filter prefix leaves, with the adlab of ``root``
+    (in a process of its own): the oldest tree measured must find a schema it knows, and any
+    newer one upgrades the lab when it opens it."""
+    code = ("import json, sys; from bench_tui import build_lab, counts_for; "
+            f"build_lab({url!r}, {n}); "
+            f"word = {FILTER_WORD!r}; "
+            "counts = counts_for(" + repr(url) + ", [word[:k] for k in range(1, len(word) + 1)]); "
+            f"open({str(counts_file)!r}, 'w').write(json.dumps(counts))")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), str(ROOT / "benchmarks")])}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env)
+
+
 def measure(db: Path, url: str, n: int, size: tuple[int, int], repeat: int,
-            app_root: Path) -> Session:
+            app_root: Path, expect: dict[str, int]) -> Session:
     adlab = Path(sys.executable).with_name("adlab")
     # the app from ``app_root`` (PYTHONPATH wins over the editable install)
     command = (f"env PYTHONPATH={shlex.quote(str(app_root))} {shlex.quote(str(adlab))} "
@@ -289,9 +313,8 @@ def measure(db: Path, url: str, n: int, size: tuple[int, int], repeat: int,
         run.steps["idle CPU per s"] = Step([0.0], [(pane.cpu() - c0) / 3.0])
 
         # filter: type a word into the box one key at a time
-        word = "padim_00"
+        word = FILTER_WORD
         prefixes = [word[:k] for k in range(1, len(word) + 1)]
-        expect = counts_for(url, prefixes)
         pane.keys("/")
         pane.until(lambda s: "filter" in s, "filter focus")
         prev = n
@@ -404,15 +427,17 @@ def main() -> int:
         url = f"sqlite:///{db}"
         os.environ["ADLAB_ARTIFACTS"] = str(Path(tmp) / "exports")
         t0 = time.perf_counter()
-        build_lab(url, args.runs)
+        counts_file = Path(tmp) / "counts.json"
+        prepare_lab(url, args.runs, roots[0], counts_file)
+        expect = json.loads(counts_file.read_text())
         print(f"built in {time.perf_counter() - t0:.1f} s; terminal {args.size} (tmux), "
               f"{os.cpu_count()} CPU(s)")
         floor = terminal_floor(size, args.repeat)  # type: ignore[arg-type]
         fl = [v * 1000 for v in floor]
         print(f"floor: key echoed by cat      median {statistics.median(fl):7.1f} ms   "
               f"p95 {p95(fl):7.1f} ms")
-        results = [(root, measure(db, url, args.runs, size, args.repeat, root))  # type: ignore[arg-type]
-                   for root in roots]
+        results = [(root, measure(db, url, args.runs, size, args.repeat, root,  # type: ignore[arg-type]
+                                  expect)) for root in roots]
     for root, run in results:
         report(str(root), run)
     return 0

@@ -97,7 +97,18 @@ class RunsScreen(LabScreen):
         self.query_one(RunTable).focus()
         self._render_title()
         self.request_refresh()
-        self.set_interval(self.lab.refresh_s, self.request_refresh, name="runs-refresh")
+        self.set_interval(self.lab.refresh_s, self._tick, name="runs-refresh")
+
+    def _tick(self) -> None:
+        """The periodic read, only while this screen is on top: under the detail or compare
+        screen it would compete for the one interpreter lock with their loads (a comparison
+        of 10,000 runs took twice as long), and its result would not be seen."""
+        if self.is_current:
+            self.request_refresh()
+
+    def on_screen_resume(self) -> None:
+        if self.snapshot is not None:
+            self.request_refresh()  # what changed while another screen was on top
 
     # refresh ---------------------------------------------------------------------------------
     def request_refresh(self, fetch: bool = True) -> None:
