@@ -168,7 +168,7 @@ def metrics_or_headline(engine: Engine, metrics: Sequence[str] | None,
 def require_recorded(engine: Engine, metrics: Sequence[str]) -> None:
     """Refuse a metric no run of the lab records (a typo would otherwise rank nothing and
     exit 0), naming the known metrics, the closest first."""
-    import difflib
+    from adlab.core.suggest import closest_first
 
     for m in metrics:
         if cq.metric_recorded(engine, key=m):
@@ -177,13 +177,8 @@ def require_recorded(engine: Engine, metrics: Sequence[str]) -> None:
         if not keys:
             raise AdlabError(f"no run in this lab records metric {m!r} (no run records any "
                              "metric yet); run or import some runs first")
-        close = difflib.get_close_matches(m, keys, n=5, cutoff=0.5)
-        rest = [k for k in keys if k not in close]
-        shown = close + rest[:max(0, 20 - len(close))]
-        more = len(keys) - len(shown)
         raise AdlabError(f"no run in this lab records metric {m!r}; known metrics"
-                         f"{' (closest first)' if close else ''}: {', '.join(shown)}"
-                         f"{f' and {more} more' if more else ''}")
+                         f"{closest_first(m, keys)}")
 
 
 def _selected_pipelines(engine: Engine, filters: RunFilter) -> list[str]:

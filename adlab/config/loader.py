@@ -19,8 +19,10 @@ from typing import Any, Iterator, Mapping, Sequence
 
 from pydantic import ValidationError
 
+from adlab.core.grouping import names_param
 from adlab.core.run_spec import RunSpec, default_name, make_run_spec
 from adlab.core.secrets import find_secret, secret_refusal
+from adlab.core.suggest import closest_first
 from adlab.core.values import canonical, canonical_json, flatten
 from adlab.config.overrides import apply_overrides, deep_merge, set_path
 from adlab.config.schema import Condition, StudyFields, split_study
@@ -166,6 +168,7 @@ def build_run_specs(
         all_sets = (shortcut_sets(given, shortcut_paths(spec)) if given else []) + list(sets)
         group_keys = list(group_keys_override or condition.group_keys or study.group_keys or []) or None
         grid = {**(study.grid or {}), **(condition.grid or {})}
+        first_of_condition = len(specs)
         for point in _grid_points(grid):
             params = deep_merge(base, condition_config)
             for key, value in point.items():
@@ -186,8 +189,23 @@ def build_run_specs(
                     raise _too_many(f"config {source}: once the pipeline expands each grid point "
                                     "(e.g. one run per category) the study makes more runs",
                                     limit, None)
+        if group_keys:
+            given = ("--group-keys" if group_keys_override
+                     else "`group_keys:`" + (" of the condition" if condition.group_keys else ""))
+            _check_group_keys(group_keys, specs[first_of_condition:], spec.name, where, given)
     _dedupe_names(specs)
     return specs
+
+
+def _check_group_keys(group_keys: Sequence[str], specs: Sequence[RunSpec], pipeline: str,
+                      where: str, given: str) -> None:
+    """Refuse a group key that reads no parameter of any of ``specs`` (a typo would put every
+    run in one group, keyed by None), naming the pipeline's parameters, the closest first."""
+    flat_keys = sorted(set().union(*(s.flat for s in specs)))
+    for key in group_keys:
+        if not names_param(key, flat_keys):
+            raise ConfigError(f"{where}: group key {key!r} ({given}) is not a parameter of "
+                              f"pipeline {pipeline!r}; its parameters{closest_first(key, flat_keys)}")
 
 
 def _make_spec(spec: PipelineSpec, params: PipelineParams, study: StudyFields, condition: Condition,

@@ -40,6 +40,14 @@ def is_seed_like(key: str, non_group_keys: Iterable[str] = ()) -> bool:
     return under(key, non_group_keys)
 
 
+def names_param(key: str, flat_keys: Iterable[str]) -> bool:
+    """Whether a group key reads a parameter: one of ``flat_keys`` or the prefix of some
+    (``model_params`` covers ``model_params.backbone``). Any other key reads None for every
+    run, so grouping by it silently puts all runs in one group."""
+    prefix = key + "."
+    return any(k == key or k.startswith(prefix) for k in flat_keys)
+
+
 def _lookup(flat: Mapping[str, Any], key: str) -> Any:
     """A dotted key, or a sub-tree given by its prefix (``data`` -> all ``data.*`` values)."""
     if key in flat:

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql import ColumnElement
 
+from adlab.core.suggest import closest_first
 from adlab.db.engine import reader
 from adlab.db.models import Metric, Param, Run
 # RunFilter and the SQL reading of values live in run_filter; imported from here too.
@@ -297,7 +298,7 @@ def resolve_param_keys(engine: Engine, *, keys: Sequence[str], filters: RunFilte
                     select(Param.key).distinct().join(Run, Run.id == Param.run_id)
                     .where(*filter_clauses(filters)).limit(200))})
                 raise AdlabError(f"group key {key!r} is not a parameter of the selected runs; "
-                                 f"known keys: {', '.join(known) or '(none)'}")
+                                 f"known keys{closest_first(key, known)}")
             else:
                 raise AdlabError(f"group key {key!r} is ambiguous ({', '.join(found)}); "
                                  "give the full dotted key")

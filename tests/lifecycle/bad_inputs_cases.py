@@ -404,6 +404,26 @@ CASES: list[Case] = [
          setup=_write("s.yaml", "pipeline: anomalib\nmodel: padim\ndata:\n  dataset: mvtec_ad\n"
                       "  categories: [bottle, cable, grid]\n  split_runs: per_category\n"
                       "grid:\n  seed: [1, 2]\n")),
+    Case("group-key-unknown", "`queue --group-keys` with a key that is no parameter",
+         ("queue", "study.yaml", "--group-keys", "nosuch"),
+         "group key 'nosuch' (--group-keys) is not a parameter of pipeline 'diag'; its parameters:",
+         setup=OK_YAML),
+    Case("group-key-typo", "`queue --group-keys` with a misspelt parameter",
+         ("queue", "study.yaml", "--group-keys", "vlaue", "--dry-run"),
+         "group key 'vlaue' (--group-keys) is not a parameter of pipeline 'diag'; its parameters "
+         "(closest first): value,", setup=OK_YAML),
+    Case("group-key-yaml", "`group_keys:` in a study file naming a missing sub-key",
+         ("queue", "s.yaml"),
+         "group key 'data.categry' (`group_keys:`) is not a parameter of pipeline 'anomalib'; its "
+         "parameters (closest first): data.category_set, data.categories,",
+         setup=_write("s.yaml", "pipeline: anomalib\nmodel: padim\ngroup_keys: [model, data.categry]\n"
+                      "data:\n  categories: [bottle]\n")),
+    Case("group-key-condition", "`group_keys:` of one condition naming no parameter",
+         ("queue", "s.yaml"),
+         "condition 'b': group key 'lr' (`group_keys:` of the condition) is not a parameter of "
+         "pipeline 'diag'",
+         setup=_write("s.yaml", "pipeline: diag\nconditions:\n  - name: a\n  - name: b\n"
+                      "    group_keys: [lr]\n")),
     Case("cfg-nested-too-deep", "YAML nested 1,000 lists deep", ("queue", "s.yaml"),
          "the YAML nests too deeply to read",
          setup=_write("s.yaml", "pipeline: diag\nlabel: " + "[" * 1000 + "]" * 1000 + "\n")),
