@@ -7,6 +7,7 @@ the clock and the refresh interval.
 """
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, Iterable
 
 from sqlalchemy.engine import Engine
@@ -16,6 +17,9 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from adlab.tui.data import Clock, LabData, utc_now
+
+
+COMPARISONS_KEPT = 4
 
 
 def describe_db(engine: Engine) -> str:
@@ -51,6 +55,15 @@ class LabApp(App):
         self.db_label = db_label or describe_db(engine)
         self.data = LabData(engine, clock=self.clock, lease_s=lease_s)
         self.quitting = False  # set by exit(): screens refuse actions from then on
+        # the latest comparisons (scope -> result, lines, when read): reopened, one shows at
+        # once while it is read again (see CompareScreen)
+        self.compare_cache: dict[tuple, tuple[Any, list[Any], dt.datetime]] = {}
+
+    def remember_comparison(self, key: tuple, result: Any, lines: list[Any]) -> None:
+        self.compare_cache.pop(key, None)
+        self.compare_cache[key] = (result, lines, self.clock())
+        while len(self.compare_cache) > COMPARISONS_KEPT:
+            self.compare_cache.pop(next(iter(self.compare_cache)))
 
     def exit(self, *args: Any, **kwargs: Any) -> None:
         """Mark the app as quitting first, so keys already queued behind ``q`` do nothing."""

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from sqlalchemy.engine import Engine
 
+from adlab.db.engine import DatabaseWatch
 from adlab.db.tui_queries import (RunRow, WorkerRow, fetch_first_rows, fetch_run_rows,
                                   fetch_workers)
 from adlab.tui.runs_model import (NEWEST_FIRST, RECENT_FAILURE, STATUSES, ProgressSeeds,
@@ -70,6 +71,11 @@ class LabData:
     _hay_stamp: tuple = ()
     _workers: list[WorkerRow] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    # Every read checks the database is still the one first read (DatabaseWatch).
+    watch: DatabaseWatch = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.watch = DatabaseWatch(self.engine)
 
     def snapshot(self, run_filter: RunFilter, sort: SortSpec, *, fetch: bool = True) -> LabSnapshot:
         """Read what changed (or everything, the first time), then build the filtered view."""
@@ -78,13 +84,14 @@ class LabData:
         full = False
         with self._lock:
             if fetch or not self.cache.loaded:
-                batch = fetch_run_rows(self.engine, **self.cache.next_query())
-                full = batch.full
-                if not self.cache.apply(batch):  # something was deleted elsewhere: reload
-                    self.cache = RunCache()
-                    self.cache.apply(fetch_run_rows(self.engine))
-                    full = True
-                workers = self._workers = fetch_workers(self.engine)
+                with self.watch.reads():  # a lost or replaced database: one sentence
+                    batch = fetch_run_rows(self.engine, **self.cache.next_query())
+                    full = batch.full
+                    if not self.cache.apply(batch):  # something was deleted elsewhere: reload
+                        self.cache = RunCache()
+                        self.cache.apply(fetch_run_rows(self.engine))
+                        full = True
+                    workers = self._workers = fetch_workers(self.engine)
             t1 = time.perf_counter()
             rows = list(self.cache.rows.values())
             version = self.cache.version
@@ -110,8 +117,9 @@ class LabData:
             return None
         t0 = time.perf_counter()
         now = self.clock()
-        page = fetch_first_rows(self.engine, newest=limit, failed_since=now - RECENT_FAILURE)
-        workers = fetch_workers(self.engine)
+        with self.watch.reads():
+            page = fetch_first_rows(self.engine, newest=limit, failed_since=now - RECENT_FAILURE)
+            workers = fetch_workers(self.engine)
         t1 = time.perf_counter()
         context = RowContext(now, self.lease_s, {})
         view = sorted_rows(page.rows, sort, context)[:limit]

@@ -82,3 +82,23 @@ async def test_export_report_for_the_selection(lab, make_app, isolated_lab):
         await wait_for(pilot, lambda: out.exists(), timeout=60, what="report written")
         report = out.read_text(encoding="utf-8")
         assert "patchcore_wrn50_lr1e-3" in report and "padim_r18" not in report
+
+
+async def test_reopened_comparison_shows_at_once_then_is_read_again(lab, make_app):
+    """A comparison opened again on the same scope is on screen from the first frame (marked
+    with when it was read), then replaced by a fresh read."""
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await runs_loaded(pilot)
+        first = await open_compare(pilot)
+        assert first.previews == 0  # nothing to show before the first read
+        text = first.query_one("#compare-scroll").text
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is not first, what="back to runs")
+        await pilot.press("c")
+        again = await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen)
+                               and app.screen is not first and app.screen, what="reopened")
+        assert again.previews == 1  # the remembered comparison, shown on mount
+        await wait_for(pilot, lambda: again.loads, what="read again")
+        assert again.query_one("#compare-scroll").text == text  # same lab: the same lines
+        assert "shown as read at" not in again.query_one("#compare-scroll").text

@@ -231,8 +231,9 @@ class RunDetailScreen(LabScreen):
     @work(thread=True, group=DETAIL_GROUP, exit_on_error=False)
     def _load(self, after_event_id: int, signatures: dict[str, tuple],
               with_tabs: bool) -> dict[str, Any]:
-        return run_detail_bundle(self.lab.engine, self.run_id, after_event_id=after_event_id,
-                                 tab_signatures=signatures, with_tabs=with_tabs)
+        with self.lab.data.watch.reads():  # a lost database: one sentence in the title
+            return run_detail_bundle(self.lab.engine, self.run_id, after_event_id=after_event_id,
+                                     tab_signatures=signatures, with_tabs=with_tabs)
 
     @on(Worker.StateChanged)
     def _loaded(self, event: Worker.StateChanged) -> None:

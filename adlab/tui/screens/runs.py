@@ -14,6 +14,7 @@ from textual.widgets import Footer, Input, Static
 from textual.actions import SkipAction
 from textual.worker import Worker, WorkerState
 
+from adlab.errors import DatabaseError
 from adlab.tui import actions
 from adlab.tui.columns import RUN_COLUMNS
 from adlab.tui.data import LabSnapshot
@@ -84,6 +85,7 @@ class RunsScreen(LabScreen):
         self._deferred: list[Callable[[], None]] = []  # actions waiting for the asked-for view
         self._lines: dict[str, tuple] = {}  # what each one-line Static shows (see _set_line)
         self._first_page_done = False
+        self.db_lost: str | None = None  # why the latest refresh failed, shown instead of the summary
 
     def compose(self) -> ComposeResult:
         yield Static(id="runs-title", classes="screen-title")
@@ -135,9 +137,10 @@ class RunsScreen(LabScreen):
         worker = event.worker
         if worker.group == REFRESH_GROUP:
             if event.state == WorkerState.SUCCESS:
+                self.db_lost = None  # the database answers (again)
                 self._apply(worker.result)
             elif event.state == WorkerState.ERROR:
-                self._status(f"database read failed: {worker.error}", error=True)
+                self._lost(worker.error)
             if event.state in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
                 self._inflight = False
                 if self._pending_fetch is not None:
@@ -205,7 +208,17 @@ class RunsScreen(LabScreen):
         self._lines[selector] = key
         self.query_one(selector, Static).update(text, layout=False)
 
+    def _lost(self, error: BaseException | None) -> None:
+        """A refresh failed: one line in place of the summary until a read succeeds again (the
+        periodic refresh keeps retrying; the table keeps the rows last read; q still quits)."""
+        what = "database lost" if isinstance(error, DatabaseError) else "database read failed"
+        self.db_lost = f"{what}: {error} (retrying; q quits)"
+        self._render_status()
+
     def _render_status(self) -> None:
+        if self.db_lost is not None:
+            self._set_line("#runs-status", Text(self.db_lost, style="bold #e06c75"))
+            return
         snap = self.snapshot
         if snap is None:
             return
