@@ -25,6 +25,9 @@ DEEP_IMPORTS: dict[str, tuple[str, ...]] = {
     "anomalib": ("lightning.pytorch", "anomalib.models", "anomalib.engine", "anomalib.data",
                  "anomalib.callbacks"),
     "transformers": ("transformers.modeling_utils",),
+    # torch's ONNX exporter (torch.onnx.export(dynamo=True) with onnxscript): 3 s of imports
+    # at a run's first export otherwise. Private paths: a torch without them is only logged.
+    "onnxscript": ("torch.onnx._internal.exporter._core", "torch._functorch.partitioners"),
 }
 # Left to the run, with the reason: checked by starting a fresh interpreter and counting
 # /proc/self/task before and after the import.

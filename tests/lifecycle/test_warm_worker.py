@@ -168,7 +168,8 @@ def test_anomalib_runs_start_with_torch_and_anomalib_imported(tmp_path, engine):
                        n_test_good=2, n_test_defect=2)
     raw = {"pipeline": "anomalib", "model": "padim", "image_size": 64,
            "data": {"dataset": "synthetic", "root": str(root), "categories": ["woven"]},
-           "model_params": {"backbone": "resnet18", "layers": ["layer1"], "pre_trained": False},
+           "model_params": {"backbone": "resnet18", "layers": ["layer1", "layer2"],
+                            "pre_trained": False},
            "train": {"max_epochs": 1, "batch_size": 4}, "inference": {"batch_size": 4},
            "export": {"parity_samples": 2}, "visuals": {"count": 1}, "grid": {"seed": [0, 1]}}
     ids = enqueue(engine, build_run_specs(raw)).created
