@@ -15,8 +15,9 @@ import os
 import sqlite3
 import threading
 import urllib.parse
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine, make_url
@@ -173,8 +174,35 @@ def check_identity(engine: Engine, expected: tuple[Any, ...]) -> None:
     if now != expected:
         where = sqlite_path(engine) or engine.url.render_as_string(hide_password=True)
         raise DatabaseError(f"database {where} was replaced by another file or database while "
-                            "this process used it; restore the original or restart the worker "
-                            "against the new one")
+                            "this process used it; restore the original, or restart the command "
+                            "(the worker, the monitor) against the new one")
+
+
+class DatabaseWatch:
+    """The guard of a long-lived reader (``adlab tui``): every read first checks that the
+    database is still the one the first read saw, and a driver failure comes out as one
+    sentence (:class:`DatabaseError`) instead of SQLAlchemy's multi-line text.
+
+    Without the check a deleted SQLite file goes on answering from the copy the open
+    connections hold (the monitor shows a lab that no longer exists), and a file put in its
+    place is another lab shown as this one. Reads retried after a failure recover by
+    themselves when the database comes back (a restarted PostgreSQL server)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.url = engine.url.render_as_string(hide_password=False)
+        self.identity: tuple[Any, ...] | None = None
+
+    @contextmanager
+    def reads(self) -> Iterator[None]:
+        try:
+            if self.identity is None:
+                self.identity = database_identity(self.engine)
+            else:
+                check_identity(self.engine, self.identity)
+            yield
+        except (SQLAlchemyError, sqlite3.Error) as exc:
+            raise database_error(exc, self.url) from None
 
 
 def get_engine(url: str, *, migrate: bool = True) -> Engine:
