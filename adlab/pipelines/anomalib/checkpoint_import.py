@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from adlab.core.vocabulary import ArtifactKind
+from adlab.core.yaml_safety import read_yaml_file
 from adlab.errors import ConfigError, NotFoundError, PipelineError
 from adlab.pipelines.anomalib.checkpoint_params import AnomalibImportParams
 from adlab.pipelines.base import RunContext
@@ -37,7 +37,7 @@ def wanted_categories(config: Path | None) -> set[str] | None:
         return None
     if not config.is_file():
         raise NotFoundError(f"config {config} does not exist; give the seed's config.yaml or omit it")
-    doc = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
+    doc = read_yaml_file(config, "config", ConfigError) or {}
     datasets = (doc.get("data") or {}).get("datasets") if isinstance(doc, dict) else None
     if datasets is None:
         return None

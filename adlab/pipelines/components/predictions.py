@@ -24,6 +24,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import yaml
 
+from adlab.core.yaml_safety import read_yaml_file
 from adlab.errors import ConfigError, NotFoundError
 
 ROW_NAMES = ("top", "middle", "bottom")
@@ -173,8 +174,8 @@ class Thresholds:
     def from_yaml(cls, path: Path) -> "Thresholds":
         if not Path(path).is_file():
             raise NotFoundError(f"thresholds file {path} does not exist")
-        doc = yaml.safe_load(Path(path).read_text()) or {}
-        if "global" not in doc or not isinstance(doc.get("categories", {}), dict):
+        doc = read_yaml_file(Path(path), "thresholds file", ConfigError) or {}
+        if not isinstance(doc, dict) or "global" not in doc or not isinstance(doc.get("categories", {}), dict):
             raise ConfigError(f"{path}: expected `global: <number>` and `categories: {{<Dataset>/<category>: <number>}}`")
         pixel = doc.get("pixel") or {}
         return cls(global_=float(doc["global"]),

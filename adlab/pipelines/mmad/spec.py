@@ -74,13 +74,13 @@ def ad_run_config(params: MmadParams) -> dict[str, Any]:
     ad = params.ad
     config: dict[str, Any] = {}
     if ad.config:
-        import yaml
+        from adlab.core.yaml_safety import read_yaml_file
 
         path = Path(ad.config).expanduser()
         if not path.is_file():
             raise ConfigError(f"ad.config: {path} does not exist; give a YAML with checkpoints, "
                               f"thresholds and/or fit, or remove ad.config")
-        loaded = yaml.safe_load(path.read_text()) or {}
+        loaded = read_yaml_file(path, "ad.config:", ConfigError) or {}
         if not isinstance(loaded, dict):
             raise ConfigError(f"ad.config: {path} must hold a mapping (checkpoints:, thresholds:, fit:)")
         allowed = {"checkpoints", "checkpoint_run", "thresholds", "fit", "batch_size"}
