@@ -62,6 +62,15 @@ async def test_a_deleted_lab_db_is_reported_and_a_copy_put_back_is_not_shown_as_
         line = await lost(pilot, "was replaced by another file", "restart the command")
         await pilot.pause(0.5)  # retried a few times, still refused
         assert status_line(app) == line and screen.refreshes == refreshes
+
+        screen.query_one(RunTable).select_id(lab["queued"])
+        await pilot.press("x")  # cancel: refused, the other file is not the lab shown
+        await wait_for(pilot, lambda: screen.last_message is not None
+                       and "was replaced by another file" in screen.last_message[0],
+                       what="action refused")
+        with contextlib.closing(sqlite3.connect(isolated_lab / "lab.db")) as conn:
+            assert conn.execute("SELECT status, cancel_requested FROM runs WHERE id = ?",
+                                (lab["queued"],)).fetchone() == ("queued", 0)
         await quits(pilot)
 
 
@@ -98,11 +107,12 @@ async def test_a_stopped_postgresql_server_is_reported_and_recovers_when_it_is_b
         isolated_lab: Path):
     from testservers.postgres import PostgresUnavailable, start_temp_postgres
 
+    from tui_lab import fixed_clock
+
     from adlab.config.loader import build_run_specs
     from adlab.db.engine import get_engine
     from adlab.queue import enqueue
     from adlab.tui.app import LabApp
-    from tui_lab import fixed_clock
 
     try:
         pg = start_temp_postgres(max_connections=20)
@@ -124,3 +134,22 @@ async def test_a_stopped_postgresql_server_is_reported_and_recovers_when_it_is_b
             await quits(pilot)
     finally:
         pg.stop()
+
+
+async def test_the_run_detail_screen_reports_a_deleted_lab_db_in_its_title(
+        lab, make_app, isolated_lab: Path):
+    from adlab.tui.screens.detail import RunDetailScreen
+
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await runs_loaded(pilot)
+        screen.query_one(RunTable).select_id(lab["running"])
+        await pilot.press("enter")
+        detail = await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen)
+                                and app.screen.refreshes and app.screen, what="detail")
+        for f in lab_files(isolated_lab):
+            f.unlink()
+        title = await wait_for(pilot, lambda: "was deleted" in (
+            t := str(detail.query_one("#detail-title").render())) and t, what="detail lost")
+        assert f"run #{lab['running']}: database {isolated_lab / 'lab.db'} was deleted" in title
+        await quits(pilot)

@@ -400,7 +400,8 @@ class RunsScreen(LabScreen):
     @work(thread=True, group=ACTION_GROUP, exit_on_error=False)
     def _action_worker(self, label: str, fn: Callable[..., Any], args: Iterable[Any],
                        forget: bool) -> tuple[str, Any, bool]:
-        return label, fn(self.lab.engine, *args), forget
+        with self.lab.data.watch.reads():  # never act on a lab that replaced the one shown
+            return label, fn(self.lab.engine, *args), forget
 
     def _action_finished(self, worker: Worker, state: WorkerState) -> None:
         from adlab.errors import AdlabError
