@@ -2,7 +2,8 @@
 
 Import reads the MLflow runs export CSV, adlab's JSON export and the seed runner's
 ``answers_*.meta.json`` files (formats and grouping: :mod:`adlab.interchange.importers`).
-Export writes the same CSV and JSON layouts, so ``export`` then ``import`` round-trips.
+Export writes the same CSV and JSON layouts, so ``export`` then ``import`` round-trips: by
+default it writes only finished runs (the ones import takes) and says how many it left out.
 """
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ from typing import List, Optional
 import typer
 
 from adlab.cli._common import JsonOption, db_url, emit_json, info, out_console
-from adlab.cli.compare_cmd import (NameOption, PipelineOption, StatusOption, StudyOption,
-                                   WhereOption, build_filter, split_keys)
+from adlab.cli.compare_cmd import (NameOption, PipelineOption, StudyOption, WhereOption,
+                                   build_filter, split_keys)
 
 
 def _engine():  # noqa: ANN202
@@ -55,7 +56,9 @@ def export_command(
     out: Optional[Path] = typer.Option(None, "--output", "-o", help="File to write (default: stdout)."),
     study: Optional[str] = StudyOption,
     pipeline: Optional[str] = PipelineOption,
-    status: Optional[List[str]] = StatusOption,
+    status: Optional[List[str]] = typer.Option(
+        None, "--status", help="Run status to include (repeatable; default: the finished ones, "
+        "succeeded, failed and cancelled, which `adlab import` reads back; `all`)."),
     name: Optional[str] = NameOption,
     where: Optional[List[str]] = WhereOption,
     as_json: bool = JsonOption,
@@ -63,18 +66,28 @@ def export_command(
     """Write runs (params and run-level metrics) as MLflow-style CSV or adlab JSON."""
     import sys
 
-    from adlab.interchange.exporters import export_runs
+    from adlab.interchange.exporters import export_runs, select_for_export
 
+    engine = _engine()
     filters = build_filter(study=study, pipeline=pipeline, status=status, name=name, where=where,
                            default_status=())
-    text, n = export_runs(_engine(), out=out, fmt=fmt, filters=filters)
+    chosen = select_for_export(engine, filters, statuses_given=bool(status))
+    text, n = export_runs(engine, out=out, fmt=fmt, filters=chosen.filters)
+    if chosen.left_out:
+        info(f"left out {chosen.left_out} unfinished (queued or running) run(s), which `adlab "
+             "import` refuses; add --status all to export them too")
+    if chosen.unfinished:
+        info(f"warning: {chosen.unfinished} of the exported runs have not finished (queued or "
+             "running); `adlab import` refuses a file holding them, so export without --status "
+             "(finished runs only) for a file to import")
     if out is None:
         if as_json:
             info("--json with no --output: the export itself is printed")
         sys.stdout.write(text)
         return
     if as_json:
-        emit_json({"file": str(out), "format": fmt, "runs": n})
+        emit_json({"file": str(out), "format": fmt, "runs": n,
+                   "unfinished_left_out": chosen.left_out, "unfinished_written": chosen.unfinished})
     else:
         info(f"wrote {n} run(s) to {out}")
 

@@ -6,28 +6,61 @@ CSV columns (MLflow's ``search_runs`` layout): ``run_id``, ``tags.mlflow.runName
 ``tags.pipeline``, ``tags.study``, ``tags.group_keys``, ``tags.partition_keys``,
 ``tags.headline_metric`` so a re-import groups the runs exactly as here. Rows in run-id order,
 columns sorted, numbers written with ``repr`` (exact round trip): same database, same bytes.
+
+``adlab import`` takes only finished runs (a queued or running row would be claimed, or waited
+on, in the importing lab), so ``adlab export`` writes only those unless statuses are asked for:
+:func:`select_for_export` narrows the filter and counts what it leaves out, and counts the
+unfinished runs an explicit ``--status`` asks for, so the command can say so in one line.
 """
 from __future__ import annotations
 
 import csv
 import io
 import json
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from adlab.pipelines.declared import partition_keys_of
 from adlab.core.values import coerce_stringified
 from adlab.db.run_filter import RunFilter, filter_clauses
 from adlab.db.engine import reader
-from adlab.db.models import Metric, Param, Run
+from adlab.db.models import FINISHED_STATUSES, Metric, Param, Run, RunStatus
 from adlab.errors import AdlabError
 
 STATUS_TO_MLFLOW = {"succeeded": "FINISHED", "failed": "FAILED", "cancelled": "KILLED",
                     "running": "RUNNING", "queued": "SCHEDULED"}
 FORMATS = ("csv", "json")
+UNFINISHED_STATUSES = tuple(s.value for s in RunStatus if s.value not in FINISHED_STATUSES)
+
+
+@dataclass(frozen=True)
+class ExportSelection:
+    """Which runs an export writes, and the unfinished runs (which import refuses) around it."""
+
+    filters: RunFilter
+    left_out: int = 0  # unfinished runs the default (finished only) left out
+    unfinished: int = 0  # unfinished runs written because the given statuses asked for them
+
+
+def _count(engine: Engine, filters: RunFilter) -> int:
+    with reader(engine).connect() as conn:
+        return int(conn.execute(select(func.count(Run.id)).where(*filter_clauses(filters))).scalar_one())
+
+
+def select_for_export(engine: Engine, filters: RunFilter, *, statuses_given: bool) -> ExportSelection:
+    """``filters`` as the export writes them: without given statuses, the finished runs only
+    (what ``adlab import`` reads back), counting the unfinished ones that leaves out; with given
+    statuses (``()`` = all), those, counting how many of them have not finished."""
+    asked = filters.statuses or UNFINISHED_STATUSES
+    unfinished = tuple(s for s in UNFINISHED_STATUSES if s in asked)
+    n = _count(engine, replace(filters, statuses=unfinished)) if unfinished else 0
+    if statuses_given:
+        return ExportSelection(filters, unfinished=n)
+    return ExportSelection(replace(filters, statuses=FINISHED_STATUSES), left_out=n)
 
 
 def _stored_value(text: str) -> Any:
