@@ -57,11 +57,19 @@ class LabApp(App):
         self.quitting = False  # set by exit(): screens refuse actions from then on
         # the latest comparisons (scope -> result, lines, when read): reopened, one shows at
         # once while it is read again (see CompareScreen)
-        self.compare_cache: dict[tuple, tuple[Any, list[Any], dt.datetime]] = {}
+        # (result, lines, read at, complete, the run cache's stamp before the read)
+        self.compare_cache: dict[tuple, tuple[Any, list[Any], dt.datetime, bool, tuple]] = {}
 
-    def remember_comparison(self, key: tuple, result: Any, lines: list[Any]) -> None:
-        self.compare_cache.pop(key, None)
-        self.compare_cache[key] = (result, lines, self.clock())
+    def remember_comparison(self, key: tuple, result: Any, lines: list[Any], stamp: tuple, *,
+                            complete: bool = True) -> None:
+        """Keep a comparison read for ``key`` (a first, shorter listing never replaces a
+        complete one of the same scope). ``stamp``: :meth:`LabData.stamp` taken before the
+        read; while it is unchanged no run changed, and the comparison need not be read again."""
+        old = self.compare_cache.pop(key, None)
+        if not complete and old is not None and old[3]:
+            self.compare_cache[key] = old
+            return
+        self.compare_cache[key] = (result, lines, self.clock(), complete, stamp)
         while len(self.compare_cache) > COMPARISONS_KEPT:
             self.compare_cache.pop(next(iter(self.compare_cache)))
 

@@ -109,6 +109,11 @@ class LabData:
                            full_reload=full, started_at=t0, built_at=t2, sort=sort,
                            run_filter=run_filter, context=context)
 
+    def stamp(self) -> tuple[int, int]:
+        """Changes whenever any run the monitor holds changed (a new cache after a full reload,
+        or a new version of it)."""
+        return id(self.cache), self.cache.version
+
     def first_page(self, sort: SortSpec, limit: int) -> LabSnapshot | None:
         """The first ``limit`` lines of the unfiltered table in the "needs attention" or
         newest-first order, from a few small reads, to paint before the whole lab is loaded

@@ -84,21 +84,39 @@ async def test_export_report_for_the_selection(lab, make_app, isolated_lab):
         assert "patchcore_wrn50_lr1e-3" in report and "padim_r18" not in report
 
 
-async def test_reopened_comparison_shows_at_once_then_is_read_again(lab, make_app):
-    """A comparison opened again on the same scope is on screen from the first frame (marked
-    with when it was read), then replaced by a fresh read."""
+async def test_reopened_comparison_shows_at_once_and_is_read_again_after_a_change(lab, make_app):
+    """Reopened on the same scope: with no run changed since, the comparison read before is
+    the answer, on screen from the first frame; after a change it shows at once, marked with
+    when it was read, and is replaced by a fresh read."""
+    from sqlmodel import Session, update
+
+    from adlab.db.models import Run
+
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
-        await runs_loaded(pilot)
+        runs = await runs_loaded(pilot)
         first = await open_compare(pilot)
         assert first.previews == 0  # nothing to show before the first read
         text = first.query_one("#compare-scroll").text
         await pilot.press("escape")
-        await wait_for(pilot, lambda: app.screen is not first, what="back to runs")
+        await wait_for(pilot, lambda: app.screen is runs, what="back to runs")
         await pilot.press("c")
         again = await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen)
                                and app.screen is not first and app.screen, what="reopened")
-        assert again.previews == 1  # the remembered comparison, shown on mount
-        await wait_for(pilot, lambda: again.loads, what="read again")
-        assert again.query_one("#compare-scroll").text == text  # same lab: the same lines
-        assert "shown as read at" not in again.query_one("#compare-scroll").text
+        assert again.loads == 1 and again.previews == 0  # complete at mount: nothing read
+        assert again.query_one("#compare-scroll").text == text
+
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is runs, what="back to runs again")
+        version = app.data.stamp()
+        with Session(app.engine) as s:  # a run moves on, in place: the same runs in view
+            s.exec(update(Run).where(Run.id == lab["running"]).values(progress_done=130))
+            s.commit()
+        await wait_for(pilot, lambda: app.data.stamp() != version, what="the change read")
+        await pilot.press("c")
+        third = await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen)
+                               and app.screen not in (first, again) and app.screen,
+                               what="reopened after a change")
+        assert third.previews == 1  # the remembered comparison, shown on mount
+        await wait_for(pilot, lambda: third.loads, what="read again")
+        assert "shown as read at" not in third.query_one("#compare-scroll").text

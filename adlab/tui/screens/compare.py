@@ -67,10 +67,17 @@ class CompareScreen(LabScreen):
         self.result = None
         self._previews_at_reload = self.previews
         cached = self.lab.compare_cache.get(self._cache_key())
+        if cached is not None and cached[3] and cached[4] == self.lab.data.stamp():
+            # read complete since the last change to any run: nothing to read again
+            self.result, lines = cached[0], cached[1]
+            views.first(LinesView).set_lines(lines)
+            self._set_metric_choices(self.result.metric_keys)
+            self.loads += 1
+            return
         if cached is not None:
             # the same comparison shown a moment ago: on screen at once, marked as such, and
             # replaced by a fresh read (which may differ if the lab changed meanwhile)
-            result, lines, at = cached
+            result, lines, at = cached[:3]
             note = Text(f"shown as read at {at:%H:%M:%S}; reading the lab again…",
                         style="dim italic")
             self._show_preview(result, [note, *lines])
@@ -90,17 +97,21 @@ class CompareScreen(LabScreen):
         """Off the UI thread: for a large scope, first the statistics and the best few runs of
         each group (a fraction of the read), shown at once; then the full listing."""
         worker = get_current_worker()
+        stamp = self.lab.data.stamp()  # before the read: a change during it forces the next
         args = dict(marked=self.marked, in_view=self.in_view, metric=metric,
                     group_keys=group_keys, headlines=self.headlines, statuses=self.statuses,
                     whole_lab=self.whole_lab)
         if preview and not self.marked and len(self.in_view) > PREVIEW_ABOVE:
             preview = load_comparison(self.lab.engine, top=PREVIEW_TOP, **args)
-            if not worker.is_cancelled:
-                self.app.call_from_thread(self._show_preview, preview,
-                                          result_lines(preview, preview=True))
+            lines = result_lines(preview, preview=True)
+            self.lab.remember_comparison(self._cache_key(), preview, lines, stamp,
+                                         complete=False)
+            if worker.is_cancelled or not self.is_attached:
+                return preview, lines  # closed meanwhile: no full read for a screen not shown
+            self.app.call_from_thread(self._show_preview, preview, lines)
         result = load_comparison(self.lab.engine, **args)
         lines = result_lines(result)  # built here, off the UI thread
-        self.lab.remember_comparison(self._cache_key(), result, lines)
+        self.lab.remember_comparison(self._cache_key(), result, lines, stamp)
         return result, lines
 
     def _show_preview(self, result: CompareResult, lines: list[Text]) -> None:
