@@ -57,8 +57,10 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from adlab.config.yamlio import read_user_text
+from adlab.core.grouping import names_param
 from adlab.core.run_spec import make_run_spec
 from adlab.core.secrets import find_secret, looks_like_secret, secret_refusal
+from adlab.core.suggest import closest_first
 from adlab.core.values import canonical, coerce_stringified, flatten, stable_hash
 from adlab.db.models import FINISHED_STATUSES, Run, RunStatus
 from adlab.db.runs import insert_run
@@ -133,6 +135,8 @@ def read_runs(path: Path, *, fmt: str | None = None, partition_keys: Sequence[st
     if fmt not in readers:
         raise AdlabError(f"unknown import format {fmt!r}; use one of: {', '.join(sorted(readers))}")
     runs = readers[fmt](path)
+    if group_keys and runs:
+        _check_group_keys(group_keys, runs, path)
     for run in runs:
         if pipeline:
             run.pipeline = pipeline
@@ -143,6 +147,16 @@ def read_runs(path: Path, *, fmt: str | None = None, partition_keys: Sequence[st
         if partition_keys is not None:
             run.partition_keys = list(partition_keys)
     return fmt, runs
+
+
+def _check_group_keys(group_keys: Sequence[str], runs: Sequence[ImportedRun], path: Path) -> None:
+    """Refuse a --group-keys key that reads no parameter of the file's runs (every run would
+    be grouped by None), naming their parameters, the closest first."""
+    flat_keys = sorted(set().union(*(r.params for r in runs)))
+    for key in group_keys:
+        if not names_param(key, flat_keys):
+            raise AdlabError(f"{path}: --group-keys {key!r} is not a parameter of its runs; "
+                             f"their parameters{closest_first(key, flat_keys)}")
 
 
 def import_file(engine: Engine, path: Path, *, fmt: str | None = None,
