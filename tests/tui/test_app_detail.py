@@ -108,3 +108,17 @@ async def test_mmad_accuracy_per_question_type_accumulates(lab, make_app, engine
                        what="accuracy updated")
         assert detail.tab_data["mmad"]["VisA"]["Defect Type"] == 100.0
         await wait_for(pilot, lambda: "50.0% (1/2)" in screen_text(app), what="screen updated")
+
+
+def test_detail_title_marks_a_silent_running_run_stale_without_eta():
+    """The detail title follows the runs table: a running run whose heartbeat is older than
+    the lease is stale and has no ETA (it showed "running … ETA 961d22h")."""
+    from adlab.tui.screens.detail import title_text
+    from tui_lab import NOW, ago
+
+    run = {"id": 4, "name": "mmad_qwen_fewshot1", "status": "running", "pipeline": "mmad",
+           "started_at": ago(600), "progress_done": 120, "progress_total": 480}
+    live = title_text({**run, "heartbeat_at": ago(2)}, NOW, 60.0).plain
+    assert "running" in live and "ETA 30m00s" in live
+    dead = title_text({**run, "heartbeat_at": ago(600)}, NOW, 60.0).plain
+    assert "stale" in dead and "ETA" not in dead and "running" not in dead

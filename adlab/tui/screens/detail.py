@@ -25,6 +25,7 @@ from textual.worker import Worker, WorkerState
 from adlab.core.phase import split_phase
 from adlab.tui import fmt
 from adlab.tui.data import run_detail_bundle
+from adlab.tui.runs_model import heartbeat_expired
 from adlab.tui.screens.base import LabScreen, NoMatches
 
 if TYPE_CHECKING:  # the pipelines package and the file viewer load only when needed
@@ -44,14 +45,20 @@ def _parse_ts(value: Any) -> dt.datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
 
 
-def title_text(d: dict[str, Any], now: dt.datetime) -> Text:
+def title_text(d: dict[str, Any], now: dt.datetime, lease_s: float | None = None) -> Text:
+    """The run in one line. A running run whose heartbeat is older than the lease is shown
+    stale, with no ETA (its worker is presumed dead: the runs table's rule)."""
     status = d["status"]
     started, finished = _parse_ts(d.get("started_at")), _parse_ts(d.get("finished_at"))
     elapsed = fmt.elapsed_seconds(status, started, finished, now)
-    eta = fmt.eta_seconds(status, elapsed, d.get("progress_done") or 0, d.get("progress_total"))
+    stale = status == "running" and heartbeat_expired(_parse_ts(d.get("heartbeat_at")), now,
+                                                      lease_s)
+    eta = None if stale else fmt.eta_seconds(status, elapsed, d.get("progress_done") or 0,
+                                             d.get("progress_total"))
+    shown = fmt.stale_text() if stale else fmt.status_text(
+        status, cancelling=bool(d.get("cancel_requested")))
     text = Text.assemble((f" #{d['id']} ", "bold reverse"), " ", (d["name"], "bold"), "  ",
-                         fmt.status_text(status, cancelling=bool(d.get("cancel_requested"))),
-                         "  ", (d["pipeline"], "#61afef"), "  ")
+                         shown, "  ", (d["pipeline"], "#61afef"), "  ")
     text.append_text(fmt.progress_bar(d.get("progress_done") or 0, d.get("progress_total"), 24))
     if elapsed is not None:
         text.append(f"  elapsed {fmt.duration(elapsed)}")
@@ -260,7 +267,7 @@ class RunDetailScreen(LabScreen):
         d = bundle["detail"]
         self.detail = d
         now = self.lab.clock()
-        self.query_one("#detail-title", Static).update(title_text(d, now))
+        self.query_one("#detail-title", Static).update(title_text(d, now, self.lab.lease_s))
         overview_key = {k: v for k, v in d.items() if k not in ("metrics", "artifacts",
                                                                  "heartbeat_at", "progress_done",
                                                                  "progress_message")}
