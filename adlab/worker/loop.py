@@ -25,6 +25,7 @@ from adlab.db.models import Event, Run, RunStatus
 from adlab.errors import AdlabError, DatabaseError
 from adlab.queue import claim, finish, heartbeat, register_worker, release, update_worker
 from adlab.settings import WORKER_MODE_ENV, artifacts_root, lease_seconds, worker_mode
+from adlab.worker.devices import check_cuda_index
 from adlab.worker.paths import run_output_dir, worker_log_path
 from adlab.worker.process import RunHandle, RunProcess
 from adlab.worker.pulse import Pulse
@@ -38,14 +39,17 @@ PRELOAD_WAIT_S = 600.0  # the longest the worker waits for its zygote's imports 
 STOP_TOGETHER_S = 1.0
 
 
-def parse_device(device: str) -> tuple[str, dict[str, str]]:
-    """(device the child sees, extra env). ``cuda:K`` pins the child to GPU K as its cuda:0."""
+def parse_device(device: str, *, check: bool = False) -> tuple[str, dict[str, str]]:
+    """(device the child sees, extra env). ``cuda:K`` pins the child to GPU K as its cuda:0;
+    with ``check``, a GPU K this machine does not have is refused."""
     if device in ("cpu", "auto"):
         return device, {}
     if device.startswith("cuda"):
         index = device.partition(":")[2] or "0"
         if not index.isdigit():
             raise AdlabError(f"--device {device!r}: expected cpu, auto or cuda:N (e.g. cuda:0)")
+        if check:
+            check_cuda_index(device, int(index))
         return "cuda:0", {"CUDA_VISIBLE_DEVICES": index}
     raise AdlabError(f"--device {device!r}: expected cpu, auto or cuda:N (e.g. cuda:0)")
 
@@ -83,10 +87,10 @@ class Worker:
     def __init__(self, db_url: str, options: WorkerOptions, log=print):  # noqa: ANN001
         self.url = db_url
         self.opt = options
-        self.engine = get_engine(db_url)
         device = resolve_auto_device() if options.device == "auto" else options.device
         self.run_device = device
-        self.child_device, self.child_env = parse_device(device)
+        self.child_device, self.child_env = parse_device(device, check=options.device != "auto")
+        self.engine = get_engine(db_url)
         self.name = options.name or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:4]}"
         self.lease_s = options.lease_s or lease_seconds()
         self.heartbeat_s = min(max(self.lease_s / 6.0, 0.2), 10.0)

@@ -305,6 +305,8 @@ CASES: list[Case] = [
     Case("db-worker-not-sqlite", "a worker pointed at a file that is not a database",
          ("--db", "notes.txt", "worker", "--until-empty"), "is not an SQLite database",
          setup=_write("notes.txt", "shopping list\n")),
+    Case("worker-missing-device", "a worker on a CUDA device this machine does not have",
+         ("worker", "--device", "cuda:7", "--until-empty"), "--device cuda:7: "),
     Case("db-read-only-write", "queueing into a lab in a read-only folder",
          ("--db", "ro/lab.db", "queue", "study.yaml"), "is read-only for this user",
          setup=_both(OK_YAML, _read_only("ro", _lab("ro/lab.db"))),
