@@ -73,8 +73,7 @@ def test_import_refuses_a_wrong_tree_in_one_sentence(tmp_path, cli):
     assert "Traceback" not in proc.stderr
 
 
-@pytest.mark.heavy
-@pytest.mark.representative
+@pytest.mark.heavy  # 5-7 min on 2 cores: in `make test-all`; CI's anomalib representative is e2e
 def test_seed_checkpoints_import_export_once_and_feed_mmad(tmp_path, engine, cli):
     from adlab.db.queries import list_runs, run_artifacts, run_detail
     from adlab.pipelines.components.infer import read_bundle_meta

@@ -22,7 +22,7 @@ from adlab.metrics.mmad import score_answers
 from lab_helpers import start_worker
 from mmad_tiny_vlms import build_tiny_qwen
 
-pytestmark = pytest.mark.heavy
+pytestmark = [pytest.mark.heavy, pytest.mark.representative]  # issue 17: one real server in CI
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 
