@@ -114,21 +114,9 @@ def parity_images(p: AnomalibImportParams, dataset: str, category: str) -> np.nd
     return rng.random((p.parity_samples, 3, h, w), dtype=np.float32)
 
 
-def _parity(module: Any, scorer: Any, images: np.ndarray) -> tuple[float, float]:
-    from adlab.pipelines.components.export import torch_reference
-
-    score_diff = map_diff = 0.0
-    for start in range(0, len(images), scorer.batch_size):
-        batch = images[start:start + scorer.batch_size]
-        ref_s, ref_m = torch_reference(module, batch)
-        got_s, got_m = scorer.score(batch)
-        score_diff = max(score_diff, float(np.abs(ref_s - got_s).max()))
-        map_diff = max(map_diff, float(np.abs(ref_m - got_m).max()))
-    return score_diff, map_diff
-
-
 def run(ctx: RunContext) -> None:
-    from adlab.pipelines.components.export import export_bundle, update_bundle_meta
+    from adlab.pipelines.components.export import (export_bundle, parity_errors,
+                                                  update_bundle_meta)
     from adlab.pipelines.components.infer import load_scorer
     from adlab.pipelines.components.predictions import Thresholds
 
@@ -153,7 +141,7 @@ def run(ctx: RunContext) -> None:
                                              "weights": p.weights})
         ctx.metric("export_s", time.perf_counter() - start, scope=key)
         scorer = load_scorer(exported.bundle_dir, device=ctx.device)
-        score_diff, map_diff = _parity(module, scorer, parity_images(p, dataset, category))
+        score_diff, map_diff = parity_errors(module, scorer, parity_images(p, dataset, category))
         ctx.metric("parity_score_max_abs", score_diff, scope=key)
         ctx.metric("parity_map_max_abs", map_diff, scope=key)
         if max(score_diff, map_diff) > p.parity_tolerance:

@@ -67,18 +67,11 @@ def _record_timing(ctx: RunContext, key: str, value: float, scope: str) -> dict[
 
 def _parity(ctx: RunContext, module: Any, scorer: Any, paths: list[Path], params: AnomalibParams,
             scope: str) -> dict[str, float]:
-    from adlab.pipelines.components.export import torch_reference
+    from adlab.pipelines.components.export import parity_errors
     from adlab.pipelines.components.infer import decode
 
     sample = _evenly_spaced(paths, params.export.parity_samples)
-    images = decode(sample, params.size_hw)
-    score_diff, map_diff = 0.0, 0.0
-    for start in range(0, len(sample), scorer.batch_size):
-        batch = images[start:start + scorer.batch_size]
-        ref_s, ref_m = torch_reference(module, batch)
-        got_s, got_m = scorer.score(batch)
-        score_diff = max(score_diff, float(np.abs(ref_s - got_s).max()))
-        map_diff = max(map_diff, float(np.abs(ref_m - got_m).max()))
+    score_diff, map_diff = parity_errors(module, scorer, decode(sample, params.size_hw))
     result = {"samples": len(sample), "max_abs_score": score_diff, "max_abs_map": map_diff,
               "tolerance": params.export.parity_tolerance, "mode": params.export.memory_bank}
     ctx.metric("parity_score_max_abs", score_diff, scope=scope)

@@ -172,3 +172,16 @@ def torch_reference(module: nn.Module, images: np.ndarray) -> tuple[np.ndarray, 
     with torch.no_grad():
         score, amap = graph(torch.from_numpy(images))
     return score.numpy(), amap.numpy()
+
+
+def parity_errors(module: nn.Module, scorer: Any, images: np.ndarray) -> tuple[float, float]:
+    """Max |ONNX - torch| over ``images`` for the image score and the anomaly map: the one
+    parity rule for trained and imported models alike (batched like the scorer)."""
+    score_diff = map_diff = 0.0
+    for start in range(0, len(images), scorer.batch_size):
+        batch = images[start:start + scorer.batch_size]
+        ref_s, ref_m = torch_reference(module, batch)
+        got_s, got_m = scorer.score(batch)
+        score_diff = max(score_diff, float(np.abs(ref_s - got_s).max()))
+        map_diff = max(map_diff, float(np.abs(ref_m - got_m).max()))
+    return score_diff, map_diff
