@@ -31,6 +31,12 @@ def lease_seconds() -> float:
     return float(os.environ.get("ADLAB_LEASE_S", "60"))
 
 
+def db_retry_seconds() -> float:
+    """How long a worker retries a database that is away (locked, restarting) before it stops
+    (``ADLAB_DB_RETRY_S``, default 30)."""
+    return float(os.environ.get("ADLAB_DB_RETRY_S", "30"))
+
+
 MAX_RUNS_ENV = "ADLAB_MAX_RUNS"
 DEFAULT_MAX_RUNS = 10_000
 

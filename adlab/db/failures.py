@@ -138,3 +138,24 @@ def _postgres(orig: BaseException, url: str) -> DatabaseError | None:
     if sqlstate is None or str(sqlstate).startswith(("08", "28", "3D", "53", "57")):
         return DatabaseError(f"{at} cannot be used ({said}); check the server and --db/ADLAB_DB")
     return None
+
+
+def transient(exc: BaseException, url: str) -> bool:
+    """Whether ``exc`` may pass by itself, so a long-lived process (the worker) should retry:
+    SQLite locked beyond its busy timeout, a PostgreSQL server unreachable, restarting or
+    dropping the connection. A lab deleted, replaced, damaged or read-only is not."""
+    orig = getattr(exc, "orig", None) or exc
+    if make_url(url).get_backend_name() == "sqlite":
+        code = getattr(orig, "sqlite_errorcode", None)
+        return (isinstance(code, int) and code & 0xFF == _SQLITE_BUSY) \
+            or "database is locked" in first_line(orig)
+    if getattr(exc, "connection_invalidated", False):
+        return True
+    if type(orig).__module__.split(".")[0] != "psycopg":
+        return False
+    low = first_line(orig).lower()
+    sqlstate = str(getattr(orig, "sqlstate", None) or "")
+    return sqlstate.startswith(("08", "57P")) or any(words in low for words in (
+        "connection refused", "server closed the connection", "terminating connection",
+        "consuming input failed", "the database system is", "no such file or directory",
+        "connection is closed", "connection is lost"))

@@ -18,7 +18,7 @@ from adlab.errors import AdlabError
 from adlab.pipelines import RunCancelled, get_pipeline
 from adlab.pipelines.extras import extras_needed
 from adlab.queue import finish
-from adlab.worker.context import DbRunContext, RunLost
+from adlab.worker.context import DbRunContext, RunLost, db_call
 from adlab.worker.paths import run_output_dir
 from adlab.worker.provenance import git_state, package_versions
 from sqlalchemy import update
@@ -98,5 +98,6 @@ def execute(url: str, run_id: int, worker: str, attempt: int, device: str, run_d
     finally:
         if ctx is not None:
             ctx.close()
-    return EXIT_OK if finish(engine, run_id=run_id, worker=worker, attempt=attempt,
-                             status=status, error=error) else EXIT_LOST
+    done = db_call(engine, f"recording the end of run {run_id}", lambda: finish(
+        engine, run_id=run_id, worker=worker, attempt=attempt, status=status, error=error))
+    return EXIT_OK if done else EXIT_LOST

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
@@ -16,6 +17,9 @@ from adlab.db.models import Artifact, Event, Metric, Run, RunItem, utcnow
 from adlab.core.vocabulary import ArtifactKind
 from adlab.pipelines.base import PipelineParams, RunCancelled, RunInput, artifact_kind, metric_value
 from adlab.settings import artifacts_root
+from adlab.worker.retry import retrying
+
+T = TypeVar("T")
 
 
 def file_digest(path: Path) -> tuple[str, int]:
@@ -58,6 +62,13 @@ def load_inputs(engine: Engine, depends_on: int | None) -> list[RunInput]:
                      config=json.loads(dep.config_json))]
 
 
+def db_call(engine: Engine, what: str, call: Callable[[], T]) -> T:
+    """A run's database call through a passing failure (adlab.worker.retry); the lines go to
+    the run's process log."""
+    return retrying(call, url=engine.url.render_as_string(hide_password=False), what=what,
+                    log=lambda line: print(line, file=sys.stderr, flush=True))
+
+
 class RunLost(Exception):
     """This attempt no longer owns the run (reaped and re-claimed): stop without writing."""
 
@@ -87,6 +98,10 @@ class DbStore:
 
     def put(self, key: str, value: Any) -> None:
         payload = json.dumps(value)
+        db_call(self._engine, f"saving progress of run {self._run_id}",
+                lambda: self._put(key, payload))
+
+    def _put(self, key: str, payload: str) -> None:
         with Session(self._engine) as s:
             lock_if_owned(s, self._run_id, self._attempt)
             changed = s.exec(update(RunItem).where(RunItem.run_id == self._run_id, RunItem.key == key)
@@ -142,49 +157,69 @@ class DbRunContext:
             values["progress_total"] = int(total)
         if message is not None:
             values["progress_message"] = message[:500]
-        with Session(self._engine) as s:
-            s.exec(update(Run).where(Run.id == self.run_id, Run.attempt == self.attempt)
-                   .values(**values))
-            s.commit()
+        def write() -> None:
+            with Session(self._engine) as s:
+                s.exec(update(Run).where(Run.id == self.run_id, Run.attempt == self.attempt)
+                       .values(**values))
+                s.commit()
+
+        db_call(self._engine, f"recording progress of run {self.run_id}", write)
 
     def log(self, message: str, level: str = "info") -> None:
         self._log_file.write(f"{utcnow().isoformat(timespec='seconds')} {level.upper()} {message}\n")
         self._log_file.flush()
-        with Session(self._engine) as s:
-            s.add(Event(run_id=self.run_id, level=level, source="pipeline", message=message))
-            s.commit()
+        def write() -> None:
+            with Session(self._engine) as s:
+                s.add(Event(run_id=self.run_id, level=level, source="pipeline", message=message))
+                s.commit()
+
+        db_call(self._engine, f"logging for run {self.run_id}", write)
 
     def metric(self, key: str, value: float | None, *, scope: str = "", step: int | None = None,
                note: str | None = None) -> None:
         v = metric_value(value)  # NaN: undefined, stored as NULL with the reason
-        with Session(self._engine) as s:
-            self._assert_owned(s)
-            s.add(Metric(run_id=self.run_id, key=key, value=v, scope=scope, step=step, note=note))
-            if key == self._headline and scope == "" and step is None:
-                s.exec(update(Run).where(Run.id == self.run_id)
-                       .values(headline_metric=key, headline_value=v))
-            s.commit()
+
+        def write() -> None:
+            with Session(self._engine) as s:
+                self._assert_owned(s)
+                s.add(Metric(run_id=self.run_id, key=key, value=v, scope=scope, step=step,
+                             note=note))
+                if key == self._headline and scope == "" and step is None:
+                    s.exec(update(Run).where(Run.id == self.run_id)
+                           .values(headline_metric=key, headline_value=v))
+                s.commit()
+
+        db_call(self._engine, f"recording metric {key} of run {self.run_id}", write)
 
     def artifact(self, path: Path, kind: ArtifactKind | str) -> None:
         name = artifact_kind(kind)
         digest, size = file_digest(Path(path))
-        with Session(self._engine) as s:
-            self._assert_owned(s)
-            s.add(Artifact(run_id=self.run_id, kind=name, path=relative_to_root(Path(path)),
-                           sha256=digest, bytes=size))
-            s.commit()
+        def write() -> None:
+            with Session(self._engine) as s:
+                self._assert_owned(s)
+                s.add(Artifact(run_id=self.run_id, kind=name, path=relative_to_root(Path(path)),
+                               sha256=digest, bytes=size))
+                s.commit()
+
+        db_call(self._engine, f"recording an artifact of run {self.run_id}", write)
 
     def check_cancelled(self) -> None:
         now = time.monotonic()
         if now - self._last_cancel_check < self.CANCEL_CHECK_INTERVAL_S:
             return
         self._last_cancel_check = now
-        with Session(reader(self._engine)) as s:
-            flag = s.exec(select(Run.cancel_requested).where(Run.id == self.run_id)).scalar()
-        if flag:
+        def read() -> Any:
+            with Session(reader(self._engine)) as s:
+                return s.exec(select(Run.cancel_requested).where(Run.id == self.run_id)).scalar()
+
+        if db_call(self._engine, f"checking run {self.run_id} for a cancel", read):
             raise RunCancelled(f"run {self.run_id} was cancelled by the user")
 
     def set_info(self, key: str, value: Any) -> None:
+        db_call(self._engine, f"recording info of run {self.run_id}",
+                lambda: self._set_info(key, value))
+
+    def _set_info(self, key: str, value: Any) -> None:
         with Session(self._engine) as s:
             raw = s.exec(select(Run.info_json).where(Run.id == self.run_id)).scalar()
             info = json.loads(raw) if raw else {}

@@ -9,13 +9,14 @@ worker itself, and each run imports them again (seconds for torch and anomalib).
 from __future__ import annotations
 
 import os
+from functools import partial
 import signal
 import socket
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 from sqlalchemy import func, select
 from sqlmodel import Session
@@ -29,6 +30,7 @@ from adlab.worker.devices import check_cuda_index
 from adlab.worker.paths import run_output_dir, worker_log_path
 from adlab.worker.process import RunHandle, RunProcess
 from adlab.worker.pulse import Pulse
+from adlab.worker.retry import retrying
 from adlab.worker.warm import ZygoteClient
 
 GRACE_S = 10.0
@@ -37,6 +39,7 @@ PRELOAD_WAIT_S = 600.0  # the longest the worker waits for its zygote's imports 
 # within this long: the whole job is being stopped (Slurm preemption or time limit, systemd
 # stop signal every process), and the run goes back to the queue instead of failing.
 STOP_TOGETHER_S = 1.0
+T = TypeVar("T")
 
 
 def parse_device(device: str, *, check: bool = False) -> tuple[str, dict[str, str]]:
@@ -118,22 +121,26 @@ class Worker:
         """Claim and execute runs until told to stop. Raises :class:`DatabaseError` (the CLI
         exits non-zero) when the database is deleted or replaced under the worker."""
         self._install_signals()
-        register_worker(self.engine, name=self.name, host=socket.gethostname(), pid=os.getpid(),
-                        device=self.run_device)
+        self._db("registering the worker", lambda: register_worker(
+            self.engine, name=self.name, host=socket.gethostname(), pid=os.getpid(),
+            device=self.run_device))
         self.pulse = Pulse(self.engine, name=self.name, lease_s=self.lease_s,
                            interval_s=self.heartbeat_s, log=self._log)
         self._log(f"worker {self.name} on {self.run_device}, database {self.url}"
                   f"{'' if self.warm else ' (cold: each run imports its packages)'}")
         self.pulse.beat()  # reap at once: a short-lived worker must not wait a beat for it
         self.pulse.start()
+        gone = False  # the database was lost or stayed away: write nothing more
         try:
             if self.warm:
                 self._start_zygote()
             while self._stop_reason is None:
-                self.pulse.check()
-                run = claim(self.engine, worker=self.name, device=self.run_device)
+                self._db("checking the database", self.pulse.check)
+                run = self._db("claiming a run", lambda: claim(
+                    self.engine, worker=self.name, device=self.run_device))
                 if run is None:
-                    if self.opt.once or (self.opt.until_empty and self._queue_drained()):
+                    if self.opt.once or (self.opt.until_empty
+                                         and self._db("polling the queue", self._queue_drained)):
                         break
                     time.sleep(self.opt.poll_s)
                     continue
@@ -144,14 +151,21 @@ class Worker:
                     break
         except DatabaseError as exc:
             self._log(f"{self.name}: {exc}; the worker stops without writing anything more")
+            gone = True
             raise
         finally:
             if self.zygote is not None:
                 self.zygote.close()
             self.pulse.stop()
-            if self.pulse.lost is None:
-                update_worker(self.engine, name=self.name, status="stopped")
+            if self.pulse.lost is None and not gone:
+                self._db("marking the worker stopped", lambda: update_worker(
+                    self.engine, name=self.name, status="stopped"))
         return 0
+
+    def _db(self, what: str, call: Callable[[], T]) -> T:
+        """``call()`` through a passing database failure (adlab.worker.retry)."""
+        return retrying(call, url=self.url, what=what,
+                        log=lambda line: self._log(f"{self.name}: {line}"))
 
     def _queue_drained(self) -> bool:
         """Nothing was claimable: is there still work this worker might get?
@@ -194,10 +208,12 @@ class Worker:
             self._log(f"{self.name}: cannot start the warm zygote ({exc}); running cold")
             self.zygote = None
             return
-        with Session(reader(self.engine)) as s:
-            queued = s.exec(select(Run.pipeline).where(Run.status == RunStatus.queued.value)
-                            .distinct()).scalars().all()
-        self.zygote.preload(list(queued))
+        def queued() -> list[str]:
+            with Session(reader(self.engine)) as s:
+                return list(s.exec(select(Run.pipeline).where(
+                    Run.status == RunStatus.queued.value).distinct()).scalars().all())
+
+        self.zygote.preload(self._db("reading the queue", queued))
         self.zygote.wait_preloaded(PRELOAD_WAIT_S, stop=lambda: self._stop_reason is not None)
 
     # one run -------------------------------------------------------------------------------
@@ -242,9 +258,10 @@ class Worker:
                      f"artifacts folder {artifacts_root()} (ADLAB_ARTIFACTS) writable for the "
                      f"worker, then `adlab retry {run.id}`")
             self._log(f"run {run.id}: {error}")
-            finish(self.engine, run_id=run.id, worker=self.name, attempt=run.attempt,
-                   status=RunStatus.failed.value, error=error)
-            update_worker(self.engine, name=self.name, status="idle", run_done=True)
+            self._db(f"recording the end of run {run.id}", lambda: finish(
+                self.engine, run_id=run.id, worker=self.name, attempt=run.attempt,
+                status=RunStatus.failed.value, error=error))
+            self._idle(run_done=True)
             return None
         return log_path
 
@@ -273,7 +290,8 @@ class Worker:
                 child.kill()
                 child.wait()
                 raise DatabaseError(self.pulse.lost)
-            owned, cancel = heartbeat(self.engine, run_id=run.id, worker=self.name, attempt=run.attempt)
+            owned, cancel = self._db(f"heartbeating run {run.id}", lambda: heartbeat(
+                self.engine, run_id=run.id, worker=self.name, attempt=run.attempt))
             if not owned:
                 try:  # the run may have just finished itself: then it is not lost
                     rc = child.wait(timeout=min(1.0, self.heartbeat_s))
@@ -282,7 +300,7 @@ class Worker:
                     pass
                 self._log(f"run {run.id}: lost ownership (reaped or deleted); stopping its process")
                 self._stop_child(child)
-                update_worker(self.engine, name=self.name, status="idle")
+                self._idle(run_done=False)
                 return
             if cancel:
                 self._stop_child(child)
@@ -291,13 +309,16 @@ class Worker:
                 break
             if self._stop_reason is not None:
                 self._stop_child(child)
-                release(self.engine, run_id=run.id, worker=self.name, attempt=run.attempt,
-                        reason=self._stop_reason)
+                self._db(f"releasing run {run.id}", partial(
+                    release, self.engine, run_id=run.id, worker=self.name, attempt=run.attempt,
+                    reason=self._stop_reason))
                 self._log(f"run {run.id}: released back to the queue")
                 return
         if outcome is None and self._stopped_with_the_worker(rc):
-            release(self.engine, run_id=run.id, worker=self.name, attempt=run.attempt,
-                    reason=f"{self._stop_reason} (its run got the signal too)")
+            reason = f"{self._stop_reason} (its run got the signal too)"
+            self._db(f"releasing run {run.id}", lambda: release(
+                self.engine, run_id=run.id, worker=self.name, attempt=run.attempt,
+                reason=reason))
             self._log(f"run {run.id}: released back to the queue")
             return
         if outcome is None and rc not in (0, 3):
@@ -307,15 +328,26 @@ class Worker:
                        f"pipeline process died ({how}); last output: {tail}" if tail
                        else f"pipeline process died ({how})")
         if outcome is not None:
-            finish(self.engine, run_id=run.id, worker=self.name, attempt=run.attempt,
-                   status=outcome[0], error=outcome[1])
-        update_worker(self.engine, name=self.name, status="idle", run_done=True)
-        with Session(self.engine) as s:
-            status = s.exec(select(Run.status).where(Run.id == run.id)).scalar()
-            s.add(Event(run_id=run.id, source=self.name,
-                        message=f"process finished in {time.monotonic() - started:.1f} s"))
-            s.commit()
-        self._log(f"run {run.id}: {status}")
+            status, error = outcome
+            self._db(f"recording the end of run {run.id}", lambda: finish(
+                self.engine, run_id=run.id, worker=self.name, attempt=run.attempt,
+                status=status, error=error))
+        self._idle(run_done=True)
+        took = time.monotonic() - started
+
+        def record() -> str | None:
+            with Session(self.engine) as s:
+                status = s.exec(select(Run.status).where(Run.id == run.id)).scalar()
+                s.add(Event(run_id=run.id, source=self.name,
+                            message=f"process finished in {took:.1f} s"))
+                s.commit()
+            return status
+
+        self._log(f"run {run.id}: {self._db(f'recording the end of run {run.id}', record)}")
+
+    def _idle(self, *, run_done: bool) -> None:
+        self._db("updating the worker row", lambda: update_worker(
+            self.engine, name=self.name, status="idle", run_done=run_done))
 
 
     def _stopped_with_the_worker(self, rc: int) -> bool:
