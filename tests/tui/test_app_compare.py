@@ -6,15 +6,9 @@ import pytest
 from adlab.tui.capture import screen_text
 from adlab.tui.screens.compare import CompareScreen
 from adlab.tui.widgets.run_table import RunTable
-from tui_lab import SIZE, runs_loaded, wait_for
+from tui_lab import SIZE, open_compare, runs_loaded, wait_for
 
 pytestmark = pytest.mark.asyncio
-
-
-async def open_compare(pilot) -> CompareScreen:
-    await pilot.press("c")
-    return await wait_for(pilot, lambda: isinstance(pilot.app.screen, CompareScreen)
-                          and pilot.app.screen.loads and pilot.app.screen, what="comparison")
 
 
 async def test_runs_in_view_are_ranked_inside_their_groups(lab, make_app):

@@ -11,8 +11,7 @@ from sqlmodel import Session
 from adlab.db.models import Metric
 from adlab.tui.capture import screen_text
 from adlab.tui.compare_view import TOP_PER_GROUP, ranked_runs
-from adlab.tui.screens.compare import CompareScreen
-from tui_lab import add_run, ago, runs_loaded, wait_for
+from tui_lab import add_run, ago, open_compare, runs_loaded
 
 pytestmark = pytest.mark.asyncio
 HEAD = re.compile(r"(\d+) run\(s\); image_auroc (?:mean )?([\d.]+) ± ([\d.]+)(?: over seeds)? \(n=(\d+)\)")
@@ -55,9 +54,7 @@ async def test_group_statistics_match_the_cli_and_nothing_is_dropped(engine, mak
     app = make_app()
     async with app.run_test(size=(160, 45)) as pilot:
         await runs_loaded(pilot)
-        await pilot.press("c")
-        screen = await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen)
-                                and app.screen.loads and app.screen, what="comparison")
+        screen = await open_compare(pilot)
         result = screen.result
         by_metric = {s.metric: s for s in result.sections}
         assert set(by_metric) == {"image_auroc", "accuracy"}  # its own section, not dropped

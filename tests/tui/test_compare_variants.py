@@ -10,10 +10,9 @@ import numpy as np
 import pytest
 
 from adlab.tui.capture import screen_text
-from adlab.tui.screens.compare import CompareScreen
 from analysis.test_pivot import (CATEGORIES, METHODS, MISSING, SEEDS, VALUES,
                                  _cross_variant_numbers, write_lab_csv)
-from tui_lab import runs_loaded, wait_for
+from tui_lab import open_compare, runs_loaded
 
 pytestmark = pytest.mark.asyncio
 
@@ -26,9 +25,7 @@ async def test_compare_screen_shows_each_variant_and_no_cross_variant_mean(engin
     app = make_app()
     async with app.run_test(size=(160, 45)) as pilot:
         await runs_loaded(pilot)
-        await pilot.press("c")
-        screen = await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen)
-                                and app.screen.loads and app.screen, what="comparison")
+        screen = await open_compare(pilot)
         text = screen.query_one("#compare-scroll").text
         lines = text.splitlines()
         by_category = {g.partition.get("category"): g for g in screen.result.comparison.groups

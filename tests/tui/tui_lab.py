@@ -157,6 +157,15 @@ async def runs_loaded(pilot) -> Any:
     return screen
 
 
+async def open_compare(pilot) -> Any:
+    """Press ``c`` and wait for the compare screen's first complete read."""
+    from adlab.tui.screens.compare import CompareScreen
+
+    await pilot.press("c")
+    return await wait_for(pilot, lambda: isinstance(pilot.app.screen, CompareScreen)
+                          and pilot.app.screen.loads and pilot.app.screen, what="comparison")
+
+
 async def settled(pilot) -> Any:
     """The runs screen after its second refresh: snapshots and layout checks read a steady view."""
     screen = await runs_loaded(pilot)
