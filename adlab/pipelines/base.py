@@ -73,7 +73,8 @@ class RunContext(Protocol[P_co]):
     def metric(self, key: str, value: float | None, *, scope: str = "", step: int | None = None,
                note: str | None = None) -> None:
         """Record one metric value; ``scope`` is e.g. a category name, "" for the run as a whole.
-        None or NaN is an undefined value (stored as None, ``note`` says why)."""
+        None or NaN is an undefined value (stored as None, ``note`` says why). A run holds one
+        value per (key, scope, step): recording one again replaces it."""
 
     def artifact(self, path: Path, kind: ArtifactKind) -> None:
         """Record a file the run produced (its sha256 and size are computed by the recorder);

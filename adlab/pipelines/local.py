@@ -68,7 +68,8 @@ class LocalRunContext(Generic[P]):
 
     def metric(self, key: str, value: float | None, *, scope: str = "", step: int | None = None,
                note: str | None = None) -> None:
-        self.metrics.append((key, metric_value(value), scope, step))
+        self.metrics = [m for m in self.metrics if (m[0], m[2], m[3]) != (key, scope, step)]
+        self.metrics.append((key, metric_value(value), scope, step))  # recorded again: replaced
         if note is not None:
             self.notes[(key, scope, step)] = note
 

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -182,6 +182,12 @@ class DbRunContext:
         def write() -> None:
             with Session(self._engine) as s:
                 self._assert_owned(s)
+                # one row per (run, key, scope, step): a value recorded again replaces the
+                # earlier one, so a write retried after a lost commit reply is not doubled
+                s.exec(delete(Metric).where(Metric.run_id == self.run_id, Metric.key == key,
+                                            Metric.scope == scope,
+                                            Metric.step.is_(None) if step is None  # type: ignore[union-attr]
+                                            else Metric.step == step))
                 s.add(Metric(run_id=self.run_id, key=key, value=v, scope=scope, step=step,
                              note=note))
                 if key == self._headline and scope == "" and step is None:

@@ -116,6 +116,18 @@ def test_metrics_keep_scope_step_and_undefined_values(probe: Probe) -> None:
                                ("f1", None, "", None)]
 
 
+def test_a_metric_recorded_again_replaces_the_earlier_value(probe: Probe) -> None:
+    ctx = probe.ctx
+    ctx.metric("fit_s", 2.0, scope="woven")
+    ctx.metric("loss", 0.5, step=1)
+    ctx.metric("fit_s", 1.0)
+    ctx.metric("fit_s", 3.0, scope="woven")  # e.g. a write retried after its commit landed
+    ctx.metric("loss", 0.4, step=1)
+    ctx.metric("loss", 0.3, step=2)
+    assert probe.metrics() == [("fit_s", 1.0, "", None), ("fit_s", 3.0, "woven", None),
+                               ("loss", 0.4, "", 1), ("loss", 0.3, "", 2)]
+
+
 def test_artifacts_take_the_enum_or_its_name_and_refuse_unknown_kinds(probe: Probe,
                                                                       tmp_path: Path) -> None:
     import hashlib
