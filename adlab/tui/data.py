@@ -15,8 +15,8 @@ from adlab.db.engine import DatabaseWatch
 from adlab.db.tui_queries import (RunRow, WorkerRow, fetch_first_rows, fetch_run_rows,
                                   fetch_workers)
 from adlab.tui.runs_model import (NEWEST_FIRST, RECENT_FAILURE, STATUSES, ProgressSeeds,
-                                  RowContext, RunCache, RunFilter, SortSpec, choices, filter_rows, haystack, sort_clock, sorted_rows,
-                                  status_counts)
+                                  RowContext, RunCache, RunFilter, SortSpec, choices, filter_rows,
+                                  haystack, sort_clock, sorted_rows, status_counts)
 
 if TYPE_CHECKING:  # the pipelines package loads only when a detail screen asks for its tabs
     from adlab.pipelines.views import DetailTab, TabView
@@ -24,6 +24,9 @@ if TYPE_CHECKING:  # the pipelines package loads only when a detail screen asks 
 Clock = Callable[[], dt.datetime]
 # Orders that move with the clock (or the rate seeds): re-sorted on every refresh.
 CLOCK_SORTS = frozenset({"elapsed", "eta", "attention"})
+# Filtered views kept per data version: typing a letter filters the longest kept view it
+# narrows, and Backspace returns to a kept one without a scan.
+VIEWS_KEPT = 32
 
 
 def utc_now() -> dt.datetime:
@@ -51,6 +54,7 @@ class LabSnapshot:
     run_filter: RunFilter = field(default_factory=RunFilter)
     context: RowContext | None = None  # clock, lease and rate seeds the view was built with
     partial: bool = False  # the first page only, shown while the whole lab is read
+    fetched: bool = True  # False: a new view of rows and workers read before (view_now)
 
 
 @dataclass
@@ -70,7 +74,10 @@ class LabData:
     _hay_rows: dict[int, RunRow] = field(default_factory=dict)  # the row each was made from
     _hay_stamp: tuple = ()
     _workers: list[WorkerRow] = field(default_factory=list)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _lock: threading.Lock = field(default_factory=threading.Lock)  # the cache and its reads
+    # the memo and haystacks: held while a view is built, on a refresh's thread or on the UI
+    # thread (view_now), never during a database read
+    _view_lock: threading.Lock = field(default_factory=threading.Lock)
     # Every read checks the database is still the one first read (DatabaseWatch).
     watch: DatabaseWatch = field(init=False)
 
@@ -98,8 +105,9 @@ class LabData:
             now = self.clock()
             seeds = self.progress.observe(rows, now) if fetch or full else dict(self.progress.seeds)
         context = RowContext(now, self.lease_s, seeds)
-        view = self._view(rows, version, run_filter, sort, context)
-        memo = self._memo
+        with self._view_lock:
+            view = self._view(rows, version, run_filter, sort, context)
+            memo = self._memo
         t2 = time.perf_counter()
         return LabSnapshot(view=view, total=len(rows), counts=memo["counts"],
                            pipelines=memo["pipelines"], groups=memo["groups"],
@@ -108,6 +116,43 @@ class LabData:
                            version=version, read_ms=(t1 - t0) * 1000, build_ms=(t2 - t1) * 1000,
                            full_reload=full, started_at=t0, built_at=t2, sort=sort,
                            run_filter=run_filter, context=context)
+
+    def view_now(self, run_filter: RunFilter, sort: SortSpec) -> LabSnapshot | None:
+        """The view of ``run_filter`` in ``sort`` order, built on the calling thread (the UI's,
+        for a keystroke in the filter box) from what the last snapshot left, when that needs no
+        wait, no database read and no sort: a few ms of filtering over a sorted list, shown in
+        the frame that shows the key. A clock-bound order is the one sorted by the latest
+        refresh (at most a refresh period old; the next refresh sorts it again). None when a
+        refresh holds the view, the rows changed since the last view was built, or the order
+        was never sorted: then :meth:`snapshot` (in a worker thread) builds it."""
+        if not self._view_lock.acquire(blocking=False):
+            return None
+        try:
+            t0 = time.perf_counter()
+            memo = self._memo
+            cache = self.cache
+            if not memo or memo.get("stamp") != (id(cache), cache.version):
+                return None
+            now = self.clock()
+            orders = memo["orders"]
+            order_key = (sort, sort_clock(sort.column, now))
+            if order_key not in orders:
+                kept = [k for k in orders if k[0] == sort] if sort.column in CLOCK_SORTS else []
+                if not kept:
+                    return None
+                order_key = kept[-1]
+            # a C-level copy: atomic against a refresh observing new progress meanwhile
+            context = RowContext(now, self.lease_s, dict(self.progress.seeds))
+            view = self._filtered(run_filter, order_key)
+            t1 = time.perf_counter()
+            return LabSnapshot(view=view, total=memo["total"], counts=memo["counts"],
+                               pipelines=memo["pipelines"], groups=memo["groups"],
+                               workers=self._workers, now=now, version=cache.version,
+                               read_ms=0.0, build_ms=(t1 - t0) * 1000, started_at=t0,
+                               built_at=t1, sort=sort, run_filter=run_filter, context=context,
+                               fetched=False)
+        finally:
+            self._view_lock.release()
 
     def stamp(self) -> tuple[int, int]:
         """Changes whenever any run the monitor holds changed (a new cache after a full reload,
@@ -141,31 +186,44 @@ class LabData:
         """The filtered, sorted view, from what the last calls left: the whole lab in each
         order asked for (until a row changes; clock-bound orders until their clock moves) and
         each row's filter haystack (until that row changes). A filter keystroke then filters
-        a sorted list; a new sort order is one sort."""
+        a sorted list; a new sort order is one sort. The caller holds ``_view_lock``."""
         memo = self._memo
         stamp = (id(self.cache), version)  # a full reload starts a new cache (and version)
         if memo.get("stamp") != stamp:
             pipelines, groups = choices(rows)
-            memo.update(stamp=stamp, counts=status_counts(rows), pipelines=pipelines,
-                        groups=groups, orders={}, view_key=None)
+            memo.update(stamp=stamp, total=len(rows), counts=status_counts(rows),
+                        pipelines=pipelines, groups=groups, orders={}, views={})
             self._haystacks(rows, stamp)  # here, not on the first keystroke in the filter
         order_key = (sort, sort_clock(sort.column, context.now))
         orders = memo["orders"]
         if order_key not in orders:
             if sort.column in CLOCK_SORTS:  # only the latest clock of such an order is kept
-                for k in [k for k in orders if k[0].column in CLOCK_SORTS]:
+                stale = {k for k in orders if k[0].column in CLOCK_SORTS}
+                for k in stale:
                     del orders[k]
+                memo["views"] = {k: v for k, v in memo["views"].items() if k[1] not in stale}
             orders[order_key] = sorted_rows(rows, sort, context)
+        return self._filtered(run_filter, order_key)
+
+    def _filtered(self, run_filter: RunFilter, order_key: tuple) -> list[RunRow]:
+        """``run_filter``'s rows of the sorted ``order_key`` list (filtering keeps the order):
+        a view kept from a recent call, else the shortest kept view it narrows (one more
+        letter typed: only the rows shown can match), else the whole order, filtered. The
+        caller holds ``_view_lock`` and the memo is current (haystacks included)."""
+        views: dict[tuple, list[RunRow]] = self._memo["views"]
         key = (run_filter, order_key)
-        if memo.get("view_key") != key:
-            source = orders[order_key]
-            last = memo.get("view_key")
-            if last is not None and last[1] == order_key and run_filter.narrows(last[0]):
-                source = memo["view"]  # one more letter typed: only the rows shown can match
-            memo["view"] = filter_rows(source, run_filter,
-                                       self._haystacks(rows, stamp) if run_filter.text else None)
-            memo["view_key"] = key
-        return memo["view"]
+        view = views.pop(key, None)
+        if view is None:
+            source = self._memo["orders"][order_key]
+            for (kept_filter, kept_order), kept in views.items():
+                if kept_order == order_key and len(kept) < len(source) \
+                        and run_filter.narrows(kept_filter):
+                    source = kept
+            view = filter_rows(source, run_filter, self._hays if run_filter.text else None)
+            while len(views) >= VIEWS_KEPT:
+                views.pop(next(iter(views)))
+        views[key] = view  # the most recently used last
+        return view
 
     def _haystacks(self, rows: list[RunRow], stamp: tuple) -> dict[int, str]:
         """Each row's filter haystack, recomputed only for rows that changed."""

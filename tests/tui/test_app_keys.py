@@ -8,6 +8,7 @@ from textual.widgets import Input
 
 from adlab.db.queries import get_run, list_runs
 from adlab.tui.capture import screen_text
+from adlab.tui.runs_model import RunFilter
 from adlab.tui.screens.detail import RunDetailScreen
 from adlab.tui.screens.dialogs import ConfirmDialog
 from adlab.tui.screens.runs import RunsScreen
@@ -51,6 +52,36 @@ async def test_a_burst_after_slash_goes_into_the_filter(lab, make_app, text):
         assert app.focused is box
         assert get_run(app.engine, run_id=lab["running"]).status == "running"
         assert len(list_runs(app.engine)) == 7
+
+
+async def test_each_key_in_the_filter_box_filters_the_table_before_the_next_frame(
+        lab, make_app):
+    """The table follows a key typed into the filter box while that key is handled (not
+    after a trip through a worker thread, which cost a frame or two), so the frame that shows
+    the key shows its rows; Backspace too. No key is lost on the way."""
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await runs_loaded(pilot)
+        await pilot.press("slash")
+        table = screen.query_one(RunTable)
+        box = screen.query_one("#filter-text", Input)
+        every = list(table.rows)
+        assert len(every) == 7
+        for typed in ("d", "di", "dia", "diag", "diag_", "diag_s"):
+            event = events.Key(typed[-1], typed[-1])
+            event.set_sender(app)
+            await app.on_event(event)  # the app's own handling of a key from the terminal
+            # no pause: nothing queued since has run yet
+            want = {r.name for r in every if RunFilter(text=typed).matches(r)}
+            assert {r.name for r in table.rows} == want, typed
+        assert {r.name for r in table.rows} == {"diag_smoke"}
+        assert box.value == "diag_s" and screen.run_filter.text == "diag_s"
+        box.action_delete_left()  # Backspace's action
+        back = {r.name for r in every if RunFilter(text="diag_").matches(r)}
+        assert {r.name for r in table.rows} == back and len(back) > 1
+        await pilot.pause(0.3)  # the messages queued meanwhile change nothing
+        assert box.value == "diag_" and {r.name for r in table.rows} == back
+        assert "2 of 7 runs" in screen_text(app)
 
 
 async def test_burst_with_enter_filters_then_acts_on_the_table(lab, make_app):

@@ -74,6 +74,45 @@ async def test_a_deleted_lab_db_is_reported_and_a_copy_put_back_is_not_shown_as_
         await quits(pilot)
 
 
+async def test_the_lost_database_sentence_is_whole_at_80_by_24_and_goes_when_it_is_back(
+        lab, make_app, isolated_lab: Path):
+    """What is wrong and what to do (restore the file, or point --db/ADLAB_DB at the lab) is
+    on the screen at 80 columns: the status line wraps the sentence instead of cutting it,
+    and is one line again once the database answers."""
+    from adlab.tui.capture import screen_text
+
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await runs_loaded(pilot)
+        saved = isolated_lab / "saved"
+        saved.mkdir()
+        files = lab_files(isolated_lab)
+        for f in files:
+            shutil.copy(f, saved / f.name)
+            f.unlink()
+        await lost(pilot, "was deleted", "restore the file", "retrying; q quits")
+        sentence = screen.db_lost
+        assert sentence is not None and len(sentence) > 80  # it cannot fit on one line
+        status = screen.query_one("#runs-status")
+
+        async def whole(sentence: str) -> None:
+            await wait_for(pilot, lambda: status.region.height > 1, what="the line wrapped")
+            await pilot.pause(0.1)
+            x, y, width, height = status.region
+            shown = [line[x:x + width] for line in screen_text(app).splitlines()[y:y + height]]
+            # every character of the sentence, in order, inside the status line (wrapping
+            # only breaks it between words)
+            assert "".join("".join(shown).split()) == "".join(sentence.split()), shown
+            assert screen.query_one(RunTable).region.height >= 5  # the table still shows runs
+
+        await whole(sentence)
+        for f in saved.iterdir():  # another file in its place: another sentence, also whole
+            shutil.copy(f, isolated_lab / f.name)
+        await lost(pilot, "was replaced by another file", "restart the command")
+        await whole(screen.db_lost)
+        await quits(pilot)
+
+
 async def test_a_lab_db_damaged_in_place_is_reported_and_recovers_when_restored(
         lab, make_app, isolated_lab: Path):
     db = isolated_lab / "lab.db"
@@ -94,6 +133,9 @@ async def test_a_lab_db_damaged_in_place_is_reported_and_recovers_when_restored(
             f.write(original)
         await wait_for(pilot, lambda: screen.db_lost is None
                        and "of 7 runs" in status_line(app), what="recovered")
+        # the summary is one line again, however many the lost sentence took
+        await wait_for(pilot, lambda: screen.query_one("#runs-status").region.height == 1,
+                       what="one status line")
         await quits(pilot)
 
 

@@ -126,3 +126,40 @@ def test_formatting():
     assert bar.plain == "████░░░░░ 5/10" and bar.cell_len == 14
     assert fmt.progress_bar(99, 100, 14).plain == "██████░ 99/100"  # not full until done
     assert fixed_clock() == NOW
+
+
+def test_view_now_filters_the_sorted_rows_without_a_read_or_a_sort(engine):
+    """A keystroke's view on the UI thread (LabData.view_now): the same rows as a snapshot
+    builds, none before the first snapshot or after the rows changed; one more letter filters
+    the view kept for the shorter text, and Backspace gets the kept view back."""
+    with Session(engine) as s:
+        for i in range(30):
+            add_run(s, name=f"{'padim' if i % 3 else 'patchcore'}_{i:02d}", status="succeeded",
+                    started=900 + i, finished=800 + i, headline=("auroc", i / 30))
+        add_run(s, name="padim_live", status="running", started=50, done=1, total=4)
+        s.commit()
+    data = LabData(engine, clock=fixed_clock, lease_s=60.0)
+    sort = SortSpec()
+    assert data.view_now(RunFilter(text="pad"), sort) is None  # nothing read yet
+    full = data.snapshot(RunFilter(), sort)
+    for text in ("p", "pa", "pad", "padim_1", "padim_1 live", "padim_", "x"):
+        f = RunFilter(text=text)
+        snap = data.view_now(f, sort)
+        assert snap is not None and snap.read_ms == 0 and snap.run_filter == f
+        assert snap.view == view_rows(full.view, f, sort, NOW), text
+        assert snap.total == full.total and snap.counts == full.counts
+    again = data.view_now(RunFilter(text="pad"), sort)
+    assert again is not None and again.view is data.view_now(RunFilter(text="pad"), sort).view
+    assert data.view_now(RunFilter(status="running"), sort).view[0].name == "padim_live"
+    # an order never sorted is sorted by a refresh's thread, not here
+    assert data.view_now(RunFilter(text="pad"), SortSpec("name", False)) is None
+    by_name = data.snapshot(RunFilter(), SortSpec("name", False), fetch=False)
+    snap = data.view_now(RunFilter(text="patch"), SortSpec("name", False))
+    assert [r.name for r in snap.view] == sorted(r.name for r in by_name.view if "patch" in r.name)
+    # a refresh that read a change has not built its view yet: no stale rows from here
+    data.cache.version += 1
+    assert data.view_now(RunFilter(text="pad"), sort) is None
+    # a refresh building a view holds the lock: the keystroke does not wait for it
+    data.snapshot(RunFilter(), sort)
+    with data._view_lock:
+        assert data.view_now(RunFilter(text="pad"), sort) is None

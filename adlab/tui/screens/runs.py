@@ -89,7 +89,7 @@ class RunsScreen(LabScreen):
 
     def compose(self) -> ComposeResult:
         yield Static(id="runs-title", classes="screen-title")
-        yield FilterBar(id="filters")
+        yield FilterBar(id="filters", on_edit=self._filter_edited)
         yield RunTable(RUN_COLUMNS, id="runs")
         yield Static(id="runs-status", classes="status-line")
         yield WorkersPanel(id="workers")
@@ -114,7 +114,11 @@ class RunsScreen(LabScreen):
 
     # refresh ---------------------------------------------------------------------------------
     def request_refresh(self, fetch: bool = True) -> None:
-        """Ask for a new snapshot; while one is in flight, remember to take another after it."""
+        """Ask for a new snapshot; while one is in flight, remember to take another after it.
+        A new view of the rows already read (``fetch`` False: a filter or sort change) is built
+        here at once when the data layer can do so without waiting (see ``LabData.view_now``)."""
+        if not fetch and self._show_now():
+            return
         if self._inflight:
             self._pending_fetch = bool(self._pending_fetch) or fetch
             return
@@ -132,13 +136,33 @@ class RunsScreen(LabScreen):
                 self.app.call_from_thread(self._apply, page)
         return self.lab.data.snapshot(run_filter, sort, fetch=fetch)
 
+    def _show_now(self) -> bool:
+        """Show the asked-for filter and order of the rows already read, built on this (the
+        UI) thread, so a keystroke's table is drawn in the same frame as the key itself (a round
+        trip through a worker thread missed that frame and the next: ~30 ms). False when it
+        cannot be built without waiting: a refresh thread builds it."""
+        if not self.is_attached:
+            return False
+        snap = self.lab.data.view_now(self.run_filter, self.sort)
+        if snap is None:
+            return False
+        self._apply(snap)
+        return True
+
     @on(Worker.StateChanged)
     def _worker_done(self, event: Worker.StateChanged) -> None:
         worker = event.worker
         if worker.group == REFRESH_GROUP:
             if event.state == WorkerState.SUCCESS:
                 self.db_lost = None  # the database answers (again)
-                self._apply(worker.result)
+                snap = worker.result
+                if snap.run_filter == self.run_filter and snap.sort == self.sort:
+                    self._apply(snap)
+                elif self._pending_fetch is None:
+                    # asked for before the latest filter or sort (shown since by _show_now):
+                    # not shown, which would flash the old view; its rows are read, so the
+                    # view asked for now is built from them next
+                    self._pending_fetch = False
             elif event.state == WorkerState.ERROR:
                 self._lost(worker.error)
             if event.state in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
@@ -173,7 +197,8 @@ class RunsScreen(LabScreen):
         table.set_rows(snap.view, snap.now, to_top=to_top, context=snap.context)
         if not snap.partial:
             self.query_one(FilterBar).set_choices(snap.pipelines, snap.groups)
-        self.query_one(WorkersPanel).show(snap.workers, snap.now, self.lab.lease_s)
+        if snap.fetched:  # a keystroke's view: the workers (and their ages) wait for a read
+            self.query_one(WorkersPanel).show(snap.workers, snap.now, self.lab.lease_s)
         self._render_title()
         self._render_status()
         if not snap.partial:
@@ -198,15 +223,22 @@ class RunsScreen(LabScreen):
         title.append(self.lab.db_label, style="dim")
         self._set_line("#runs-title", title)
 
-    def _set_line(self, selector: str, text: Text) -> None:
+    def _set_line(self, selector: str, text: Text, *, wrap: bool = False) -> None:
         """Update a one-line Static only when its text changed, and without a layout pass:
         its height is fixed, and a layout of the whole screen (every widget measured and
-        repainted) on each refresh and each cursor move cost more than the table itself."""
-        key = (text.plain, tuple(text.spans), str(text.style))
+        repainted) on each refresh and each cursor move cost more than the table itself.
+        ``wrap``: the line grows to hold the whole text, wrapped (a sentence that says what is
+        wrong and what to do must not be cut at 80 columns)."""
+        key = (text.plain, tuple(text.spans), str(text.style), wrap)
         if self._lines.get(selector) == key:
             return
+        previous = self._lines.get(selector)
+        was_wrapped = previous is not None and previous[3]
         self._lines[selector] = key
-        self.query_one(selector, Static).update(text, layout=False)
+        widget = self.query_one(selector, Static)
+        if wrap != was_wrapped:
+            widget.styles.height = "auto" if wrap else None  # None: the stylesheet's one line
+        widget.update(text, layout=wrap or was_wrapped)
 
     def _lost(self, error: BaseException | None) -> None:
         """A refresh failed: one line in place of the summary until a read succeeds again (the
@@ -217,7 +249,7 @@ class RunsScreen(LabScreen):
 
     def _render_status(self) -> None:
         if self.db_lost is not None:
-            self._set_line("#runs-status", Text(self.db_lost, style="bold #e06c75"))
+            self._set_line("#runs-status", Text(self.db_lost, style="bold #e06c75"), wrap=True)
             return
         snap = self.snapshot
         if snap is None:
@@ -262,10 +294,22 @@ class RunsScreen(LabScreen):
             self.request_refresh(fetch=False)
 
     # filters and sorting ---------------------------------------------------------------------
+    def _filter_edited(self, run_filter: RunFilter) -> None:
+        """Called by the filter bar as each edit of the text box happens (a key, a paste,
+        Backspace), before the frame that shows it: the table follows in that frame."""
+        if run_filter != self.run_filter:
+            self.run_filter = run_filter
+            self.request_refresh(fetch=False)
+
     @on(FilterBar.Changed)
     def _filter_changed(self, event: FilterBar.Changed) -> None:
-        self.run_filter = event.run_filter
-        self.request_refresh(fetch=False)
+        # the bar's values now, not the event's: keys typed since have been applied already
+        # (_filter_edited), and an older Changed still on its way must not undo them
+        try:
+            wanted = self.query_one(FilterBar).value
+        except NoMatches:  # the screen is being torn down
+            return
+        self._filter_edited(wanted)
 
     @on(Input.Submitted, "#filter-text")
     def _filter_submitted(self) -> None:

@@ -1,6 +1,8 @@
 """The filter bar above the runs table: free text plus status, pipeline and group menus."""
 from __future__ import annotations
 
+from typing import Callable
+
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal
@@ -10,8 +12,20 @@ from textual.widgets import Input, Select
 from adlab.tui.runs_model import STATUSES, RunFilter
 
 
+class FilterText(Input):
+    """The free-text box: tells its bar of each edit as the value changes, not later through
+    the message queue (Input.Changed reaches the screen after a frame has been drawn)."""
+
+    def _watch_value(self, value: str) -> None:
+        super()._watch_value(value)
+        if isinstance(self.parent, FilterBar):
+            self.parent._text_edited()
+
+
 class FilterBar(Horizontal):
-    """Posts :class:`FilterBar.Changed` with the new :class:`RunFilter` on every edit."""
+    """Posts :class:`FilterBar.Changed` with the new :class:`RunFilter` on every edit, and
+    hands each edit of the text box to ``on_edit`` as it happens (the runs screen filters the
+    table then, so the key and the table it implies are drawn in one frame)."""
 
     DEFAULT_CSS = """
     FilterBar { height: auto; }
@@ -24,8 +38,11 @@ class FilterBar(Horizontal):
             super().__init__()
             self.run_filter = run_filter
 
-    def __init__(self, *, id: str | None = None) -> None:  # noqa: A002
+    def __init__(self, *, id: str | None = None,  # noqa: A002
+                 on_edit: Callable[[RunFilter], None] | None = None) -> None:
         super().__init__(id=id)
+        self._on_edit = on_edit
+        self._setting = False  # set_filter changes several controls: one Changed at the end
         self._pipelines: list[str] = []
         self._groups: list[tuple[str, str]] = []
         # Values asked for by set_filter that no menu option shows yet (a group prefix, a
@@ -33,7 +50,7 @@ class FilterBar(Horizontal):
         self._pinned: dict[str, str] = {}
 
     def compose(self) -> ComposeResult:
-        yield Input(placeholder="/ filter: name, study, worker, error…", id="filter-text")
+        yield FilterText(placeholder="/ filter: name, study, worker, error…", id="filter-text")
         yield Select([(s, s) for s in STATUSES], prompt="status", id="filter-status")
         yield Select([], prompt="pipeline", id="filter-pipeline")
         yield Select([], prompt="group", id="filter-group")
@@ -67,8 +84,20 @@ class FilterBar(Horizontal):
             if current != Select.NULL and any(v == current for _, v in options):
                 select.value = current
 
+    def _text_edited(self) -> None:
+        if self._on_edit is not None and not self._setting and self.is_mounted:
+            self._on_edit(self.value)
+
     def set_filter(self, run_filter: RunFilter) -> None:
         """Show ``run_filter`` in the controls (posts one Changed)."""
+        self._setting = True
+        try:
+            self._show(run_filter)
+        finally:
+            self._setting = False
+        self.post_message(self.Changed(self.value))
+
+    def _show(self, run_filter: RunFilter) -> None:
         self.query_one("#filter-text", Input).value = run_filter.text
         for select_id, value in (("#filter-status", run_filter.status),
                                  ("#filter-pipeline", run_filter.pipeline),
@@ -87,7 +116,6 @@ class FilterBar(Horizontal):
                         self._pinned[select_id] = value
                     else:
                         self._pinned.pop(select_id, None)
-        self.post_message(self.Changed(self.value))
 
     @on(Input.Changed, "#filter-text")
     @on(Select.Changed)

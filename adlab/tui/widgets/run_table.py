@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Sequence
 
+from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
@@ -344,15 +345,16 @@ class _Paint:
         return hash(self.key)
 
 
-def _text_segments(text: Text, styles: _StyleSum) -> list[Segment]:
-    """A cell's Text as segments without Rich's render pipeline: the cell texts are short and
-    made of appended parts, so each run between span edges gets base + text + span styles."""
+def _text_parts(text: Text, styles: _StyleSum) -> list[tuple[str, Style]]:
+    """A cell's Text as (text, style) runs without Rich's render pipeline: the cell texts are
+    short and made of appended parts, so each run between span edges gets base + text + span
+    styles."""
     plain = text.plain
     if not text.spans:
-        return [Segment(plain, styles(text.style or None))]
+        return [(plain, styles(text.style or None))]
     edges = sorted({0, len(plain), *(sp.start for sp in text.spans),
                     *(sp.end for sp in text.spans)})
-    out = []
+    out: list[tuple[str, Style]] = []
     for start, end in zip(edges, edges[1:]):
         if start >= end or start >= len(plain):
             continue
@@ -360,24 +362,42 @@ def _text_segments(text: Text, styles: _StyleSum) -> list[Segment]:
         for sp in text.spans:
             if sp.start <= start and end <= sp.end:
                 style += Style.parse(sp.style) if isinstance(sp.style, str) else sp.style
-        out.append(Segment(plain[start:end], styles(style)))
+        out.append((plain[start:end], styles(style)))
     return out
 
 
 def _line_strip(cells: list[Text], layout: list[tuple[Column, int]],
                 lead: tuple[str, Style | None], styles: _StyleSum, width: int) -> Strip:
-    """One table line: lead, then each cell cut to its width (ellipsis) and padded."""
-    segments = [Segment(lead[0], styles(lead[1]))]
+    """One table line: lead, then each cell cut to its width (ellipsis) and padded; runs of
+    one style (padding, separators, plain cells) are joined into one segment, so the line has
+    a few segments instead of ~30 (each one costs in Textual's filters and in the terminal)."""
+    parts: list[tuple[str, Style]] = [(lead[0], styles(lead[1]))]
     blank = styles(None)
+    total = cell_len(lead[0])
     for i, (cell, (column, cell_width)) in enumerate(zip(cells, layout)):
         if i:
-            segments.append(Segment(" ", blank))
-        if cell.cell_len > cell_width:
+            parts.append((" ", blank))
+            total += 1
+        length = cell.cell_len
+        if length > cell_width:
             cell.truncate(cell_width, overflow="ellipsis")
-        pad = cell_width - cell.cell_len
+            length = cell.cell_len
+        pad = cell_width - length
         if column.justify == "right" and pad:
-            segments.append(Segment(" " * pad, blank))
-        segments += _text_segments(cell, styles)
+            parts.append((" " * pad, blank))
+        parts += _text_parts(cell, styles)
         if column.justify != "right" and pad:
-            segments.append(Segment(" " * pad, blank))
+            parts.append((" " * pad, blank))
+        total += cell_width
+    segments: list[Segment] = []
+    text, style = parts[0]
+    for next_text, next_style in parts[1:]:
+        if next_style is style:
+            text += next_text
+        else:
+            segments.append(Segment(text, style))
+            text, style = next_text, next_style
+    segments.append(Segment(text, style))
+    if total == width:
+        return Strip(segments, width)
     return Strip(segments).adjust_cell_length(width, blank)
