@@ -104,12 +104,31 @@ def safe_name(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._+-]+", "_", last)
 
 
-def answers_filename(few_shot: int, llm: str, similar: bool, ad_model: Optional[str]) -> str:
-    """The seed's ``answers_1_shot_qwen_Similar_template_with_patchcore.json``."""
+def answers_filename(few_shot: int, llm: str, similar: bool, ad_model: Optional[str],
+                     options: Sequence[str] = ()) -> str:
+    """The seed's ``answers_1_shot_qwen_Similar_template_with_patchcore.json``; ``options``:
+    the official scripts' name suffixes of the run's prompt options (``CoT``, ``Text_only``,
+    ``Record_history``, ``2_defect_shot``), appended so differently prompted runs never share
+    (or resume from) one file."""
     name = f"answers_{few_shot}_shot_{safe_name(llm)}_{'Similar' if similar else 'Random'}_template"
     if ad_model:
         name += f"_with_{safe_name(ad_model)}"
-    return name + ".json"
+    return name + "".join(f"_{o}" for o in options) + ".json"
+
+
+def option_suffixes(ev: Any) -> list[str]:
+    """The answers-file suffixes of a run's official prompt options (MMAD's model-name
+    suffixes ``_CoT``, ``_Text_only``, ``_{n}_defect_shot``; ``_Record_history`` is adlab's)."""
+    out = []
+    if getattr(ev, "cot", False):
+        out.append("CoT")
+    if getattr(ev, "text_only", False):
+        out.append("Text_only")
+    if getattr(ev, "record_history", False):
+        out.append("Record_history")
+    if getattr(ev, "defect_shot", 0):
+        out.append(f"{ev.defect_shot}_defect_shot")
+    return out
 
 
 def write_exports(folder: Path, filename: str, records: list[dict], meta: dict) -> tuple[Path, Path]:

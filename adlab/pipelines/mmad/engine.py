@@ -4,7 +4,9 @@ requests time out (:class:`~adlab.pipelines.mmad.clients.base.Throttle`).
 
 A *job* is one request of the run's protocol (:mod:`adlab.pipelines.mmad.protocol`: GPT-4o's
 cumulative requests, Gemini's split, one question per request, adlab's batch or single
-requests) or, under protocol adlab, the chat of one image asked turn by turn (history mode). Results reach the
+requests), an image's chain of requests that depend on earlier replies (MMAD's ``--CoT`` and
+``--record_history``, :class:`~adlab.pipelines.mmad.protocol.base.Chain`) or, under protocol
+adlab, the chat of one image asked turn by turn (history mode). Results reach the
 caller on the calling thread (``on_answers``), which stores them, so the partial-result store
 is only ever written from one thread.
 """
@@ -22,7 +24,7 @@ from adlab.pipelines.mmad.data import Question
 from adlab.metrics.mmad_parsing import Parsed
 from adlab.pipelines.mmad.parsing import AnswerReader
 from adlab.pipelines.mmad.prompting import Message, build_request, follow_up, load_image
-from adlab.pipelines.mmad.protocol.base import Ask, Inputs, QueryProtocol
+from adlab.pipelines.mmad.protocol.base import Ask, Chain, Inputs, QueryProtocol, Turn, chain_of
 
 # What every request about one image shares (templates, query image, AD findings, knowledge).
 ImageInputs = Inputs
@@ -32,12 +34,14 @@ ImageInputs = Inputs
 class Job:
     image: str
     questions: list[Question]  # the questions this job answers
-    mode: str  # "ask" (a protocol's request) | "batch" | "single" | "history"
+    mode: str  # "ask" (a protocol's request) | "chain" | "batch" | "single" | "history"
     inputs: ImageInputs
     # history mode: earlier turns of this image already answered (question, raw answer)
     replay: list[tuple[Question, str]] = field(default_factory=list)
     reader: AnswerReader = field(default_factory=AnswerReader)
     ask: Optional[Ask] = None  # the protocol's request, its targets and their reading
+    chain: Optional[Chain] = None  # chain mode: the image's requests, asked in order
+    cot_reply: Optional[str] = None  # chain mode: the stored chain-of-thought reply, if any
 
     def messages(self) -> list[Message]:
         if self.ask is not None:
@@ -142,6 +146,65 @@ def run_history(client: VisionClient, job: Job, all_questions: Sequence[Question
     return out
 
 
+def complete(client: VisionClient, messages: Sequence[Message],
+             max_tokens: Optional[int] = None) -> Completion:
+    """One request; ``max_tokens`` overrides the run's answer length for this request only."""
+    if max_tokens is None:
+        return client.complete(messages)
+    return client.complete(messages, max_tokens=max_tokens)
+
+
+def run_chain(client: VisionClient, job: Job) -> list[dict]:
+    """Ask an image's chain: the chain-of-thought request first (its stored reply when a
+    resumed run has one), then the questions in order, each request built from the turns so
+    far; answered questions are replayed from their stored replies. Each record keeps the
+    chain-of-thought reply (``cot``). When the chain keeps answers, a failed request leaves
+    the image's later questions unasked (their prompts would need its reply)."""
+    chain = job.chain
+    assert chain is not None
+    done = {q.index: raw for q, raw in job.replay}
+    turns: list[Turn] = []
+    out: list[dict] = []
+    cot = job.cot_reply
+    if chain.cot is not None and cot is None:
+        try:
+            cot = complete(client, chain.cot.messages, chain.cot.max_tokens).text
+        except RequestFailed as exc:
+            failed = RequestFailed(f"chain-of-thought request failed: {exc}", exc.attempts,
+                                   exc.latency_s)
+            return Job(job.image, job.questions, "ask", job.inputs).failed(failed)
+    if chain.cot is not None:
+        turns.append(Turn(None, cot or ""))
+    broken: Optional[str] = None
+    for q in chain.questions:
+        if q.index not in chain.todo:
+            if chain.keep_answers:
+                ask = chain.ask(turns, q)
+                turns.append(Turn(ask.presented.get(q.index, q), done.get(q.index, "")))
+            continue
+        one = Job(job.image, [q], "ask", job.inputs, reader=job.reader)
+        if broken is not None:
+            out.extend(one.failed(RequestFailed(broken, attempts=0)))
+            continue
+        one.ask = ask = chain.ask(turns, q)
+        try:
+            completion = resend_refused(client, one, complete(client, ask.messages, ask.max_tokens))
+        except RequestFailed as exc:
+            out.extend(one.failed(exc))
+            if chain.keep_answers:
+                broken = (f"not asked: the request of question {q.index + 1} of this image "
+                          f"failed and the later prompts carry its reply ({exc})")
+            continue
+        records = one.answers(completion)
+        if chain.cot is not None:
+            for rec in records:
+                rec["cot"] = cot
+        out.extend(records)
+        if chain.keep_answers:
+            turns.append(Turn(ask.presented.get(q.index, q), completion.text))
+    return out
+
+
 def image_inputs(root: Path, image: str, templates: Sequence[str], max_size: tuple[int, int],
                  ad_text: Optional[str]) -> ImageInputs:
     """adlab's image handling (shrink to ``max_size``); protocols use their ImagePolicy."""
@@ -161,10 +224,18 @@ def make_jobs(images: Iterable[str], todo: Mapping[str, list[Question]],
         if not missing:
             continue
         inputs = inputs_for(image)
+        replay = [(q, str(stored[state_key(q)].get("raw") or ""))
+                  for q in all_questions[image] if q not in missing and state_key(q) in stored]
         if history:
-            replay = [(q, str(stored[state_key(q)].get("raw") or ""))
-                      for q in all_questions[image] if q not in missing and state_key(q) in stored]
             yield Job(image, list(missing), "history", inputs, replay, reader=reader)
+            continue
+        chain = chain_of(protocol, inputs, all_questions[image], {q.index for q in missing})
+        if chain is not None:
+            cots = [stored[state_key(q)].get("cot") for q in all_questions[image]
+                    if state_key(q) in stored]
+            cot = next((c for c in cots if isinstance(c, str)), None)
+            yield Job(image, list(missing), "chain", inputs, replay, reader=reader, chain=chain,
+                      cot_reply=cot)
             continue
         for ask in protocol.asks(inputs, all_questions[image], {q.index for q in missing}):
             yield Job(image, list(ask.targets), "ask", inputs, reader=reader, ask=ask)
@@ -221,6 +292,8 @@ def resend_refused(client: VisionClient, job: Job, completion: Completion) -> Co
 def _run_job(client: VisionClient, job: Job, all_questions: Mapping[str, list[Question]]) -> list[dict]:
     if job.mode == "history":
         return run_history(client, job, all_questions[job.image])
+    if job.mode == "chain":
+        return run_chain(client, job)
     try:
         return job.answers(resend_refused(client, job, client.complete(job.messages())))
     except RequestFailed as exc:
@@ -256,9 +329,10 @@ def _execute_serial(jobs: Iterator[Job], client: VisionClient,
         tick()
 
     for job in jobs:
-        if job.mode == "history":
+        if job.mode in ("history", "chain"):
             flush()
-            on_answers(run_history(client, job, all_questions[job.image]))
+            on_answers(run_history(client, job, all_questions[job.image]) if job.mode == "history"
+                       else run_chain(client, job))
             tick()
             continue
         pending.append(job)
@@ -291,6 +365,7 @@ def plan_jobs(params: Any, protocol: QueryProtocol, root: Path, data: Mapping[st
         knowledge = (Path(ev.domain_knowledge_path).expanduser() if ev.domain_knowledge_path
                      else root / KNOWLEDGE_FILE)
     inputs_for = InputsBuilder(root, data, protocol.images, ev.few_shot, bool(ev.similar_template),
-                               ad_records, params.ad.findings, knowledge)
+                               ad_records, params.ad.findings, knowledge,
+                               defect_shot=ev.defect_shot, seed=ev.sample_seed)
     return make_jobs(images, todo, all_questions, stored, inputs_for, protocol,
                      history=bool(ev.history) and params.protocol != "official")

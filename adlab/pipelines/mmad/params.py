@@ -66,6 +66,23 @@ class EvalParams(PipelineParams):
     domain_knowledge_path: Optional[str] = Field(
         default=None, description="MMAD's domain_knowledge.json; default: "
                                   "<data_root>/domain_knowledge.json")
+    cot: bool = Field(default=False, description="MMAD's --CoT (protocol official; families "
+                      "llava, cambrian, internvl): each image is first asked the script's "
+                      "chain-of-thought request (describe the differences from the templates), "
+                      "and its reply goes into every question's prompt as history")
+    text_only: bool = Field(default=False, description="MMAD's --text_only (protocol official; "
+                            "families llava, cambrian): no image is sent and the instruction "
+                            "becomes \"Although you can not see the image...\"; templates and "
+                            "domain knowledge are left out as the scripts do")
+    record_history: bool = Field(default=False, description="MMAD's --record_history (protocol "
+                                 "official; families llava, cambrian, internvl, minicpm, "
+                                 "qwen-vl): an image's questions are asked in order, each "
+                                 "prompt carrying the earlier questions and replies as the "
+                                 "family's script does (unlike eval.history, protocol adlab's "
+                                 "chat turns)")
+    defect_shot: int = Field(default=0, ge=0, le=8, description="MMAD's --defect_shot (protocol "
+                             "official; family internvl): defective images of the query's "
+                             "dataset and category shown after the normal templates")
     error_budget: float = Field(default=0.1, ge=0.0, le=1.0,
                                 description="fraction of questions that may fail after retries "
                                             "before the run fails")
@@ -234,6 +251,17 @@ class MmadParams(PipelineParams):
             raise ValueError(f"{which} is a protocol adlab setting; protocol official groups the "
                              "questions as the family's MMAD script does. Set protocol: adlab "
                              f"or remove {which}")
+        from adlab.pipelines.mmad.protocol import refused_option, run_family
+
+        refusal = refused_option(self.eval, run_family(self, entry), self.protocol)
+        if refusal is not None:
+            raise ValueError(refusal)
+        if self.eval.text_only and (self.eval.domain_knowledge or self.ad.findings != "text"):
+            which = ("eval.domain_knowledge" if self.eval.domain_knowledge
+                     else f"ad.findings: {self.ad.findings}")
+            raise ValueError(f"{which} cannot be combined with eval.text_only, whose prompt "
+                             "(MMAD's --text_only) shows no image and drops the domain "
+                             f"knowledge; remove one of them")
         if self.eval.batch_mode is None:
             self.eval.batch_mode = bool(entry.defaults.get("batch_mode", False))
         if self.eval.similar_template is None:

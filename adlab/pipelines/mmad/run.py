@@ -115,7 +115,7 @@ def run(ctx: RunContext) -> None:
     stored = ctx.state.items(ans.PREFIX)
     if ev.resume and p.output_dir and not stored:
         earlier = Path(p.output_dir).expanduser() / ans.answers_filename(
-            ev.few_shot, p.llm, bool(ev.similar_template), p.ad_model)
+            ev.few_shot, p.llm, bool(ev.similar_template), p.ad_model, ans.option_suffixes(ev))
         if earlier.is_file():
             for key, rec in ans.records_from_file(earlier, questions).items():
                 ctx.state.put(key, rec)
@@ -189,7 +189,8 @@ def _finish(ctx: RunContext, p: MmadParams, questions: list[Question], subset: A
         ctx.log(f"{counts['unparseable']} answer(s) had no choice letter A-E and count as wrong",
                 level="warning")
     ev = p.eval
-    filename = ans.answers_filename(ev.few_shot, p.llm, bool(ev.similar_template), p.ad_model)
+    filename = ans.answers_filename(ev.few_shot, p.llm, bool(ev.similar_template), p.ad_model,
+                                    ans.option_suffixes(ev))
     meta = ans.meta_document(
         experiment_name=ctx.name, llm=p.llm, model_id=model_id, ad_model=p.ad_model,
         few_shot=ev.few_shot, table=table, processed=len(subset.images), errors=errors,
@@ -198,7 +199,9 @@ def _finish(ctx: RunContext, p: MmadParams, questions: list[Question], subset: A
                "protocol": p.protocol, "truncated": truncated,
                "accuracy_official": round(float(official["Average"].get("Average", 0.0)), 4),
                "similar_template": ev.similar_template, "batch_mode": ev.batch_mode,
-               "history": ev.history, "subset_sha256": subset.sha256, "run_id": ctx.run_id,
+               "history": ev.history, "cot": ev.cot, "text_only": ev.text_only,
+               "record_history": ev.record_history, "defect_shot": ev.defect_shot,
+               "subset_sha256": subset.sha256, "run_id": ctx.run_id,
                **{k: round(v, 4) for k, v in usage.items()}})
     answers_path, meta_path = ans.write_exports(ctx.output_dir, filename, records, meta)
     ctx.artifact(answers_path, ArtifactKind.ANSWERS)

@@ -6,7 +6,8 @@ one reused) and waits for it; ``ad.output`` naming a predictions JSON or a run i
 
 Comparison: the partition is the evaluation itself: the sampled subset (a hash over the chosen
 images and their mmad.json records, computed at queue time), few-shot count, template kind,
-batch/history protocol and image size. The LLM, the AD model and endpoint settings are left out
+batch/history protocol, image size and the official scripts' prompt options (chain of thought,
+text only, recorded history, defect shots). The LLM, the AD model and endpoint settings are left out
 of the default group, so ``adlab compare`` ranks LLM x AD combinations on the same evaluation
 (the seed's compare_results table).
 """
@@ -161,7 +162,8 @@ SPEC: PipelineSpec[MmadParams] = PipelineSpec(
                 "MMAD scoring.",
     partition_keys=("protocol", "eval.subset", "eval.few_shot", "eval.similar_template",
                     "eval.batch_mode", "eval.history", "eval.max_image_size",
-                    "eval.domain_knowledge"),
+                    "eval.domain_knowledge", "eval.cot", "eval.text_only",
+                    "eval.record_history", "eval.defect_shot"),
     non_group_keys=("llm", "family", "ad_model", "ad", "api", "local", "data_root", "mmad_json",
                     "output_dir", "eval.resume", "eval.error_budget", "eval.sample_per_folder",
                     "eval.sample_seed", "eval.max_images", "eval.subset_size",

@@ -26,6 +26,9 @@ class Script:
     retry_after: Optional[float] = None  # Retry-After header on 429s
     finish_reason: str = "stop"  # OpenAI replies' finish_reason ("length": cut at max_tokens)
     error_text: Optional[str] = None  # plain-text error body instead of the JSON one
+    # answer only the last question the text names (prompts that list earlier questions and
+    # replies before the new one: MMAD's --record_history for LLaVA and MiniCPM)
+    last_question: bool = False
 
 
 @dataclass
@@ -97,7 +100,13 @@ class LoopbackServer:
     # -- protocol ----------------------------------------------------------------------------
     def _find_questions(self, text: str) -> list[str]:
         found = [(text.find(q), q) for q in self.script.answers if q in text]
-        return [q for _, q in sorted(found)]
+        ordered = [q for _, q in sorted(found)]
+        return ordered[-1:] if self.script.last_question else ordered
+
+    def reply_for(self, text: str) -> str:
+        """The reply a request whose (last user message) text is ``text`` gets."""
+        questions = self._find_questions(text)
+        return self._reply_text(questions) if questions else "I see no question."
 
     def _reply_text(self, questions: list[str]) -> str:
         if len(questions) == 1:
@@ -172,7 +181,7 @@ class LoopbackServer:
             else:
                 self._send(h, status, self._error_body(api, status), headers)
             return
-        reply = self._reply_text(questions) if questions else "I see no question."
+        reply = self.reply_for(text)
         n_in, n_out = max(1, len(text) // 4) + 85 * images, max(1, len(reply) // 4)
         payload = {"openai": self._openai_reply, "anthropic": self._anthropic_reply,
                    "gemini": self._gemini_reply}[api](reply, n_in, n_out, body)

@@ -54,20 +54,22 @@ class AnthropicClient:
         self._policy, self._max_tokens, self._temperature = policy, max_tokens, temperature
         self.throttle = policy.throttle  # the engine keeps at most throttle.limit in flight
 
-    def _send(self, messages: Sequence[Message]) -> Completion:
+    def _send(self, messages: Sequence[Message], max_tokens: Optional[int] = None) -> Completion:
         # This SDK generation takes no temperature (the current models fix sampling themselves).
         system = "\n".join(m.text for m in messages if m.role == "system")
         extra: dict[str, Any] = {"system": system} if system else {}
         # the messages API requires max_tokens: MMAD's API scripts' 200 when none is set
         resp = self._client.messages.create(model=self.model_id, messages=to_anthropic(messages),
-                                            max_tokens=self._max_tokens or 200, **extra)
+                                            max_tokens=max_tokens or self._max_tokens or 200,
+                                            **extra)
         text = "".join(getattr(b, "text", "") for b in resp.content if getattr(b, "type", "") == "text")
         usage = resp.usage
         return Completion(text=text, tokens_in=int(getattr(usage, "input_tokens", 0) or 0),
                           tokens_out=int(getattr(usage, "output_tokens", 0) or 0))
 
-    def complete(self, messages: Sequence[Message]) -> Completion:
-        return call_with_retries(lambda: self._send(messages), classify, self._policy,
+    def complete(self, messages: Sequence[Message],
+                 max_tokens: Optional[int] = None) -> Completion:
+        return call_with_retries(lambda: self._send(messages, max_tokens), classify, self._policy,
                                  secrets=[self._key], provider="Anthropic")
 
     def complete_batch(self, batch: Sequence[Sequence[Message]]) -> list[Completion]:

@@ -43,7 +43,10 @@ class VisionClient(Protocol):
     concurrency: int  # requests that may be in flight at once (threads)
     batch_size: int  # prompts per complete_batch call (local models)
 
-    def complete(self, messages: Sequence[Message]) -> Completion: ...
+    def complete(self, messages: Sequence[Message],
+                 max_tokens: Optional[int] = None) -> Completion:
+        """One request; ``max_tokens`` (when set) replaces the run's answer length for it."""
+        ...
 
     def complete_batch(self, batch: Sequence[Sequence[Message]]) -> list[Completion]: ...
 

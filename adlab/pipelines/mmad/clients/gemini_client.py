@@ -60,9 +60,11 @@ class GeminiClient:
         self._policy = policy
         self.throttle = policy.throttle  # the engine keeps at most throttle.limit in flight
 
-    def _send(self, messages: Sequence[Message]) -> Completion:
+    def _send(self, messages: Sequence[Message], max_tokens: Optional[int] = None) -> Completion:
         system = "\n".join(m.text for m in messages if m.role == "system")
         config = self._config.model_copy(update={"system_instruction": system}) if system else self._config
+        if max_tokens is not None:
+            config = config.model_copy(update={"max_output_tokens": max_tokens})
         resp = self._client.models.generate_content(model=self.model_id, contents=to_gemini(messages),
                                                     config=config)
         usage = resp.usage_metadata
@@ -70,8 +72,9 @@ class GeminiClient:
                           tokens_in=int(getattr(usage, "prompt_token_count", 0) or 0),
                           tokens_out=int(getattr(usage, "candidates_token_count", 0) or 0))
 
-    def complete(self, messages: Sequence[Message]) -> Completion:
-        return call_with_retries(lambda: self._send(messages), classify, self._policy,
+    def complete(self, messages: Sequence[Message],
+                 max_tokens: Optional[int] = None) -> Completion:
+        return call_with_retries(lambda: self._send(messages, max_tokens), classify, self._policy,
                                  secrets=[self._key], provider="Gemini")
 
     def complete_batch(self, batch: Sequence[Sequence[Message]]) -> list[Completion]:

@@ -86,18 +86,21 @@ class HFClient:
         images = [p.image for m in batch for msg in m for p in msg.parts if isinstance(p, ImagePart)]
         return texts, images
 
-    def generation_kwargs(self) -> dict[str, Any]:
-        gen: dict[str, Any] = {"max_new_tokens": self._max_tokens}
+    def generation_kwargs(self, max_tokens: Optional[int] = None) -> dict[str, Any]:
+        gen: dict[str, Any] = {"max_new_tokens": max_tokens if max_tokens is not None
+                               else self._max_tokens}
         if self._temperature is not None:
             gen["do_sample"] = self._temperature > 0
             if self._temperature > 0:
                 gen["temperature"] = self._temperature
         return gen
 
-    def complete(self, messages: Sequence[Message]) -> Completion:
-        return self.complete_batch([messages])[0]
+    def complete(self, messages: Sequence[Message],
+                 max_tokens: Optional[int] = None) -> Completion:
+        return self.complete_batch([messages], max_tokens)[0]
 
-    def complete_batch(self, batch: Sequence[Sequence[Message]]) -> list[Completion]:
+    def complete_batch(self, batch: Sequence[Sequence[Message]],
+                       max_tokens: Optional[int] = None) -> list[Completion]:
         import torch
 
         start = time.perf_counter()
@@ -109,7 +112,7 @@ class HFClient:
             if "pixel_values" in inputs and torch.is_floating_point(inputs["pixel_values"]):
                 inputs["pixel_values"] = inputs["pixel_values"].to(self.dtype)
             with torch.inference_mode():
-                out = self.model.generate(**inputs, **self.generation_kwargs())
+                out = self.model.generate(**inputs, **self.generation_kwargs(max_tokens))
         except torch.cuda.OutOfMemoryError as exc:
             raise PipelineError(f"{self.model_id}: out of GPU memory with {len(batch)} prompt(s) "
                                 f"per batch ({exc}); lower local.batch_size or eval.max_image_size") from None

@@ -86,23 +86,25 @@ class OpenAIClient:
         self._extra_body = extra_body
         self.url = str(self._client.base_url).rstrip("/")
 
-    def _sampling(self) -> dict[str, Any]:
+    def _sampling(self, max_tokens: Optional[int] = None) -> dict[str, Any]:
         """``max_tokens``/``temperature`` when set; unset ones are left to the API's defaults
-        (MMAD's GPT-4o script sends no temperature)."""
+        (MMAD's GPT-4o script sends no temperature). ``max_tokens``: this request's own."""
         out: dict[str, Any] = {}
-        if self._max_tokens is not None:
-            out["max_tokens"] = self._max_tokens
+        limit = max_tokens if max_tokens is not None else self._max_tokens
+        if limit is not None:
+            out["max_tokens"] = limit
         if self._temperature is not None:
             out["temperature"] = self._temperature
         if self._extra_body:
             out["extra_body"] = self._extra_body
         return out
 
-    def _send(self, messages: Sequence[Message]) -> Completion:
+    def _send(self, messages: Sequence[Message], max_tokens: Optional[int] = None) -> Completion:
         if self.stream:
-            return self._send_streamed(messages)
+            return self._send_streamed(messages, max_tokens)
         resp = self._client.chat.completions.create(
-            model=self.model_id, messages=to_openai(messages, self._detail), **self._sampling())
+            model=self.model_id, messages=to_openai(messages, self._detail),
+            **self._sampling(max_tokens))
         choice = resp.choices[0] if resp.choices else None
         text = (choice.message.content or "") if choice is not None else ""
         usage = resp.usage
@@ -110,13 +112,14 @@ class OpenAIClient:
                           tokens_out=int(getattr(usage, "completion_tokens", 0) or 0),
                           finish_reason=getattr(choice, "finish_reason", None))
 
-    def _send_streamed(self, messages: Sequence[Message]) -> Completion:
+    def _send_streamed(self, messages: Sequence[Message],
+                       max_tokens: Optional[int] = None) -> Completion:
         pieces: list[str] = []
         finish: Optional[str] = None
         tokens_in = tokens_out = 0
         with self._client.chat.completions.create(
                 model=self.model_id, messages=to_openai(messages, self._detail),
-                **self._sampling(), stream=True,
+                **self._sampling(max_tokens), stream=True,
                 stream_options={"include_usage": True}) as events:
             for chunk in events:
                 for choice in chunk.choices or ():
@@ -129,8 +132,9 @@ class OpenAIClient:
         return Completion(text="".join(pieces), tokens_in=tokens_in, tokens_out=tokens_out,
                           finish_reason=finish)
 
-    def complete(self, messages: Sequence[Message]) -> Completion:
-        return call_with_retries(lambda: self._send(messages),
+    def complete(self, messages: Sequence[Message],
+                 max_tokens: Optional[int] = None) -> Completion:
+        return call_with_retries(lambda: self._send(messages, max_tokens),
                                  lambda exc: classify(exc, self.url), self._policy,
                                  secrets=[self._key], provider=self.provider)
 

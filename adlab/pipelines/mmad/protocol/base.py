@@ -100,6 +100,7 @@ class Inputs:
     ad_text: Optional[str] = None  # the AD findings as text
     marked: Optional[ImagePart] = None  # the query image with the AD findings drawn on it
     knowledge: Optional[str] = None  # MMAD's domain knowledge of the category
+    defects: list[ImagePart] = field(default_factory=list)  # defect shots (InternVL's --defect_shot)
 
 
 Reader = Callable[[Optional[str]], list[Parsed]]
@@ -121,10 +122,48 @@ class Ask:
     # ``sends`` times in all; still refused, the question gets no answer
     refused: Optional[Callable[[str], bool]] = None
     sends: int = 1
+    # the request's own answer length (MMAD's chain-of-thought request), else the run's
+    max_tokens: Optional[int] = None
 
     @property
     def shared(self) -> bool:
         return len(self.targets) > 1
+
+
+@dataclass(frozen=True)
+class OfficialOptions:
+    """The official scripts' prompt options a run sets (``eval.cot``, ``eval.text_only``,
+    ``eval.record_history``, ``eval.defect_shot``; MMAD's ``--CoT``, ``--text_only``,
+    ``--record_history``, ``--defect_shot``)."""
+
+    cot: bool = False
+    text_only: bool = False
+    record_history: bool = False
+    defect_shot: int = 0
+
+
+@dataclass(frozen=True)
+class Turn:
+    """An earlier request of an image's chain and its reply: ``question`` as it was shown
+    (None: the chain-of-thought request)."""
+
+    question: Optional[Question]
+    reply: str
+
+
+@dataclass
+class Chain:
+    """An image's requests asked in order, each built from the replies before it (MMAD's
+    ``--CoT``: one chain-of-thought request first; ``--record_history``: earlier questions and
+    their replies). ``ask(turns, q)`` is question ``q``'s request given the turns kept so far;
+    with ``keep_answers`` each question's reply becomes a turn too. ``todo``: the indices to ask
+    (the others are replayed from their stored replies)."""
+
+    questions: list[Question]
+    todo: set[int]
+    ask: Callable[[list[Turn], Question], Ask]
+    cot: Optional[Ask] = None
+    keep_answers: bool = False
 
 
 class QueryProtocol(Protocol):
@@ -158,3 +197,11 @@ def with_options(q: Question, order: Sequence[str]) -> Question:
     options = {new: q.options[old] for new, old in zip(letters, order)}
     answer = letters[list(order).index(q.answer)] if q.answer in order else q.answer
     return replace(q, options=options, answer=answer)
+
+
+def chain_of(protocol: QueryProtocol, inputs: Inputs, questions: Sequence[Question],
+             todo: set[int]) -> Optional[Chain]:
+    """The image's requests as a :class:`Chain` when the run's options make them depend on
+    earlier replies (an optional ``chain`` method); None: independent :class:`Ask` requests."""
+    hook = getattr(protocol, "chain", None)
+    return hook(inputs, questions, todo) if callable(hook) else None

@@ -49,20 +49,32 @@ def in_order_reader(n: int) -> Callable[[Optional[str]], list[Parsed]]:
     return read
 
 
+def single_ask(q: Question, build: Callable[[Question], list[Part]], family: str, fuzzy: bool,
+               system: Optional[str] = None,
+               present: Callable[[Question], Question] = lambda q: q,
+               before: Sequence[Message] = ()) -> Ask:
+    """One question's request: ``build`` gets the question as presented (LLaVA's shuffled
+    options); ``before``: earlier chat turns (a chain's history) between system and user."""
+    shown = present(q)
+    messages = ([Message("system", [system])] if system else []) + list(before) \
+        + [Message("user", build(shown))]
+    return Ask(messages, [q], official_reader(family, shown, fuzzy), [q],
+               presented={q.index: shown} if shown is not q else {})
+
+
 def one_by_one(questions: Sequence[Question], todo: set[int],
                build: Callable[[Question], list[Part]], family: str, fuzzy: bool,
                system: Optional[str] = None,
                present: Callable[[Question], Question] = lambda q: q) -> list[Ask]:
     """The Hugging Face scripts' loop: one request per question (``questions[i:i + 1]``)."""
-    asks = []
-    for q in questions:
-        if q.index not in todo:
-            continue
-        shown = present(q)
-        messages = ([Message("system", [system])] if system else []) + [Message("user", build(shown))]
-        asks.append(Ask(messages, [q], official_reader(family, shown, fuzzy), [q],
-                        presented={q.index: shown} if shown is not q else {}))
-    return asks
+    return [single_ask(q, build, family, fuzzy, system, present)
+            for q in questions if q.index in todo]
+
+
+def cot_ask(messages: list[Message], max_tokens: int) -> Ask:
+    """The chain-of-thought request of ``--CoT``: no question is answered by its reply, which
+    only enters the later prompts."""
+    return Ask(messages, [], lambda text: [], [], max_tokens=max_tokens)
 
 
 def shuffled(seed: int) -> Callable[[Question], Question]:

@@ -4,6 +4,7 @@ drawn, MMAD's Expert Agent) and MMAD's domain knowledge of the category."""
 from __future__ import annotations
 
 import json
+import random
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional
@@ -11,7 +12,7 @@ from typing import Any, Mapping, Optional
 from PIL import Image, ImageDraw
 
 from adlab.errors import ConfigError, NotFoundError
-from adlab.pipelines.mmad.data import templates_of
+from adlab.pipelines.mmad.data import is_normal, templates_of
 from adlab.pipelines.mmad.prompting import describe_ad, open_rgb
 from adlab.pipelines.mmad.protocol.base import ImagePolicy, Inputs
 
@@ -60,6 +61,22 @@ def marked_image(img: Image.Image, record: Mapping[str, Any]) -> Image.Image:
     return out
 
 
+def defect_shots(data: Mapping[str, Any], image: str, n: int, seed: int) -> list[str]:
+    """``n`` defective images for InternVL's ``--defect_shot``: anomalous mmad.json images of the
+    query's dataset and category (the query itself excluded), drawn with ``seed`` and the query
+    image so a resumed run shows the same ones; fewer when fewer exist.
+
+    The script means to draw from the query's ``(dataset, object, defect)`` folder, but its key
+    is the one left over from its indexing loop (the last mmad.json image's), its third path
+    part is the split folder (``test``, holding normal images too) and its draw is unseeded;
+    adlab keeps the prompt and the image order and draws as described here instead."""
+    parts = image.replace("\\", "/").split("/")
+    head = parts[:2]
+    pool = [k for k in data if k != image and k.replace("\\", "/").split("/")[:2] == head
+            and not is_normal(k)]
+    return random.Random(f"{seed}|{image}").sample(pool, min(n, len(pool)))
+
+
 @dataclass
 class InputsBuilder:
     """Builds :class:`Inputs` for one image of a run."""
@@ -72,12 +89,17 @@ class InputsBuilder:
     ad_records: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     findings: str = "text"  # text | image | both
     knowledge_path: Optional[Path] = None  # set: put the domain knowledge in the prompt
+    defect_shot: int = 0  # defective images shown after the templates (InternVL's --defect_shot)
+    seed: int = 42  # their draw
     _knowledge: Optional[dict[str, Any]] = field(default=None, repr=False)
 
     def __call__(self, image: str) -> Inputs:
         templates = [self.policy.load(self.root / t)
                      for t in templates_of(self.data[image], self.few_shot, self.similar)]
         inputs = Inputs(templates=templates, query=self.policy.load(self.root / image))
+        if self.defect_shot:
+            inputs.defects = [self.policy.load(self.root / d)
+                              for d in defect_shots(self.data, image, self.defect_shot, self.seed)]
         record = self.ad_records.get(image)
         if record is not None:
             if self.findings in ("text", "both"):

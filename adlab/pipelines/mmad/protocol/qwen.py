@@ -20,10 +20,11 @@ from typing import Optional, Sequence
 from PIL import Image
 
 from adlab.pipelines.mmad.data import Question
-from adlab.pipelines.mmad.prompting import MARKED_NOTE, Part, knowledge_text
-from adlab.pipelines.mmad.protocol.base import Ask, Generation, ImagePolicy, Inputs, LocalOptions
+from adlab.pipelines.mmad.prompting import MARKED_NOTE, Message, Part, knowledge_text
+from adlab.pipelines.mmad.protocol.base import (Ask, Chain, Generation, ImagePolicy, Inputs,
+                                                LocalOptions, OfficialOptions, Turn)
 from adlab.pipelines.mmad.protocol.common import (INSTRUCTION_V, compact, one_by_one,
-                                                  question_text)
+                                                  question_text, single_ask)
 
 FACTOR = 28
 VISION_MIN_PIXELS, VISION_MAX_PIXELS = 4 * 28 * 28, 16384 * 28 * 28  # qwen_vl_utils defaults
@@ -59,6 +60,7 @@ class Qwen:
     directly: str = "Answer with the option's letter from the given choices directly! "
     numbered: bool = False
     max_tokens: Optional[int] = 128
+    options: OfficialOptions = field(default_factory=OfficialOptions)
     images: ImagePolicy = field(default_factory=lambda: ImagePolicy(
         "original", local_resize=vision_info_resize))
     local: LocalOptions = field(default_factory=lambda: LocalOptions(
@@ -84,12 +86,31 @@ class Qwen:
         return one_by_one(questions, todo, lambda q: self.parts(inputs, q), self.parse_family,
                           fuzzy=True)
 
+    def chain(self, inputs: Inputs, questions: Sequence[Question], todo: set[int]) -> Optional[Chain]:
+        if not self.options.record_history:
+            return None
+
+        def ask(turns: list[Turn], q: Question) -> Ask:
+            if not turns:
+                return single_ask(q, lambda shown: self.parts(inputs, shown), self.parse_family,
+                                  fuzzy=True)
+            before: list[Message] = []
+            for i, t in enumerate(turns):
+                assert t.question is not None  # no chain-of-thought turn in the Qwen scripts
+                before += [Message("user", self.parts(inputs, t.question) if i == 0
+                                   else [question_text(t.question, self.numbered)]),
+                           Message("assistant", [t.reply])]
+            return single_ask(q, lambda shown: [question_text(shown, self.numbered)],
+                              self.parse_family, fuzzy=True, before=before)
+        return Chain(list(questions), set(todo), ask, keep_answers=True)
+
 
 def qwen() -> Qwen:
     return Qwen()
 
 
-def qwen_vl() -> Qwen:
+def qwen_vl(options: Optional[OfficialOptions] = None) -> Qwen:
     return Qwen(name="qwen-vl", directly="Answer with the option's letter from the given "
                 "choices directly.", numbered=True, max_tokens=None,
-                images=ImagePolicy("original"), local=LocalOptions(max_new_tokens=512))
+                options=options or OfficialOptions(), images=ImagePolicy("original"),
+                local=LocalOptions(max_new_tokens=512))
