@@ -37,6 +37,22 @@ def db_retry_seconds() -> float:
     return float(os.environ.get("ADLAB_DB_RETRY_S", "30"))
 
 
+SQLITE_BUSY_TIMEOUT_ENV = "ADLAB_SQLITE_BUSY_TIMEOUT_S"
+DEFAULT_SQLITE_BUSY_TIMEOUT_S = 60.0
+
+
+def sqlite_busy_timeout_seconds() -> float:
+    """How long one SQLite statement waits for another process's write lock before it fails
+    with "database is locked" (``ADLAB_SQLITE_BUSY_TIMEOUT_S``, default 60); a worker then
+    retries the write for ``ADLAB_DB_RETRY_S``. Raises ValueError on a value that is not a
+    number >= 0 (the engine words it)."""
+    value = os.environ.get(SQLITE_BUSY_TIMEOUT_ENV, "").strip()
+    seconds = float(value) if value else DEFAULT_SQLITE_BUSY_TIMEOUT_S
+    if not seconds >= 0:  # also NaN
+        raise ValueError(value)
+    return seconds
+
+
 MAX_RUNS_ENV = "ADLAB_MAX_RUNS"
 DEFAULT_MAX_RUNS = 10_000
 

@@ -14,6 +14,7 @@ from sqlmodel import SQLModel
 
 from adlab.db import models  # noqa: F401  (tables on the metadata)
 from adlab.db.engine import reader
+from adlab.db.metric_rows import record_metrics
 from adlab.errors import AdlabError
 
 # Parents before children (runs.depends_on points at lower ids, inserted earlier in id order).
@@ -43,7 +44,11 @@ def copy_lab(source: Engine, target: Engine) -> CopyResult:
             result = src.execution_options(yield_per=CHUNK).execute(select(table).order_by(order))
             n = 0
             for chunk in result.mappings().partitions(CHUNK):
-                dst.execute(table.insert(), [dict(row) for row in chunk])
+                rows = [dict(row) for row in chunk]
+                if name == "metrics":  # the one metric writer (a point held twice: the last)
+                    record_metrics(dst, rows)
+                else:
+                    dst.execute(table.insert(), rows)
                 n += len(chunk)
             counts[name] = n
         if dst.dialect.name == "postgresql":

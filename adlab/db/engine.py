@@ -27,8 +27,8 @@ from sqlmodel import create_engine
 from adlab.db.schema_scripts import scanned_head
 from adlab.db.failures import FIX_URL, describe, first_line, where
 from adlab.errors import AdlabError, DatabaseError
+from adlab.settings import SQLITE_BUSY_TIMEOUT_ENV, sqlite_busy_timeout_seconds
 
-SQLITE_BUSY_TIMEOUT_MS = 60_000
 _ENGINES: dict[str, Engine] = {}
 _LOCK = threading.Lock()
 
@@ -37,12 +37,21 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def sqlite_busy_timeout_ms() -> int:
+    """The SQLite busy timeout new engines use (``ADLAB_SQLITE_BUSY_TIMEOUT_S``, default 60 s)."""
+    try:
+        return int(sqlite_busy_timeout_seconds() * 1000)
+    except ValueError:
+        raise AdlabError(f"{SQLITE_BUSY_TIMEOUT_ENV}={os.environ.get(SQLITE_BUSY_TIMEOUT_ENV)!r} "
+                         "is not a number of seconds >= 0; set it to e.g. 60, or unset it") from None
+
+
+def _configure_sqlite(engine: Engine, busy_ms: int) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record):  # type: ignore[no-untyped-def]
         dbapi_conn.isolation_level = None  # adlab emits BEGIN itself (see module doc)
         cur = dbapi_conn.cursor()
-        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cur.execute(f"PRAGMA busy_timeout={busy_ms}")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
@@ -64,12 +73,13 @@ def make_engine(url: str) -> Engine:
         raise AdlabError(f"database URL {url!r} is not a valid URL ({exc}); use a file path "
                          "(SQLite) or postgresql+psycopg://user:pass@host:port/dbname") from None
     if parsed.get_backend_name() == "sqlite":
+        busy_ms = sqlite_busy_timeout_ms()
         if parsed.database and parsed.database != ":memory:":
-            engine = create_engine(url, creator=_file_connector(Path(parsed.database)))
+            engine = create_engine(url, creator=_file_connector(Path(parsed.database), busy_ms))
         else:
-            engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
+            engine = create_engine(url, connect_args={"timeout": busy_ms / 1000,
                                                       "check_same_thread": False})
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, busy_ms)
         return _name_failures(engine, url)
     if parsed.get_backend_name() in ("postgresql", "postgres"):
         # SQLAlchemy's default driver is psycopg2, and it does not know postgres:// (libpq does)
@@ -99,7 +109,7 @@ def _writable(path: Path) -> bool:
     return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
 
 
-def _file_connector(path: Path) -> Any:
+def _file_connector(path: Path, busy_ms: int) -> Any:
     """Connections that open the database file only if it exists (SQLite ``mode=rw``).
 
     The file is created once, when the engine is made; after that a deleted ``lab.db`` makes
@@ -129,7 +139,7 @@ def _file_connector(path: Path) -> Any:
     uri = f"file:{urllib.parse.quote(str(path))}?mode={mode}"
 
     def connect() -> sqlite3.Connection:
-        return sqlite3.connect(uri, uri=True, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000,
+        return sqlite3.connect(uri, uri=True, timeout=busy_ms / 1000,
                                check_same_thread=False)
 
     connect.read_only = mode != "rw"  # type: ignore[attr-defined]

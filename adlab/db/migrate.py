@@ -8,6 +8,7 @@ database at once run the migrations exactly once. The scripts are found as the p
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -105,7 +106,12 @@ def _adlab_version() -> str:
 
 
 def schema_drift(engine: Engine) -> list:
-    """Differences between the SQLModel tables and the migrated database (empty = in sync)."""
+    """Differences between the SQLModel tables and the migrated database (empty = in sync).
+
+    SQLAlchemy cannot reflect SQLite's expression indexes (``uq_metrics_point``), so Alembic
+    skips them there with a warning; they are compared here by their ``CREATE INDEX`` text."""
+    import warnings
+
     from alembic.autogenerate import compare_metadata
     from sqlmodel import SQLModel
 
@@ -113,4 +119,31 @@ def schema_drift(engine: Engine) -> list:
 
     with engine.connect() as conn:
         ctx = MigrationContext.configure(conn, opts={"compare_type": True})
-        return compare_metadata(ctx, SQLModel.metadata)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*expression-based index")
+            diffs = list(compare_metadata(ctx, SQLModel.metadata))
+        if is_sqlite(engine):
+            diffs += _sqlite_expression_index_drift(conn, SQLModel.metadata)
+        return diffs
+
+
+def _sqlite_expression_index_drift(conn: Connection, metadata: Any) -> list:
+    from sqlalchemy import Column
+    from sqlalchemy.schema import CreateIndex
+
+    def norm(sql: str | None) -> str:
+        return "".join((sql or "").lower().replace('"', "").replace("`", "").split())
+
+    stored = dict(conn.exec_driver_sql(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL").all())
+    diffs: list = []
+    for table in metadata.tables.values():
+        for index in table.indexes:
+            if all(isinstance(e, Column) for e in index.expressions):
+                continue  # Alembic compares these
+            want = str(CreateIndex(index).compile(dialect=conn.dialect))
+            if index.name not in stored:
+                diffs.append(("add_index", index))
+            elif norm(stored[index.name]) != norm(want):
+                diffs.append(("modify_index", index.name, stored[index.name], want))
+    return diffs

@@ -9,8 +9,8 @@ import datetime as dt
 from enum import Enum
 from typing import Optional
 
-from sqlalchemy import Column, ForeignKey, Index, Integer, Text, UniqueConstraint
-from sqlmodel import Field, SQLModel
+from sqlalchemy import Column, ForeignKey, Index, Integer, Text, UniqueConstraint, func, literal_column
+from sqlmodel import Field, SQLModel, col
 
 
 def utcnow() -> dt.datetime:
@@ -108,6 +108,9 @@ class Param(SQLModel, table=True):
 
 
 class Metric(SQLModel, table=True):
+    """One value per (run, key, scope, step): :data:`METRIC_POINT` enforces it, and
+    :func:`adlab.db.metric_rows.record_metrics` (every writer) replaces a value recorded again."""
+
     __tablename__ = "metrics"
     __table_args__ = (Index("ix_metrics_key_scope", "key", "scope", "run_id"),)
 
@@ -119,6 +122,16 @@ class Metric(SQLModel, table=True):
     step: Optional[int] = None
     note: Optional[str] = None
     created_at: dt.datetime = Field(default_factory=utcnow)
+
+
+# A unique index treats NULLs as distinct (SQLite, and PostgreSQL before NULLS NOT DISTINCT), so
+# the run-level value (step NULL) is indexed as step -1; steps are counts, never negative. The
+# same expressions are the upsert's conflict target (adlab.db.metric_rows): they must match
+# the index exactly, hence -1 as literal SQL rather than a bound parameter. Migration 0005.
+METRIC_POINT_NULL_STEP = -1
+METRIC_POINT = Index(
+    "uq_metrics_point", col(Metric.run_id), col(Metric.key), col(Metric.scope),
+    func.coalesce(col(Metric.step), literal_column(str(METRIC_POINT_NULL_STEP))), unique=True)
 
 
 class Artifact(SQLModel, table=True):

@@ -20,7 +20,8 @@ from sqlmodel import Session
 from adlab.core.run_spec import RunSpec
 from adlab.core.secrets import find_secret, secret_refusal
 from adlab.core.values import numeric_value, value_text
-from adlab.db.models import Event, Metric, Param, Run, RunStatus
+from adlab.db.metric_rows import record_metrics
+from adlab.db.models import Event, Param, Run, RunStatus
 from adlab.errors import ConfigError
 
 
@@ -59,8 +60,8 @@ def insert_run(session: Session, spec: RunSpec, *, status: str = RunStatus.queue
                           value_text=value_text(value, spec.param_texts.get(key)),
                           value_num=numeric_value(value)))
     at = {"created_at": finished_at} if finished_at is not None else {}
-    for key, scope, value in metrics:
-        session.add(Metric(run_id=run_id, key=key, scope=scope, value=value, **at))
+    record_metrics(session, ({"run_id": run_id, "key": key, "scope": scope, "value": value, **at}
+                             for key, scope, value in metrics))  # a repeated (key, scope): last
     if event is None:
         dep = f", waits for run {spec.depends_on}" if spec.depends_on else ""
         event = f"queued {spec.name} ({spec.pipeline}){dep}"

@@ -247,7 +247,9 @@ def _insert(session: Session, run: ImportedRun, source: str) -> int:
         headline = spec.headline_metric
     if headline is None:
         headline = next((k for k, s, _ in run.metrics if s == ""), None)
-    headline_value = next((v for k, s, v in run.metrics if k == headline and s == ""), None)
+    # a (key, scope) given twice: the last, as the metric writer keeps (adlab.db.metric_rows)
+    headline_value = next((v for k, s, v in reversed(run.metrics) if k == headline and s == ""),
+                          None)
     run_spec = make_run_spec(pipeline=run.pipeline, config=run.params, flat=run.params,
                              partition_keys=pkeys, non_group_keys=non_group,
                              group_keys=run.group_keys, name=run.name, study=run.study,

@@ -68,8 +68,16 @@ class LocalRunContext(Generic[P]):
 
     def metric(self, key: str, value: float | None, *, scope: str = "", step: int | None = None,
                note: str | None = None) -> None:
-        self.metrics = [m for m in self.metrics if (m[0], m[2], m[3]) != (key, scope, step)]
-        self.metrics.append((key, metric_value(value), scope, step))  # recorded again: replaced
+        row = (key, metric_value(value), scope, step)
+        # recorded again: replaced in its place with its note, as the database's upsert does
+        # (adlab.db.metric_rows: the row keeps its id)
+        at = next((i for i, m in enumerate(self.metrics) if (m[0], m[2], m[3]) == (key, scope, step)),
+                  None)
+        if at is None:
+            self.metrics.append(row)
+        else:
+            self.metrics[at] = row
+        self.notes.pop((key, scope, step), None)
         if note is not None:
             self.notes[(key, scope, step)] = note
 

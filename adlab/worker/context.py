@@ -8,12 +8,13 @@ import time
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from adlab.db.engine import reader
-from adlab.db.models import Artifact, Event, Metric, Run, RunItem, utcnow
+from adlab.db.metric_rows import record_metric
+from adlab.db.models import Artifact, Event, Run, RunItem, utcnow
 from adlab.core.vocabulary import ArtifactKind
 from adlab.pipelines.base import PipelineParams, RunCancelled, RunInput, artifact_kind, metric_value
 from adlab.settings import artifacts_root
@@ -182,14 +183,11 @@ class DbRunContext:
         def write() -> None:
             with Session(self._engine) as s:
                 self._assert_owned(s)
-                # one row per (run, key, scope, step): a value recorded again replaces the
-                # earlier one, so a write retried after a lost commit reply is not doubled
-                s.exec(delete(Metric).where(Metric.run_id == self.run_id, Metric.key == key,
-                                            Metric.scope == scope,
-                                            Metric.step.is_(None) if step is None  # type: ignore[union-attr]
-                                            else Metric.step == step))
-                s.add(Metric(run_id=self.run_id, key=key, value=v, scope=scope, step=step,
-                             note=note))
+                # one row per (run, key, scope, step), by upsert: a value recorded again
+                # replaces the earlier one, so a write retried after a lost commit reply is
+                # not doubled
+                record_metric(s, run_id=self.run_id, key=key, value=v, scope=scope, step=step,
+                              note=note)
                 if key == self._headline and scope == "" and step is None:
                     s.exec(update(Run).where(Run.id == self.run_id)
                            .values(headline_metric=key, headline_value=v))

@@ -56,7 +56,8 @@ def test_the_wheel_carries_the_migrations_and_no_test_servers(wheel):
 
     names = zipfile.ZipFile(wheel).namelist()
     assert "adlab/_migrations/env.py" in names and "adlab/_migrations/script.py.mako" in names
-    assert any(n.startswith("adlab/_migrations/versions/0001_") for n in names)
+    scripts = sorted(p.name for p in (REPO / "migrations" / "versions").glob("0*.py"))
+    assert scripts and all(f"adlab/_migrations/versions/{s}" in names for s in scripts)
     assert not [n for n in names if "pgtest" in n or "slurmtest" in n or n.startswith("tests/")]
 
 
@@ -73,6 +74,12 @@ def test_a_base_install_monitors_compares_reports_and_names_the_missing_extra(wh
     _run([str(bin_ / "python"), "-c", "import importlib.util as u, sys; sys.exit("
           "any(u.find_spec(m) for m in ('torch', 'anomalib', 'transformers', 'openai')))"], cwd=lab)
     cli("runs")  # a fresh database, migrated from the packaged scripts
+    from adlab.db.migrate import head_revision
+
+    assert json.loads(cli("db", "upgrade", "--json"))["revision"] == head_revision()
+    _run([str(bin_ / "python"), "-c", "import sqlite3, sys; sys.exit(not sqlite3.connect("
+          f"{str(lab / 'lab.db')!r}).execute(\"SELECT 1 FROM sqlite_master WHERE name = "
+          "'uq_metrics_point'\").fetchone())"], cwd=lab)  # one row per metric point (0005)
     sys.path.insert(0, str(REPO / "tests" / "analysis"))
     from analysis_runsets import write_mlflow_csv
 

@@ -124,8 +124,9 @@ def test_a_metric_recorded_again_replaces_the_earlier_value(probe: Probe) -> Non
     ctx.metric("fit_s", 3.0, scope="woven")  # e.g. a write retried after its commit landed
     ctx.metric("loss", 0.4, step=1)
     ctx.metric("loss", 0.3, step=2)
-    assert probe.metrics() == [("fit_s", 1.0, "", None), ("fit_s", 3.0, "woven", None),
-                               ("loss", 0.4, "", 1), ("loss", 0.3, "", 2)]
+    # replaced in place: the row keeps its id, so its place among the others
+    assert probe.metrics() == [("fit_s", 3.0, "woven", None), ("loss", 0.4, "", 1),
+                               ("fit_s", 1.0, "", None), ("loss", 0.3, "", 2)]
 
 
 def test_artifacts_take_the_enum_or_its_name_and_refuse_unknown_kinds(probe: Probe,
