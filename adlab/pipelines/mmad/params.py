@@ -248,9 +248,11 @@ class MmadParams(PipelineParams):
         official = self.protocol == "official"
         if official and (self.eval.batch_mode or self.eval.history):
             which = "eval.batch_mode" if self.eval.batch_mode else "eval.history"
+            hint = (" (MMAD's --record_history is eval.record_history)"
+                    if which == "eval.history" else "")
             raise ValueError(f"{which} is a protocol adlab setting; protocol official groups the "
-                             "questions as the family's MMAD script does. Set protocol: adlab "
-                             f"or remove {which}")
+                             f"questions as the family's MMAD script does{hint}. Set protocol: "
+                             f"adlab or remove {which}")
         from adlab.pipelines.mmad.protocol import refused_option, run_family
 
         refusal = refused_option(self.eval, run_family(self, entry), self.protocol)

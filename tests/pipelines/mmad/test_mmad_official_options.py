@@ -585,3 +585,31 @@ def test_a_resumed_chain_replays_stored_replies_and_the_chain_of_thought(tree, t
     assert turns[3][1] == [("text", first_try[0]["raw"])]
     assert all(r["parsed"] == truth[q["Question"]] for r, q in zip(_answers(ctx), qa))
     assert {r["cot"] for r in _answers(ctx)} == {"I see no question."}
+
+
+def test_a_local_model_runs_the_internvl_chain_with_its_own_answer_lengths(tree, tmp_path):
+    """A tiny random-weight checkpoint through the transformers client: every question answered
+    within the run's answer length, each answer keeping the one chain-of-thought reply, and
+    the client giving a request its own length (the chain-of-thought request's 256)."""
+    pytest.importorskip("torch")
+    pytest.importorskip("torchvision")
+    from mmad_tiny_vlms import build_tiny_qwen
+
+    root, _, data, image = tree
+    model = build_tiny_qwen(tmp_path / "qwen")
+    params = MmadParams.model_validate({
+        "llm": str(model), "family": "internvl", "data_root": str(root),
+        "eval": {"few_shot": 1, "max_images": 1, "cot": True, "max_tokens": 3}})
+    ctx = LocalRunContext(params=params, output_dir=tmp_path / "out")
+    run(ctx)
+    answers = _answers(ctx)
+    assert len(answers) == len(data[image]["conversation"])
+    assert all(not r.get("error") and r["tokens_out"] <= 3 for r in answers)
+    cot = answers[0]["cot"]
+    assert isinstance(cot, str) and all(r["cot"] == cot for r in answers)
+    from adlab.pipelines.mmad.clients import make_client
+    from adlab.pipelines.mmad.registry import resolve_llm
+
+    client = make_client(resolve_llm(params.llm), params, "cpu")
+    assert client.generation_kwargs()["max_new_tokens"] == 3
+    assert client.generation_kwargs(256)["max_new_tokens"] == 256
