@@ -67,7 +67,7 @@ def queue_command(
     if not no_data_check:
         from adlab.config.data_check import check_run_data
 
-        data_warnings = check_run_data(specs)
+        data_warnings = check_run_data(specs, source=str(path))
         for warning in data_warnings:
             info(f"warning: {warning}")
     result = enqueue(_engine(), specs, repeat=repeat, dry_run=dry_run)

@@ -28,7 +28,7 @@ from adlab.config.overrides import apply_overrides, deep_merge, set_path
 from adlab.config.schema import Condition, StudyFields, split_study
 from adlab.config.seed_study import NOTES_INFO_KEY, SEED_PIPELINE, is_seed_study, translate_seed
 from adlab.config.yamlio import read_config_file
-from adlab.errors import ConfigError
+from adlab.errors import AdlabError, ConfigError
 from adlab.pipelines import PipelineParams, PipelineSpec, get_pipeline
 from adlab.settings import MAX_RUNS_ENV
 from adlab.settings import max_runs as default_max_runs
@@ -211,7 +211,10 @@ def _check_group_keys(group_keys: Sequence[str], specs: Sequence[RunSpec], pipel
 def _make_spec(spec: PipelineSpec, params: PipelineParams, study: StudyFields, condition: Condition,
                point: Mapping[str, Any], group_keys: list[str] | None, where: str) -> RunSpec:
     config = params.model_dump(mode="json")
-    derived = dict(spec.derived(params)) if spec.derived else {}
+    try:  # facts read from the data (mmad.json's sampled subset): a refusal names the file
+        derived = dict(spec.derived(params)) if spec.derived else {}
+    except AdlabError as exc:
+        raise type(exc)(f"{where}: {exc}") from None
     flat = {**flatten(config), **derived}
     template = study.name_template or spec.name_template
     if condition.name:

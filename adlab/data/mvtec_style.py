@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from adlab.core.suggest import closest_first
 from adlab.data.types import GOOD, Sample, CategoryData, list_images, list_subdirs
 from adlab.errors import NotFoundError
 
@@ -45,8 +46,8 @@ def list_mvtec_categories(dataset: str, root: Path, example_ext: str = ".png") -
 
 
 def unknown_category(dataset: str, root: Path, category: str, known: list[str]) -> NotFoundError:
-    listing = ", ".join(known) if known else "none"
-    return NotFoundError(f"{where(dataset, root)} has no category '{category}'; categories found: {listing}")
+    return NotFoundError(f"{where(dataset, root)} has no category '{category}'; categories "
+                         f"found{closest_first(category, known)}")
 
 
 def mask_index(folder: Path) -> dict[str, tuple[Path, ...]]:

@@ -8,6 +8,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from adlab.core.suggest import closest_first
 from adlab.data import folder, loco, visa
 from adlab.data.mvtec_style import list_mvtec_categories, load_mvtec_category
 from adlab.data.types import CategoryData
@@ -72,7 +73,8 @@ def get_layout(dataset: str) -> DatasetLayout:
     try:
         return LAYOUTS[dataset]
     except KeyError:
-        raise NotFoundError(f"unknown dataset '{dataset}'; known datasets: {', '.join(LAYOUTS)}") from None
+        raise NotFoundError(f"unknown dataset '{dataset}'; known datasets"
+                            f"{closest_first(dataset, LAYOUTS)}") from None
 
 
 def _check_options(layout: DatasetLayout, options: dict[str, Any]) -> dict[str, Any]:
@@ -100,10 +102,11 @@ def load_category(dataset: str, root: Path, category: str, **options: Any) -> Ca
     return layout.load_category(Path(root), category, **_check_options(layout, options))
 
 
-def resolve_categories(dataset: str, root: Path, categories: str | Sequence[str] | None,
-                       **options: Any) -> list[str]:
+def resolve_categories(dataset: str, root: Path, categories: str | Sequence[str] | None, *,
+                       categories_field: str = "data.categories", **options: Any) -> list[str]:
     """``None`` or ``"all"`` -> every category; otherwise the named ones (a list or a
-    comma-separated string), checked against those present, in the order given, without duplicates."""
+    comma-separated string), checked against those present, in the order given, without duplicates.
+    ``categories_field``: where the config names them (in the fix of a refusal)."""
     available = list_categories(dataset, root, **options)
     if categories is None or (isinstance(categories, str) and categories.strip().lower() in ("", "all")):
         return available
@@ -120,10 +123,11 @@ def resolve_categories(dataset: str, root: Path, categories: str | Sequence[str]
         raise NotFoundError(
             f"dataset '{dataset}' at {root}: the folder {Path(root) / empty[0]} of category "
             f"'{empty[0]}' holds no {dataset} data (it is empty or not in that layout); "
-            f"fill it or remove it from data.categories (categories found: {', '.join(available)})")
+            f"fill it or remove it from {categories_field} (categories found: {', '.join(available)})")
     if missing:
         raise NotFoundError(
             f"dataset '{dataset}' at {root} has no categor{'y' if len(missing) == 1 else 'ies'} "
-            f"{', '.join(repr(m) for m in missing)}; categories found: {', '.join(available)}"
+            f"{', '.join(repr(m) for m in missing)}; categories found"
+            f"{closest_first(missing[0], available)}; fix {categories_field}"
         )
     return wanted

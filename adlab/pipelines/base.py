@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Generic, Mapping, Protocol, TypeVar, runtime_checkable
+from typing import Any, Callable, Generic, Mapping, Protocol, Sequence, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
@@ -164,6 +164,10 @@ class PipelineSpec(Generic[P]):
     # Optional hook: extra facts derived from params (e.g. resolved category list) that join
     # the flattened params for naming and for the comparison partition.
     derived: Callable[[P], Mapping[str, Any]] | None = field(default=None)
+    # Optional hook: the data one run reads, as checks ``adlab queue`` runs before queueing
+    # (``adlab.data.checks.DataCheck``: hashable, ``run() -> warnings``, raising a refusal);
+    # without it, the run's ``data`` section when it is a DatasetSelection.
+    data_checks: Callable[[P], Sequence[Any]] | None = field(default=None)
     # What this pipeline offers other pipelines, by name -> "module:function" (imported on first
     # use): another pipeline calls ``get_pipeline("anomalib").service("fit_normals")`` instead
     # of importing this package's modules, so no pipeline package imports another.

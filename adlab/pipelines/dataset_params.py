@@ -40,6 +40,12 @@ class DatasetSelection(PipelineParams):
             return None
         return [c.strip() for c in self.categories.split(",") if c.strip()]
 
+    def data_check(self) -> Any:
+        """The queue-time check of this selection (an ``adlab.data.checks.DatasetCheck``)."""
+        from adlab.data.checks import DatasetCheck
+
+        return DatasetCheck.of(self.dataset, self.root, self.category_list(), self.options)
+
 
 class TrainableSelection(DatasetSelection):
     """For pipelines that fit on the training split."""

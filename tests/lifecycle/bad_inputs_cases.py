@@ -274,6 +274,53 @@ def _no_train_good(data: Path) -> None:
     shutil.rmtree(data / "woven" / "train" / "good")
 
 
+def _domains(study: str) -> Setup:
+    """The tiny synthetic dataset in data/synthetic and s.yaml: a patchcore_study run whose
+    lines ``study`` adds (cross-domain mode; data.root data/synthetic, categories woven,
+    washer)."""
+    def setup(case_root: Path) -> None:
+        _dataset()(case_root)
+        (case_root / "s.yaml").write_text(
+            "pipeline: patchcore_study\nmode: cross_domain\n"
+            "backbone: {name: resnet18, pretrained: false}\n" + study)
+    return setup
+
+
+PCS_DATA = "data: {dataset: synthetic, root: data/synthetic, categories: [woven, washer]}\n"
+
+
+def _mmad_tree(root: Path) -> None:
+    """A tiny MMAD folder: mmad.json (two images of DS-A/bottle, two templates each) and its
+    images."""
+    import json
+
+    from PIL import Image
+
+    records = {}
+    templates = [f"DS-A/bottle/train/good/{i:03d}.png" for i in range(2)]
+    for image in ("DS-A/bottle/test/good/000.png", "DS-A/bottle/test/crack/000.png"):
+        records[image] = {"image_path": image, "mask_path": None,
+                          "similar_templates": templates[::-1], "random_templates": templates,
+                          "conversation": [{"Question": "Is there a defect?", "Answer": "A",
+                                            "Options": {"A": "Yes.", "B": "No."},
+                                            "type": "Anomaly Detection", "annotation": True}]}
+    for rel in [*records, *templates]:
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (8, 8)).save(root / rel)
+    (root / "mmad.json").write_text(json.dumps(records, indent=1))
+
+
+def _mmad(study: str, change: Callable[[Path], None] | None = None) -> Setup:
+    """The tiny MMAD folder in MMAD/ (``change``d) and s.yaml: an mmad run (llm qwen, no AD
+    model unless ``study`` sets one) whose lines ``study`` adds."""
+    def setup(case_root: Path) -> None:
+        _mmad_tree(case_root / "MMAD")
+        if change is not None:
+            change(case_root)
+        (case_root / "s.yaml").write_text("pipeline: mmad\nllm: qwen\n" + study)
+    return setup
+
+
 PASSWORD_ROLE = "adlab_pw"  # a PostgreSQL role that logs in by password (require_password_role)
 MLFLOW_HEADER = "run_id,tags.mlflow.runName,status,params.lr,metrics.auroc"
 KEY = "sk-abcdefghijklmnopqrstuvwxyz123456"  # a made-up key in the OpenAI shape
@@ -609,6 +656,159 @@ CASES: list[Case] = [
     Case("data-corrupt-mask", "a ground-truth mask that is not a readable image",
          ("queue", "study.yaml"), "cannot read mask",
          setup=_dataset(lambda d: _first_mask(d).write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40))),
+    # patchcore_study cross-domain domains (`category` or `dataset:category`), at queue time
+    Case("domain-category-typo", "a cross-domain test domain naming a misspelt category",
+         ("queue", "s.yaml"),
+         "run resnet18_concat_coreset_woven: cross_domain.test_domains entry 'wahser': dataset "
+         "'synthetic' at data/synthetic has no category 'wahser'; categories found (closest "
+         "first): washer, woven; fix cross_domain.test_domains",
+         setup=_domains(PCS_DATA + "cross_domain: {test_domains: [woven, wahser]}\n")),
+    Case("domain-dataset-category-typo", "a `dataset:category` test domain with a misspelt category",
+         ("queue", "s.yaml", "--dry-run"),
+         "cross_domain.test_domains entry 'synthetic:wovn': dataset 'synthetic' at data/synthetic "
+         "has no category 'wovn'; categories found (closest first): woven",
+         setup=_domains(PCS_DATA + "cross_domain: {test_domains: ['synthetic:wovn']}\n")),
+    Case("domain-dataset-typo", "a `dataset:category` test domain naming no dataset",
+         ("queue", "s.yaml", "--dry-run"),
+         "field `cross_domain.test_domains`: Value error, domain 'vsia:candle' names no dataset "
+         "'vsia'; datasets (closest first): visa,",
+         setup=_domains(PCS_DATA + "cross_domain: {test_domains: [woven, 'vsia:candle']}\n")),
+    Case("domain-dataset-not-under-root", "a `dataset:category` test domain whose dataset has "
+         "no folder under ADLAB_DATA_ROOT", ("queue", "s.yaml", "--dry-run"),
+         "cross_domain.test_domains entry 'visa:candle': ADLAB_DATA_ROOT=data has no folder for "
+         "dataset 'visa'; expected one of VisA, visa, VISA under it (folders there: synthetic); "
+         "put the dataset there or set cross_domain.roots.visa", env={"ADLAB_DATA_ROOT": "data"},
+         setup=_domains(PCS_DATA + "cross_domain: {test_domains: [woven, 'visa:candle']}\n")),
+    Case("domain-root-typo", "a cross_domain.roots entry that does not exist (a typo)",
+         ("queue", "s.yaml", "--dry-run"),
+         "cross_domain.test_domains entry 'visa:candle': data root data/VisAA for dataset 'visa' "
+         "does not exist, though its parent folder data does; fix cross_domain.roots.visa in the "
+         "config (folders there: synthetic)",
+         setup=_domains(PCS_DATA + "cross_domain: {test_domains: ['visa:candle'], "
+                        "roots: {visa: data/VisAA}}\n")),
+    Case("domain-roots-unknown-dataset", "cross_domain.roots keyed by no dataset",
+         ("queue", "s.yaml", "--dry-run"),
+         "cross_domain.roots names no dataset 'mvtec'; datasets (closest first): mvtec_ad",
+         setup=_domains(PCS_DATA + "cross_domain: {roots: {mvtec: /data/MVTecAD}}\n")),
+    Case("domain-train-typo", "a cross-domain train domain naming a misspelt category",
+         ("queue", "s.yaml", "--dry-run"),
+         "cross_domain.train_domains entry 'washr': dataset 'synthetic' at data/synthetic has no "
+         "category 'washr'; categories found (closest first): washer",
+         setup=_domains("data: {dataset: synthetic, root: data/synthetic}\n"
+                        "cross_domain: {train_domains: [woven, washr]}\n")),
+    Case("domain-from-categories-typo", "cross-domain rows from data.categories, one misspelt",
+         ("queue", "s.yaml", "--dry-run"),
+         "data.categories entry 'wovn': dataset 'synthetic' at data/synthetic has no category "
+         "'wovn'; categories found (closest first): woven",
+         setup=_domains("data: {dataset: synthetic, root: data/synthetic, categories: [washer, wovn]}\n")),
+    Case("anomalib-test-domain-typo", "an anomalib cross_domain.test_domains category misspelt",
+         ("queue", "study.yaml", "--dry-run", "--set", "cross_domain.test_domains=[wahser]",
+          "--set", "data.split_runs=per_category"),
+         "dataset 'synthetic' at data/synthetic has no category 'wahser'; categories found "
+         "(closest first): washer, woven; fix cross_domain.test_domains",
+         setup=_dataset(categories="woven")),
+    # mmad data (data_root, mmad.json, domain knowledge, AD files), at queue time
+    Case("mmad-data-root-typo", "an mmad data_root that does not exist (a typo)",
+         ("queue", "s.yaml", "--dry-run"),
+         "data_root MMADD does not exist, though its folder . does (it holds (closest first): "
+         "MMAD); fix data_root in the config", setup=_mmad("data_root: MMADD\n")),
+    Case("mmad-data-root-file", "an mmad data_root naming mmad.json instead of its folder",
+         ("queue", "s.yaml", "--dry-run"),
+         "data_root MMAD/mmad.json is a file, not the MMAD folder; fix data_root in the config",
+         setup=_mmad("data_root: MMAD/mmad.json\n")),
+    Case("mmad-no-json", "an mmad data_root folder without mmad.json",
+         ("queue", "s.yaml", "--dry-run"),
+         "data_root MMAD: the MMAD folder MMAD holds no mmad.json (it holds (closest first): "
+         "mmad_v1.json, DS-A); set data_root to the MMAD folder",
+         setup=_mmad("data_root: MMAD\n", lambda r: (r / "MMAD" / "mmad.json").rename(
+             r / "MMAD" / "mmad_v1.json"))),
+    Case("mmad-env-root-no-json", "ADLAB_DATA_ROOT (no data_root) holding no MMAD data",
+         ("queue", "s.yaml", "--dry-run"),
+         "ADLAB_DATA_ROOT=data: the MMAD folder data holds no mmad.json (it holds: synthetic); "
+         "set data_root to the MMAD folder", env={"ADLAB_DATA_ROOT": "data"},
+         setup=_both(_dataset(), _mmad(""))),
+    Case("mmad-json-typo", "an mmad_json path that does not exist (a typo)",
+         ("queue", "s.yaml", "--dry-run"),
+         "mmad_json MMAD/mmad.jsn does not exist, though its folder MMAD does (it holds "
+         "(closest first): mmad.json,",
+         setup=_mmad("data_root: MMAD\nmmad_json: MMAD/mmad.jsn\n")),
+    Case("mmad-json-list", "an mmad.json whose top level is a list", ("queue", "s.yaml", "--dry-run"),
+         "config s.yaml: mmad_json: list.json must be a JSON object mapping image paths to MMAD "
+         "records; give MMAD's mmad.json",
+         setup=_mmad("data_root: MMAD\nmmad_json: list.json\n",
+                     lambda r: (r / "list.json").write_text("[1, 2]\n"))),
+    Case("mmad-json-truncated", "an mmad.json cut off part-way", ("queue", "s.yaml", "--dry-run"),
+         "config s.yaml: data_root: MMAD/mmad.json is not valid JSON (",
+         setup=_mmad("data_root: MMAD\n", lambda r: (r / "MMAD" / "mmad.json").write_text(
+             (r / "MMAD" / "mmad.json").read_text()[:300]))),
+    Case("mmad-json-not-mmad", "a JSON object that is not MMAD's mmad.json (no conversations)",
+         ("queue", "s.yaml", "--dry-run"),
+         "mmad_json: other.json: entry 'a' has no `conversation` list, so this is not MMAD's "
+         "mmad.json; give MMAD's mmad.json",
+         setup=_mmad("mmad_json: other.json\n",
+                     lambda r: (r / "other.json").write_text('{"a": {"b": 1}}\n'))),
+    Case("mmad-images-elsewhere", "an mmad.json whose images are not under the image root",
+         ("queue", "s.yaml", "--dry-run"),
+         "mmad_json copy/mmad.json: mmad.json's image DS-A/bottle/test/good/000.png is not under "
+         "the image root copy (4 of the 4 files its first 2 entries name are missing; the root "
+         "(mmad_json's folder) holds: mmad.json); set data_root to the MMAD folder",
+         setup=_mmad("mmad_json: copy/mmad.json\n", lambda r: (
+             (r / "copy").mkdir(), shutil.copy(r / "MMAD" / "mmad.json", r / "copy")))),
+    Case("mmad-template-missing", "an mmad.json template image missing from the MMAD folder",
+         ("queue", "s.yaml", "--dry-run"),
+         "data_root MMAD: mmad.json's template DS-A/bottle/train/good/000.png of image "
+         "DS-A/bottle/test/good/000.png is not under the image root MMAD (2 of the 4 files",
+         setup=_mmad("data_root: MMAD\n", lambda r: (
+             r / "MMAD" / "DS-A" / "bottle" / "train" / "good" / "000.png").unlink())),
+    Case("mmad-knowledge-missing", "eval.domain_knowledge with no domain_knowledge.json",
+         ("queue", "s.yaml", "--dry-run"),
+         "data_root MMAD: eval.domain_knowledge is true but the MMAD folder MMAD holds no "
+         "domain_knowledge.json (it holds (closest first): mmad.json, DS-A); set "
+         "eval.domain_knowledge_path to MMAD's domain_knowledge.json or eval.domain_knowledge: false",
+         setup=_mmad("data_root: MMAD\neval: {domain_knowledge: true}\n")),
+    Case("mmad-knowledge-path-typo", "an eval.domain_knowledge_path that does not exist",
+         ("queue", "s.yaml", "--dry-run"),
+         "eval.domain_knowledge_path MMAD/domain_knowlege.json does not exist, though its folder "
+         "MMAD does (it holds: DS-A, mmad.json); fix eval.domain_knowledge_path in the config",
+         setup=_mmad("data_root: MMAD\neval: {domain_knowledge: true, "
+                     "domain_knowledge_path: MMAD/domain_knowlege.json}\n")),
+    Case("mmad-knowledge-shape", "a domain knowledge file that is not MMAD's",
+         ("queue", "s.yaml", "--dry-run"),
+         "eval.domain_knowledge (default MMAD/domain_knowledge.json): MMAD/domain_knowledge.json "
+         "is not MMAD's domain_knowledge.json (an object of datasets, each an object of "
+         "categories)",
+         setup=_mmad("data_root: MMAD\neval: {domain_knowledge: true}\n", lambda r: (
+             r / "MMAD" / "domain_knowledge.json").write_text('{"DS-A": ["bottle"]}\n'))),
+    Case("mmad-thresholds-typo", "an mmad ad.thresholds file that does not exist",
+         ("queue", "s.yaml", "--dry-run"),
+         "run patchcore_qwen_1shot: ad.thresholds threshold.yaml does not exist, though its folder "
+         ". does (it holds (closest first): thresholds.yaml,",
+         setup=_mmad("data_root: MMAD\nad_model: patchcore\nad: {thresholds: threshold.yaml}\n",
+                     lambda r: (r / "thresholds.yaml").write_text("global: 0.5\n"))),
+    Case("mmad-thresholds-not-number", "an mmad ad.thresholds YAML with a threshold that is text",
+         ("queue", "s.yaml", "--dry-run"),
+         "ad.thresholds t.yaml: t.yaml holds a threshold that is not a number (could not convert "
+         "string to float: 'high'); write `global: <number>`",
+         setup=_mmad("data_root: MMAD\nad_model: patchcore\nad: {thresholds: t.yaml}\n",
+                     lambda r: (r / "t.yaml").write_text("global: high\n"))),
+    Case("mmad-checkpoints-typo", "an mmad ad.checkpoints folder that does not exist",
+         ("queue", "s.yaml", "--dry-run"),
+         "ad.checkpoints ckpts does not exist, though its folder . does (it holds (closest "
+         "first): ckpt, MMAD); fix ad.checkpoints in the config",
+         setup=_mmad("data_root: MMAD\nad_model: patchcore\nad: {checkpoints: [ckpts]}\n",
+                     lambda r: (r / "ckpt").mkdir())),
+    Case("mmad-ad-config-thresholds", "an mmad `ad.config` YAML naming a missing thresholds file",
+         ("queue", "s.yaml", "--dry-run"),
+         "`thresholds` of ad.config ad.yaml th.yaml does not exist, though its folder . does (it "
+         "holds (closest first): s.yaml, ad.yaml, MMAD); fix `thresholds` in ad.yaml",
+         setup=_mmad("data_root: MMAD\nad_model: patchcore\nad: {config: ad.yaml}\n",
+                     lambda r: (r / "ad.yaml").write_text("thresholds: th.yaml\n"))),
+    Case("mmad-ad-checkpoints-file", "an `mmad_ad` run whose checkpoints folder is a file",
+         ("queue", "s.yaml", "--dry-run"),
+         "checkpoints MMAD/mmad.json is a file, not the checkpoints folder; fix checkpoints in "
+         "the config",
+         setup=_both(_mmad(""), _write("s.yaml", "pipeline: mmad_ad\ndata_root: MMAD\n"
+                                       "checkpoints: MMAD/mmad.json\n"))),
     Case("tui-no-terminal", "`tui` without an interactive terminal", ("tui",),
          "needs an interactive terminal"),
     Case("tui-bad-size", "`tui --capture --size` not COLSxROWS",

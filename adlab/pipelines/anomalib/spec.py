@@ -34,7 +34,22 @@ def resolve_test_domains(params: AnomalibParams) -> list[str]:
     if wanted == "auto":
         return [c for c in resolve_categories(data.dataset, root, "all", **data.options)
                 if c not in sources]
-    return resolve_categories(data.dataset, root, list(wanted), **data.options)
+    return resolve_categories(data.dataset, root, list(wanted),
+                              categories_field="cross_domain.test_domains", **data.options)
+
+
+def data_checks(params: AnomalibParams) -> list[Any]:
+    """What ``adlab queue`` checks: the run's categories and the categories named in
+    ``cross_domain.test_domains`` (``auto`` is whatever is on disk)."""
+    checks = [params.data.data_check()]
+    wanted = params.cross_domain.test_domains
+    if isinstance(wanted, list):
+        from adlab.data.checks import DatasetCheck
+
+        data = params.data
+        checks.append(DatasetCheck.of(data.dataset, data.root, wanted, data.options,
+                                      categories_field="cross_domain.test_domains"))
+    return checks
 
 
 def expand(params: AnomalibParams) -> list[AnomalibParams]:
@@ -115,6 +130,7 @@ SPEC: PipelineSpec[AnomalibParams] = PipelineSpec(
     name_template="{model}_{data_dataset}_{data_categories}",
     expand=expand,
     derived=derived,
+    data_checks=data_checks,
     cli_shortcuts=(CliShortcut("data_root", "data.root", help="dataset root folder"),
                    CliShortcut("ad_model", "model", help="anomalib model name")),
     services={"fit_normals": "adlab.pipelines.anomalib.fewshot:fit_normals",

@@ -26,17 +26,9 @@ from adlab.core.vocabulary import ArtifactKind
 from adlab.errors import NotFoundError, PipelineError
 from adlab.pipelines.base import RunContext
 from adlab.pipelines.mmad.ad_params import MmadAdParams
-from adlab.pipelines.mmad.data import (folder_of, is_normal, load_mmad, resolve_json, resolve_root,
-                                       select_images)
+from adlab.pipelines.mmad.data import data_paths, folder_of, is_normal, load_mmad, select_images
 
 STATE_PREFIX = "category:"
-
-
-def data_paths(data_root: str | None, mmad_json: str | None) -> tuple[Path, Path]:
-    """(MMAD image root, mmad.json path)."""
-    json_path = resolve_json(data_root, mmad_json)
-    root = resolve_root(data_root) if data_root or not mmad_json else json_path.parent
-    return root, json_path
 
 
 def find_bundles(folders: list[Path]) -> dict[str, Path]:

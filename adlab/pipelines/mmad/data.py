@@ -99,14 +99,93 @@ def load_mmad(path: Path) -> dict[str, dict[str, Any]]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno})") from None
+        raise ConfigError(f"{path} is not valid JSON ({exc.msg}, line {exc.lineno} column "
+                          f"{exc.colno})") from None
     if not isinstance(data, dict) or not data:
-        raise ConfigError(f"{path} must be a JSON object mapping image paths to MMAD records")
+        raise ConfigError(f"{path} {NOT_MMAD}")
     for image, record in data.items():
-        if not isinstance(record, dict) or not isinstance(record.get("conversation"), list):
-            raise ConfigError(f"{path}: entry {image!r} has no `conversation` list; is this MMAD's "
-                              f"mmad.json?")
+        problem = record_problem(image, record)
+        if problem:
+            raise ConfigError(f"{path}: {problem}")
     return data
+
+
+NOT_MMAD = "must be a JSON object mapping image paths to MMAD records"
+
+
+def record_problem(image: str, record: Any) -> str | None:
+    """Why one mmad.json entry is not an MMAD record (None when it is one)."""
+    if not isinstance(record, dict) or not isinstance(record.get("conversation"), list):
+        return f"entry {image!r} has no `conversation` list, so this is not MMAD's mmad.json"
+    return None
+
+
+def first_entries(path: Path, count: int, *, chunk: int = 1 << 16,
+                  limit: int = 8 << 20) -> list[tuple[str, Any]]:
+    """The first ``count`` (image, record) pairs of mmad.json, read from the head of the file
+    only (the whole file is tens of megabytes): raises ConfigError when the top level is not a
+    JSON object or the file ends (is broken) before ``count`` entries; stops quietly after
+    ``limit`` characters (the full read, at run time, judges the rest)."""
+    decoder = json.JSONDecoder()
+    with Path(path).open(encoding="utf-8") as fh:
+        text = ""
+        while True:
+            more = fh.read(chunk)
+            text += more
+            done = not more or len(text) >= limit
+            try:
+                return _head(text, count, decoder, path)
+            except (json.JSONDecodeError, IndexError) as exc:
+                if not done:
+                    chunk *= 2
+                    continue
+                if more:  # the limit, not the end: nothing wrong has been seen
+                    return []
+                if isinstance(exc, json.JSONDecodeError):
+                    raise ConfigError(f"{path} is not valid JSON ({exc.msg}, line {exc.lineno} "
+                                      f"column {exc.colno})") from None
+                raise ConfigError(f"{path} is not valid JSON (it ends inside its first "
+                                  f"entries)") from None
+
+
+def _head(text: str, count: int, decoder: json.JSONDecoder, path: Path) -> list[tuple[str, Any]]:
+    """Parse the first ``count`` entries of the JSON object ``text`` starts (IndexError or
+    JSONDecodeError when ``text`` ends first)."""
+    def skip(i: int) -> int:
+        while text[i] in " \t\r\n":
+            i += 1
+        return i
+
+    i = skip(0)
+    if text[i] != "{":
+        raise ConfigError(f"{path} {NOT_MMAD}; its top level is "
+                          f"{'a list' if text[i] == '[' else 'not an object'}")
+    i = skip(i + 1)
+    entries: list[tuple[str, Any]] = []
+    if text[i] == "}":
+        raise ConfigError(f"{path} {NOT_MMAD}; it is an empty object")
+    while len(entries) < count:
+        key, i = decoder.raw_decode(text, i)
+        i = skip(i)
+        if not isinstance(key, str) or text[i] != ":":
+            raise json.JSONDecodeError("expected a string key and ':'", text, i)
+        value, i = decoder.raw_decode(text, skip(i + 1))
+        entries.append((key, value))
+        i = skip(i)
+        if text[i] == "}":
+            break
+        if text[i] != ",":
+            raise json.JSONDecodeError("expected ',' or '}'", text, i)
+        i = skip(i + 1)
+    return entries
+
+
+def data_paths(data_root: str | None, mmad_json: str | None) -> tuple[Path, Path]:
+    """(MMAD image root, mmad.json path): the image root is data_root (else $ADLAB_DATA_ROOT
+    or its MMAD sub-folder), or mmad.json's folder when only mmad_json is given."""
+    json_path = resolve_json(data_root, mmad_json)
+    root = resolve_root(data_root) if data_root or not mmad_json else json_path.parent
+    return root, json_path
 
 
 def folder_of(image: str) -> tuple[str, str, str]:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from adlab.core.vocabulary import Direction, MetricInfo, Scale, cost, fact, fraction, percent
-from adlab.errors import ConfigError
+from adlab.errors import AdlabError, ConfigError
 from adlab.pipelines import register_pipeline
 from adlab.pipelines.base import Dependency, PipelineSpec
 from adlab.pipelines.mmad.ad_params import MmadAdParams
@@ -43,6 +43,13 @@ MMAD_SHORTCUTS = (
 _SUBSET_CACHE: dict[tuple, tuple[str, int]] = {}
 
 
+def _data_field(data_root: str | None, mmad_json: str | None) -> str:
+    """The setting that named mmad.json."""
+    if mmad_json:
+        return "mmad_json"
+    return "data_root" if data_root else "ADLAB_DATA_ROOT"
+
+
 def subset_facts(data_root: str | None, mmad_json: str | None, per_folder: int | None, seed: int,
                  max_images: int | None) -> dict[str, Any]:
     """``{"subset": sha256[:16], "subset_size": n}``; when mmad.json is not readable here, the
@@ -57,7 +64,15 @@ def subset_facts(data_root: str | None, mmad_json: str | None, per_folder: int |
                 "subset_size": None}
     key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size, per_folder, seed, max_images)
     if key not in _SUBSET_CACHE:
-        subset = select_images(load_mmad(path), per_folder=per_folder, seed=seed, max_images=max_images)
+        try:
+            data = load_mmad(path)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{_data_field(data_root, mmad_json)}: cannot read {path} ({exc}); "
+                              "give MMAD's mmad.json") from None
+        except AdlabError as exc:
+            raise ConfigError(f"{_data_field(data_root, mmad_json)}: {exc}; give MMAD's "
+                              "mmad.json") from None
+        subset = select_images(data, per_folder=per_folder, seed=seed, max_images=max_images)
         _SUBSET_CACHE[key] = (subset.sha256[:16], len(subset.images))
     digest, size = _SUBSET_CACHE[key]
     return {"subset": digest, "subset_size": size}
@@ -114,6 +129,18 @@ def mmad_dependencies(params: MmadParams) -> list[Dependency]:
                               f"existing AD predictions JSON, an AD run id, or null to run the AD model")
         return []
     return [Dependency(pipeline="mmad_ad", params=ad_run_config(params))]
+
+
+def mmad_data_checks(params: MmadParams) -> list[Any]:
+    from adlab.pipelines.mmad.data_check import mmad_checks
+
+    return mmad_checks(params)
+
+
+def ad_data_checks(params: MmadAdParams) -> list[Any]:
+    from adlab.pipelines.mmad.data_check import mmad_ad_checks
+
+    return mmad_ad_checks(params)
 
 
 def ad_derived(params: MmadAdParams) -> Mapping[str, Any]:
@@ -173,6 +200,7 @@ SPEC: PipelineSpec[MmadParams] = PipelineSpec(
     name_template="{ad_model}_{llm}_{eval_few_shot}shot",
     dependencies=mmad_dependencies,
     derived=mmad_derived,
+    data_checks=mmad_data_checks,
     cli_shortcuts=MMAD_SHORTCUTS,
     flat_table="adlab.pipelines.mmad.views:flat_table",
     report_sections="adlab.pipelines.mmad.views:report_sections",
@@ -195,6 +223,7 @@ AD_SPEC: PipelineSpec[MmadAdParams] = register_pipeline(PipelineSpec(
     name_template="{ad_model}_mmad_ad",
     dependencies=ad_dependencies,
     derived=ad_derived,
+    data_checks=ad_data_checks,
     cli_shortcuts=tuple(s for s in MMAD_SHORTCUTS if s.name in ("ad_model", "data_root"))
     + (CliShortcut("max_images", "max_images", int, help="at most this many images"),
        CliShortcut("sample_per_folder", "sample_per_folder", int, help="images per folder"),

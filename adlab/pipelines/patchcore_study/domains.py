@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, NamedTuple
 
 from adlab.errors import ConfigError
 
@@ -15,24 +16,71 @@ class Domain:
     category: str
 
 
+class DomainSource(NamedTuple):
+    """Where a domain's data is configured: its dataset, category, root (as written, None:
+    $ADLAB_DATA_ROOT), the field that sets the root, and the layout options."""
+
+    dataset: str
+    category: str
+    root: str | None
+    root_field: str
+    options: dict[str, Any]
+
+
+def domain_source(text: str, params: object) -> DomainSource:
+    """Resolve ``text`` against ``params`` (a PatchCoreStudyParams), reading nothing: the one
+    rule the run and the queue-time check share."""
+    from adlab.pipelines.patchcore_study.params import domain_problem
+
+    data = params.data  # type: ignore[attr-defined]
+    problem = domain_problem(text)
+    if problem:
+        raise ConfigError(problem)
+    if ":" not in text:
+        return DomainSource(data.dataset, text, data.root, "data.root", dict(data.options))
+    dataset, _, category = text.partition(":")
+    configured = params.cross_domain.roots.get(dataset)  # type: ignore[attr-defined]
+    if configured is not None:
+        root_field = f"cross_domain.roots.{dataset}"
+    elif dataset == data.dataset:
+        configured, root_field = data.root, "data.root"
+    else:
+        root_field = f"cross_domain.roots.{dataset}"
+    options = dict(data.options) if dataset == data.dataset else {}
+    return DomainSource(dataset, category, configured, root_field, options)
+
+
 def parse_domain(text: str, params: object) -> Domain:
     """Resolve ``text`` against ``params`` (a PatchCoreStudyParams) to a dataset root on disk."""
     from adlab.data import dataset_root
-    from adlab.data.registry import LAYOUTS
 
-    data = params.data  # type: ignore[attr-defined]
-    if ":" in text:
-        dataset, _, category = text.partition(":")
-        if dataset not in LAYOUTS:
-            raise ConfigError(f"domain {text!r}: unknown dataset {dataset!r}; use one of "
-                              f"{', '.join(sorted(LAYOUTS))} or write just the category of "
-                              f"data.dataset")
-        configured = params.cross_domain.roots.get(dataset)  # type: ignore[attr-defined]
-        if configured is None and dataset == data.dataset:
-            configured = data.root
-    else:
-        dataset, category, configured = data.dataset, text, data.root
-    return Domain(label=text, dataset=dataset, root=dataset_root(configured, dataset), category=category)
+    source = domain_source(text, params)
+    return Domain(label=text, dataset=source.dataset, root=dataset_root(source.root, source.dataset),
+                  category=source.category)
+
+
+def domain_checks(params: object) -> list[Any]:
+    """The queue-time checks of a cross-domain row: its train domain and every test domain,
+    each naming the field that lists it (``adlab.data.checks.DatasetCheck``)."""
+    from adlab.data.checks import DatasetCheck
+
+    cd = params.cross_domain  # type: ignore[attr-defined]
+    named = params.data.category_list()  # type: ignore[attr-defined]
+    trains = params.train_domains()  # type: ignore[attr-defined]
+    # The expansion writes the train domains into every row; data.categories when they are its.
+    train_field = "data.categories" if not cd.train_domains or trains == named \
+        else "cross_domain.train_domains"
+    test_field = "cross_domain.test_domains" if cd.test_domains else train_field
+    wanted = ([(cd.train, train_field)] if cd.train is not None else []) + \
+        [(t, test_field) for t in params.test_domains()]  # type: ignore[attr-defined]
+    checks = []
+    for text, where in wanted:
+        source = domain_source(text, params)
+        checks.append(DatasetCheck.of(
+            source.dataset, source.root, [source.category], source.options,
+            root_field=source.root_field, categories_field=where,
+            where=f"{where} entry {text!r}"))
+    return checks
 
 
 def run_categories(params: object) -> list[str]:

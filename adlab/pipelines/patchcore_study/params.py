@@ -14,7 +14,7 @@ from pydantic import Field, field_validator, model_validator
 
 from adlab.pipelines.base import PipelineParams
 from adlab.pipelines.components.ad_params import MetricsParams, OutputsParams
-from adlab.pipelines.dataset_params import DatasetName, TrainableSelection  # noqa: F401
+from adlab.pipelines.dataset_params import DatasetName, TrainableSelection
 
 FusionStrategy = Literal["single", "concat", "weighted", "adaptive"]
 BankMethod = Literal["coreset", "knn", "pca", "kmeans"]
@@ -91,6 +91,28 @@ class DataParams(TrainableSelection):
     """The dataset; ``test_limit`` is per domain."""
 
 
+def domain_problem(text: str) -> str | None:
+    """Why ``text`` is no domain (``category`` of data.dataset or ``dataset:category``), or None.
+    The dataset is checked here, wherever the data lives; the category when the run is queued
+    (``adlab queue``'s data check) and again when it runs."""
+    from typing import get_args
+
+    from adlab.core.suggest import closest_first
+
+    if not text.strip():
+        return "a domain is a category of data.dataset or dataset:category, not an empty name"
+    if ":" not in text:
+        return None
+    dataset, _, category = text.partition(":")
+    known = get_args(DatasetName)
+    if dataset not in known:
+        return (f"domain {text!r} names no dataset {dataset!r}; datasets{closest_first(dataset, known)}; "
+                "write dataset:category with one of them, or just a category of data.dataset")
+    if not category.strip():
+        return f"domain {text!r} has no category after ':'; write {dataset}:<category>"
+    return None
+
+
 class CrossDomainParams(PipelineParams):
     """Domains are ``category`` (of data.dataset) or ``dataset:category``."""
 
@@ -100,6 +122,29 @@ class CrossDomainParams(PipelineParams):
     test_domains: Optional[list[str]] = Field(default=None, description="default: the train domains")
     roots: dict[str, str] = Field(default_factory=dict, description="dataset -> root for other datasets")
     max_patches: int = Field(default=2048, ge=16, description="patches per domain for the distances")
+
+    @field_validator("train", "train_domains", "test_domains")
+    @classmethod
+    def _domains(cls, value: Optional[str | list[str]]) -> Optional[str | list[str]]:
+        for text in [value] if isinstance(value, str) else (value or []):
+            problem = domain_problem(text)
+            if problem:
+                raise ValueError(problem)
+        return value
+
+    @field_validator("roots")
+    @classmethod
+    def _root_datasets(cls, value: dict[str, str]) -> dict[str, str]:
+        from typing import get_args
+
+        from adlab.core.suggest import closest_first
+
+        known = get_args(DatasetName)
+        for dataset in value:
+            if dataset not in known:
+                raise ValueError(f"cross_domain.roots names no dataset {dataset!r}; datasets"
+                                 f"{closest_first(dataset, known)}")
+        return value
 
 
 class VisualParams(PipelineParams):

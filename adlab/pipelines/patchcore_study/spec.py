@@ -51,6 +51,17 @@ def derived(params: PipelineParams) -> Mapping[str, Any]:
         return {"data.category_set": "all"}
 
 
+def data_checks(params: PipelineParams) -> list[Any]:
+    """What ``adlab queue`` checks: the categories of a standard run; a cross-domain row's
+    train and test domains (each ``category`` or ``dataset:category``, with its own root)."""
+    assert isinstance(params, PatchCoreStudyParams)
+    if params.mode != "cross_domain":
+        return [params.data.data_check()]
+    from adlab.pipelines.patchcore_study.domains import domain_checks
+
+    return domain_checks(params)
+
+
 # Per entry (train x test domain), per bank, and their run-level means; cross-domain runs add
 # in-domain / cross-domain means and their gap for the summary scores.
 METRICS = {
@@ -97,5 +108,6 @@ SPEC = PipelineSpec(
     expand=expand,
     dependencies=dependencies,
     derived=derived,
+    data_checks=data_checks,
     cli_shortcuts=(CliShortcut("data_root", "data.root", help="dataset root folder"),),
 )
