@@ -84,6 +84,24 @@ async def test_each_key_in_the_filter_box_filters_the_table_before_the_next_fram
         assert "2 of 7 runs" in screen_text(app)
 
 
+async def test_the_periodic_read_waits_while_a_filter_is_typed_but_not_for_long(
+        lab, make_app):
+    from adlab.tui.screens import runs
+
+    app = make_app(refresh_s=60.0)  # the ticks below are the test's own
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await runs_loaded(pilot)
+        await wait_for(pilot, lambda: not screen._inflight, what="the first read done")
+        await pilot.press("slash", "d")
+        screen._tick()
+        assert not screen._inflight  # a key was typed just now: no read
+        screen._read_at -= runs.TYPING_HOLD_S  # typing for that long: read anyway
+        screen._tick()
+        assert screen._inflight
+        await wait_for(pilot, lambda: not screen._inflight, what="the read done")
+        assert screen.query_one("#filter-text", Input).value == "d"
+
+
 async def test_burst_with_enter_filters_then_acts_on_the_table(lab, make_app):
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
@@ -104,6 +122,33 @@ async def test_one_press_call_after_slash_escape_returns(lab, make_app):
         assert isinstance(app.focused, RunTable)
         await wait_for(pilot, lambda: {r.name for r in screen.query_one(RunTable).rows}
                        == {"diag_smoke", "diag_long"}, what="diag filter")
+
+
+async def test_the_scrollbar_follows_the_filtered_row_count(engine, make_app):
+    """A filter keystroke sets the table's size without a layout of the screen: the scrollbar
+    still shows the new count, goes when the rows fit, comes back when they do not, and the
+    last run can still be scrolled to."""
+    many_runs(engine, 60)  # sweep_lr_000 .. sweep_lr_059
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await runs_loaded(pilot)
+        table = screen.query_one(RunTable)
+        assert table.show_vertical_scrollbar
+        assert table.vertical_scrollbar.window_virtual_size == 61  # 60 lines and the header
+        await pilot.press("end", "slash", *"lr_0")  # 000..059 all match: scrolled to the end
+        await pilot.press("2")  # 020..029
+        await pilot.pause(0.1)
+        assert len(table.rows) == 10 and not table.show_vertical_scrollbar
+        assert table.scroll_y == 0 and table.cursor < 10
+        assert "sweep_lr_029" in screen_text(app) and "sweep_lr_020" in screen_text(app)
+        await pilot.press("backspace")
+        await pilot.pause(0.1)
+        assert len(table.rows) == 60 and table.show_vertical_scrollbar
+        assert table.vertical_scrollbar.window_virtual_size == 61
+        await pilot.press("escape", "end")
+        await pilot.pause(0.1)
+        last = table.rows[-1].name
+        assert last in screen_text(app) and table.current_row.name == last
 
 
 async def test_cursor_stays_visible_and_the_last_run_can_be_seen(engine, make_app):

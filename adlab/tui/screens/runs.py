@@ -31,6 +31,10 @@ DESCENDING = ("id", "metric", "elapsed", "progress", "attention")  # first shown
 TITLE_ORDER = ("running", "queued", "failed", "succeeded", "cancelled")
 ACTION_GROUP = "runs-action"
 FIRST_PAGE = 200  # lines painted from the first small read, before the whole lab is read
+# The periodic read waits while keys are typed into the filter box (its thread competes with
+# the keys' frames for the interpreter lock), but never longer than TYPING_HOLD_S in a row.
+TYPING_QUIET_S = 0.5
+TYPING_HOLD_S = 3.0
 
 
 def on_current_view(method: Callable[..., None]) -> Callable[..., None]:
@@ -85,6 +89,8 @@ class RunsScreen(LabScreen):
         self._deferred: list[Callable[[], None]] = []  # actions waiting for the asked-for view
         self._lines: dict[str, tuple] = {}  # what each one-line Static shows (see _set_line)
         self._first_page_done = False
+        self._edited_at = -1e9  # time.monotonic() of the latest edit of the filter box
+        self._read_at = -1e9  # ... of the latest read asked for
         self.db_lost: str | None = None  # why the latest refresh failed, shown instead of the summary
 
     def compose(self) -> ComposeResult:
@@ -104,9 +110,15 @@ class RunsScreen(LabScreen):
     def _tick(self) -> None:
         """The periodic read, only while this screen is on top: under the detail or compare
         screen it would compete for the one interpreter lock with their loads (a comparison
-        of 10,000 runs took twice as long), and its result would not be seen."""
-        if self.is_current:
-            self.request_refresh()
+        of 10,000 runs took twice as long), and its result would not be seen. Nor while keys
+        are typed into the filter box (up to TYPING_HOLD_S): the rows it has are filtered
+        without it, and its thread would delay the frames that show the keys."""
+        if not self.is_current:
+            return
+        now = time.monotonic()
+        if now - self._edited_at < TYPING_QUIET_S and now - self._read_at < TYPING_HOLD_S:
+            return  # someone is typing a filter: the next tick reads
+        self.request_refresh()
 
     def on_screen_resume(self) -> None:
         if self.snapshot is not None:
@@ -124,6 +136,8 @@ class RunsScreen(LabScreen):
             return
         self._inflight = True
         self._requested_at = time.perf_counter()
+        if fetch:
+            self._read_at = time.monotonic()
         self._load_snapshot(self.run_filter, self.sort, fetch)
 
     @work(thread=True, group=REFRESH_GROUP, exit_on_error=False)
@@ -297,6 +311,7 @@ class RunsScreen(LabScreen):
     def _filter_edited(self, run_filter: RunFilter) -> None:
         """Called by the filter bar as each edit of the text box happens (a key, a paste,
         Backspace), before the frame that shows it: the table follows in that frame."""
+        self._edited_at = time.monotonic()
         if run_filter != self.run_filter:
             self.run_filter = run_filter
             self.request_refresh(fetch=False)

@@ -6,6 +6,7 @@ from typing import Callable
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal
+from textual.geometry import Size
 from textual.message import Message
 from textual.widgets import Input, Select
 
@@ -17,6 +18,10 @@ class FilterText(Input):
     the message queue (Input.Changed reaches the screen after a frame has been drawn)."""
 
     def _watch_value(self, value: str) -> None:
+        # The box's width is fixed (a share of the bar), so its text growing by a letter needs
+        # no layout of the screen (Input asks for one with each value): the size is set
+        # quietly first, and Input's own assignment then changes nothing.
+        self.set_reactive(Input.virtual_size, Size(self.content_width, 1))
         super()._watch_value(value)
         if isinstance(self.parent, FilterBar):
             self.parent._text_edited()

@@ -199,7 +199,18 @@ class RunTable(ScrollView, can_focus=True):
         return max(1, self.scrollable_content_region.height - 1)
 
     def _set_virtual_size(self) -> None:
-        self.virtual_size = Size(self.scrollable_content_region.width, len(self.rows) + 1)
+        """A new row count moves the scrollbar's thumb, which needs no layout of the screen
+        (a reflow of every widget, ~3 ms a filter keystroke): the size is set quietly and the
+        scrollbar updated here; a scrollbar that appears or goes still asks for the layout."""
+        size = Size(self.scrollable_content_region.width, len(self.rows) + 1)
+        if size == self.virtual_size:
+            return
+        if not self.is_mounted or size.width != self.virtual_size.width:
+            self.virtual_size = size
+            return
+        self.set_reactive(RunTable.virtual_size, size)
+        self._scroll_update(size)
+        self.refresh()
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         """Scrolling (wheel, scrollbar) drags the cursor along, so the run that Enter, ``x``
