@@ -290,7 +290,9 @@ class RunTable(ScrollView, can_focus=True):
         # finished rows render the same whatever the clock says: cached by the row itself
         clock = (self.context.now, self.context.seeds.get(row.id)) if row.status in CLOCK_STATUSES \
             else None
-        key = (row, width, marked, cursor, paint, clock)
+        # only the cursor's line shows the cursor style (focus changes it): the other lines
+        # stay cached across a focus change
+        key = (row, width, marked, cursor, paint.key if cursor else paint.line_key, clock)
         strip = self._strips.get(key)
         if strip is None:
             if len(self._strips) > 2000:
@@ -343,6 +345,7 @@ class _Paint:
                  sorted_: Style) -> None:
         self.base, self.marked, self.sorted = base, marked, sorted_
         self.key = (base, cursor, marked, header, sorted_)
+        self.line_key = (base, marked)  # what a line other than the cursor's is drawn with
         self.row_styles = _StyleSum(base)
         # the cursor's background over the cell's own colours
         self.cursor_styles = _StyleSum(base, Style(bgcolor=cursor.bgcolor, bold=cursor.bold)
