@@ -22,7 +22,7 @@ AnomalibOption = typer.Option(
 def anomalib_models(as_json: bool) -> None:
     """The anomalib model registry joined with the stored parity matrix (no torch import)."""
     from adlab.pipelines.anomalib.model_params import MODEL_REGISTRY
-    from adlab.pipelines.anomalib.parity_matrix import MATRIX_FILE, load_matrix
+    from adlab.pipelines.anomalib.parity_matrix import MATRIX_FILE, apart_notes, load_matrix
 
     matrix = load_matrix() or {"tables": {}}
     tables = matrix.get("tables", {})
@@ -59,6 +59,11 @@ def anomalib_models(as_json: bool) -> None:
         out_console.print(grid)
         out_console.print(f"Setup: {table['setup']}; versions: "
                           + ", ".join(f"{k} {v}" for k, v in table["versions"].items()), markup=False)
+        for note in apart_notes(table):
+            out_console.print(f"Note: {note}.", markup=False)
+    cases = {r["model"]: r["note"] for t in tables.values() for r in t["rows"] if r.get("note")}
+    for model, note in cases.items():  # what each tiny case measured (weights, architecture)
+        out_console.print(f"Case {model}: {note}.", markup=False)
     info(f"{len(MODEL_REGISTRY)} anomalib model(s); other anomalib image model classes pass "
          f"through by class name (not in the matrix)")
 

@@ -16,11 +16,14 @@ tests cannot drift apart.
 from __future__ import annotations
 
 import json
+import os
 import platform
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from adlab.errors import AdlabError
 from adlab.pipelines.anomalib.model_params import MODEL_REGISTRY
@@ -106,7 +109,9 @@ def tiny_cases() -> dict[str, TinyCase]:
         TinyCase("dinomaly", {"encoder_name": _DINO_ENCODER}, image_size=56,
                  weights=_random_timm(_DINO_ENCODER), note=f"random {_DINO_ENCODER} file"),
         TinyCase("winclip", {"class_name": "texture"}, image_size=240, infer_batch=2,
-                 weights=_random_clip, note=f"random {_CLIP_MODEL} file; input fixed at 240 px"),
+                 weights=_random_clip,
+                 note=f"random {_CLIP_MODEL} open_clip file (anomalib's fixed WinCLIP backbone, "
+                      f"208 M parameters); zero-shot, class name 'texture'; input fixed at 240 px"),
     ]
     return {c.model: c for c in cases}
 
@@ -169,6 +174,34 @@ class MatrixRow:
     weights: str = "random-init"
     reason: str = ""
     note: str = ""
+    load: list[float] = field(default_factory=list)  # [min, max] 1-min load average while measured
+    # Set by save_table when the row was measured apart from the run its table header describes
+    # (a partial re-run, possibly on another machine): where, when, and versions that differ.
+    device: str = ""
+    measured_at: str = ""
+    versions: dict[str, str] = field(default_factory=dict)
+
+
+@contextmanager
+def _load_sampler(every_s: float = 10.0) -> Iterator[list[float]]:
+    """Sample the 1-min load average while the block runs; yields ``[min, max]`` (filled on exit)."""
+    samples = [os.getloadavg()[0]]
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.wait(every_s):
+            samples.append(os.getloadavg()[0])
+
+    thread = threading.Thread(target=sample, name="load-sampler", daemon=True)
+    thread.start()
+    span: list[float] = []
+    try:
+        yield span
+    finally:
+        stop.set()
+        thread.join()
+        samples.append(os.getloadavg()[0])
+        span[:] = [round(min(samples), 1), round(max(samples), 1)]
 
 
 def _status_of(message: str) -> str:
@@ -192,6 +225,13 @@ def _metric(ctx: Any, key: str, scope: str) -> float | None:
 
 def measure_model(model: str, workdir: Path) -> MatrixRow:
     """Both engines on the tiny case; a failure becomes the row's status and reason."""
+    with _load_sampler() as load:
+        row = _measure_model(model, workdir)
+    row.load = load
+    return row
+
+
+def _measure_model(model: str, workdir: Path) -> MatrixRow:
     case = tiny_cases()[model]
     data_root = make_data(workdir / "data")
     weights_dir = workdir / "weights"
@@ -276,7 +316,12 @@ def measure_all(workdir: Path, models: tuple[str, ...] = MODELS,
 
 def save_table(table: MatrixTable, key: str, path: Path = MATRIX_FILE) -> Path:
     """Store ``table`` under ``key`` ("cpu", "cuda") in the matrix file, keeping other keys;
-    rows of models not measured this time stay (a partial re-run replaces only its models)."""
+    rows of models not measured this time stay (a partial re-run replaces only its models).
+
+    A partial re-run keeps the stored header (device, date, versions, setup: they describe the
+    rows it keeps) and stamps its own rows with its device, date and the versions that differ,
+    so a row measured later or on another machine never passes for part of the original run.
+    A run that covers every stored model replaces the header."""
     import fcntl
     import tempfile
 
@@ -284,7 +329,14 @@ def save_table(table: MatrixTable, key: str, path: Path = MATRIX_FILE) -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)  # benchmark processes may save at the same time
         data = load_matrix(path) or {"format": MATRIX_FORMAT, "tables": {}}
         new = asdict(table)
-        old_rows = {r["model"]: r for r in data["tables"].get(key, {}).get("rows", [])}
+        old = data["tables"].get(key)
+        old_rows = {r["model"]: r for r in (old or {}).get("rows", [])}
+        if old_rows and not set(old_rows) <= {r["model"] for r in new["rows"]}:
+            for r in new["rows"]:
+                r.update(device=table.device, measured_at=table.measured_at,
+                         versions={k: v for k, v in table.versions.items()
+                                   if old.get("versions", {}).get(k) != v})
+            new = {**old, "rows": new["rows"]}
         old_rows.update({r["model"]: r for r in new["rows"]})
         new["rows"] = [old_rows[m] for m in MODELS if m in old_rows]
         data["tables"][key] = new
@@ -305,8 +357,20 @@ def _num(value: float | None, digits: str) -> str:
     return "—" if value is None else format(value, digits)
 
 
+def apart_notes(table: dict[str, Any]) -> list[str]:
+    """One line per row measured apart from the table's own run (see :func:`save_table`)."""
+    notes = []
+    for r in table["rows"]:
+        if r.get("measured_at"):
+            versions = "".join(f", {k} {v}" for k, v in r.get("versions", {}).items())
+            load = f", load {r['load'][0]}-{r['load'][1]}" if r.get("load") else ""
+            notes.append(f"{r['model']}: measured apart from this table's run, {r['measured_at']}, "
+                         f"{r['device']}{load}{versions}")
+    return notes
+
+
 def markdown_table(table: dict[str, Any]) -> str:
-    """The README form of one stored table."""
+    """The README form of one stored table (rows measured apart are footnoted below it)."""
     lines = ["| model | export ok | parity score | parity map | onnxruntime ms/img | torch ms/img "
              "| export s | status |",
              "|---|---|---|---|---|---|---|---|"]
@@ -316,4 +380,5 @@ def markdown_table(table: dict[str, Any]) -> str:
             f"| {_num(r['parity_score'], '.1e')} | {_num(r['parity_map'], '.1e')} "
             f"| {_num(r['ort_ms_per_image'], '.1f')} | {_num(r['torch_ms_per_image'], '.1f')} "
             f"| {_num(r['export_s'], '.1f')} | {r['status']}{': ' + r['reason'][:120] if r['reason'] else ''} |")
-    return "\n".join(lines)
+    notes = apart_notes(table)
+    return "\n".join(lines + ([""] + [f"{note}." for note in notes] if notes else []))

@@ -66,3 +66,38 @@ def test_models_anomalib_lists_every_model_with_the_stored_matrix(cli) -> None:
         assert {r["model"] for r in table["rows"]} <= set(MODELS)
     text = cli("models", "--anomalib", check=True).stdout
     assert "patchcore" in text and "winclip" in text
+    for table in data["parity_matrix"].values():  # what each case measured, and rows measured apart
+        for row in table["rows"]:
+            assert not row.get("note") or f"Case {row['model']}: " in text
+            assert not row.get("measured_at") or f"Note: {row['model']}: measured apart" in text
+
+
+def test_a_partial_rerun_keeps_the_header_and_stamps_its_rows(tmp_path: Path) -> None:
+    from adlab.pipelines.anomalib import parity_matrix as pm
+
+    path = tmp_path / "matrix.json"
+    versions = {"anomalib": "2.7.0", "torch": "2.14.1"}
+
+    def table(device: str, when: str, *models: str, **extra: str) -> pm.MatrixTable:
+        rows = [pm.MatrixRow(model=m, status="ok", export_ok=True, parity_score=1e-7, load=[1.0, 2.5])
+                for m in models]
+        return pm.MatrixTable(device=device, rows=rows, versions={**versions, **extra},
+                              measured_at=when, wall_s=60.0)
+
+    pm.save_table(table("cpu (A, 2 cores)", "day 1", "padim", "stfpm"), "cpu", path)
+    pm.save_table(table("cpu (B, 2 cores)", "day 2", "winclip", open_clip_torch="3.3.0"), "cpu", path)
+    stored = json.loads(path.read_text())["tables"]["cpu"]
+    assert (stored["device"], stored["measured_at"], stored["versions"]) == ("cpu (A, 2 cores)", "day 1", versions)
+    rows = {r["model"]: r for r in stored["rows"]}
+    assert [r["model"] for r in stored["rows"]] == [m for m in MODELS if m in rows]  # factory order
+    assert rows["padim"]["measured_at"] == "" and rows["padim"]["device"] == ""
+    assert (rows["winclip"]["device"], rows["winclip"]["measured_at"],
+            rows["winclip"]["versions"]) == ("cpu (B, 2 cores)", "day 2", {"open_clip_torch": "3.3.0"})
+    assert pm.apart_notes(stored) == ["winclip: measured apart from this table's run, day 2, "
+                                      "cpu (B, 2 cores), load 1.0-2.5, open_clip_torch 3.3.0"]
+    assert pm.markdown_table(stored).endswith("\n\n" + pm.apart_notes(stored)[0] + ".")
+    # A run over every stored model is the table's run again: its header, no stamps.
+    pm.save_table(table("cpu (B, 2 cores)", "day 3", "padim", "stfpm", "winclip"), "cpu", path)
+    stored = json.loads(path.read_text())["tables"]["cpu"]
+    assert (stored["device"], stored["measured_at"]) == ("cpu (B, 2 cores)", "day 3")
+    assert pm.apart_notes(stored) == [] and all(r["measured_at"] == "" for r in stored["rows"])

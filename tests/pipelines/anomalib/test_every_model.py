@@ -35,8 +35,8 @@ def _maps(ctx) -> tuple[np.ndarray, np.ndarray]:
 def test_model_trains_exports_and_scores_with_onnxruntime(model: str, tiny_data: Path,
                                                          weights_dir: Path, tmp_path: Path) -> None:
     if model == "winclip":
-        pytest.importorskip("open_clip", reason="WinCLIP is built on open_clip_torch, which adlab "
-                                                "does not depend on")
+        pytest.importorskip("open_clip", reason="WinCLIP is built on open_clip_torch (adlab's "
+                                                "anomalib extra installs it)")
     ctx = pm.run_tiny(pm.tiny_config(model, tiny_data, weights_dir), tmp_path / "run")
     parity = ctx.info["parity"]["woven"]
     assert parity["samples"] == 2
