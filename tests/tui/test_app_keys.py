@@ -84,6 +84,33 @@ async def test_each_key_in_the_filter_box_filters_the_table_before_the_next_fram
         assert "2 of 7 runs" in screen_text(app)
 
 
+async def test_the_filter_box_swaps_the_footer_for_a_hint_without_composing_it_again(
+        lab, make_app):
+    """While the filter box has focus the footer's keys would go into the box: a hint line
+    takes its place, and the footer comes back as it was (the same widgets, not composed
+    again: that cost the first key after `/` ~25 ms)."""
+    from textual.widgets._footer import FooterKey
+
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await runs_loaded(pilot)
+        footer_line = await wait_for(pilot, lambda: "x Cancel" in screen_text(app).splitlines()[-1]
+                                     and screen_text(app).splitlines()[-1], what="footer")
+        keys = list(screen.query(FooterKey))
+        for leave in ("escape", "enter"):
+            await pilot.press("slash", "d")
+            await pilot.pause(0.1)
+            last = screen_text(app).splitlines()[-1]
+            assert last.strip().startswith("typing a filter") and "esc" in last, last
+            await pilot.press(leave)
+            await pilot.pause(0.1)
+            assert screen_text(app).splitlines()[-1] == footer_line
+            assert list(screen.query(FooterKey)) == keys  # the very same widgets
+        await pilot.click("#filter-text")  # focus by mouse: the hint too
+        await pilot.pause(0.1)
+        assert screen_text(app).splitlines()[-1].strip().startswith("typing a filter")
+
+
 async def test_the_periodic_read_waits_while_a_filter_is_typed_but_not_for_long(
         lab, make_app):
     from adlab.tui.screens import runs

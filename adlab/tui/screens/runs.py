@@ -37,6 +37,41 @@ TYPING_QUIET_S = 0.5
 TYPING_HOLD_S = 3.0
 
 
+FILTER_HINT = Text.assemble(
+    ("typing a filter", "bold"), "  ", ("⏎", "bold"), " or ", ("esc", "bold"),
+    " back to the table (the filter stays)  ", ("⌫", "bold"), " erase  ", ("^p", "bold"),
+    " palette", no_wrap=True, overflow="ellipsis")
+
+
+def _keys_shown(screen: Any) -> tuple:
+    """What a Footer shows for ``screen``'s active bindings."""
+    bindings = screen.active_bindings
+    palette = bindings.get(screen.app.COMMAND_PALETTE_BINDING)
+    return (tuple((b.key, b.description, b.action, enabled, tooltip)
+                  for _node, b, enabled, tooltip in bindings.values() if b.show),
+            palette[2:] if palette else None)
+
+
+class RunsFooter(Footer):
+    """The runs screen's footer, composed again only when the keys it shows change, and not
+    while the filter box has focus (a hint line stands in for it then, see
+    ``RunsScreen._typing``): composing mounts a dozen widgets and repaints the whole screen,
+    ~25 ms that the first key typed after `/` waited for, and again after Enter or Escape."""
+
+    _keys: tuple | None = None
+
+    def bindings_changed(self, screen: Any) -> None:
+        focused = screen.focused
+        if isinstance(focused, Input) and focused.id == "filter-text":
+            return  # hidden meanwhile; back on the table the same keys show again
+        keys = _keys_shown(screen)
+        if keys == self._keys:
+            return
+        if screen.app.app_focus:
+            self._keys = keys
+        super().bindings_changed(screen)
+
+
 def on_current_view(method: Callable[..., None]) -> Callable[..., None]:
     """Run an action on the selection only once the table shows the filter and order the user
     asked for: `/draem⏎d` must delete from the filtered view, not from the one before it."""
@@ -51,6 +86,12 @@ class RunsScreen(LabScreen):
     # what has focus when the screen shows (Textual's default, the first focusable widget,
     # was the filter box: keys meant for the table went into it)
     AUTO_FOCUS = "#runs"
+    DEFAULT_CSS = """
+    RunsScreen #filter-hint {
+        dock: bottom; height: 1; display: none; padding: 0 1;
+        background: $footer-background; color: $footer-foreground;
+    }
+    """
 
     BINDINGS = [
         # `/`, and Enter/Escape in the filter box, are applied as they arrive by capture_key;
@@ -99,7 +140,8 @@ class RunsScreen(LabScreen):
         yield RunTable(RUN_COLUMNS, id="runs")
         yield Static(id="runs-status", classes="status-line")
         yield WorkersPanel(id="workers")
-        yield Footer()
+        yield RunsFooter()
+        yield Static(FILTER_HINT, id="filter-hint")
 
     def on_mount(self) -> None:
         self.query_one(RunTable).focus()
@@ -359,6 +401,7 @@ class RunsScreen(LabScreen):
         if self.focused is box:
             raise SkipAction()  # a `/` typed into the filter is text
         self.set_focus(box)  # synchronous, unlike Widget.focus(): the next key goes to the box
+        self._typing(True)
 
     def capture_key(self, event: events.Key) -> bool:
         """Called by the app for each key as it arrives, before it is queued anywhere: `/`
@@ -372,6 +415,7 @@ class RunsScreen(LabScreen):
         if self.focused is not box:
             if event.key == "slash" and not isinstance(self.focused, Input):
                 self.set_focus(box)
+                self._typing(True)
                 return True
             return False
         if event.key in ("enter", "escape"):
@@ -384,11 +428,27 @@ class RunsScreen(LabScreen):
 
     def _leave_filter(self) -> None:
         self.set_focus(self.query_one(RunTable))
+        self._typing(False)
         wanted = self.query_one(FilterBar).value
         if wanted != self.run_filter:  # the box's Changed message may still be on its way
             self.run_filter = wanted
             self.request_refresh(fetch=False)
 
+    def _typing(self, typing: bool) -> None:
+        """While the filter box has focus, a hint line stands in for the footer (whose keys
+        would go into the box): one line swapped, not the footer's widgets composed again."""
+        try:
+            footer, hint = self.query_one(RunsFooter), self.query_one("#filter-hint")
+        except NoMatches:  # being torn down
+            return
+        if footer.display == typing:
+            footer.display, hint.display = not typing, typing
+
+    def on_descendant_focus(self, _event: events.DescendantFocus) -> None:
+        self._typing(self.focused is self._filter_input())  # a click or Tab into the box too
+
+    def on_descendant_blur(self, _event: events.DescendantBlur) -> None:
+        self._typing(self.focused is self._filter_input())
 
     def action_focus_table(self) -> None:
         self.query_one(RunTable).focus()
