@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.engine import Engine
@@ -193,9 +193,12 @@ def group_aggregates(engine: Engine, *, rank_metric: str, metric: str, scope: st
 
 
 def differing_keys(engine: Engine, *, metric: str, scope: str = "", filters: RunFilter | None = None,
-                   group_keys: Sequence[str] | None = None) -> dict[str, list[str]]:
+                   group_keys: Sequence[str] | None = None,
+                   sizes: Mapping[str, int] | None = None) -> dict[str, list[str]]:
     """Per group id, the parameter keys whose canonical value is not the same in all its runs
-    (a key missing from some runs counts as differing). One aggregate query over the groups."""
+    (a key missing from some runs counts as differing). One aggregate query over the groups.
+    ``sizes``: each group's number of runs when the caller has them (a comparison's
+    ``n_runs``), which saves counting them again; only those groups are answered."""
     sel = _selection(metric, scope, filters, group_keys)
     p = aliased(Param)
     txt = canonical_text(p.value_num, p.value_text)
@@ -211,11 +214,14 @@ def differing_keys(engine: Engine, *, metric: str, scope: str = "", filters: Run
     nk = len(key_group)
     out: dict[str, list[str]] = {}
     with reader(engine).connect() as conn:
-        sizes: dict[str, int] = {}
-        for r in conn.execute(size_q):
-            sizes[group_id(r[0], r[1], _key_values(sel, r[2:2 + nk]) if group_keys else None)] = r[2 + nk]
+        if sizes is None:
+            sizes = {}
+            for r in conn.execute(size_q):
+                sizes[group_id(r[0], r[1], _key_values(sel, r[2:2 + nk]) if group_keys else None)] = r[2 + nk]
         for r in conn.execute(q):
             gid = group_id(r[0], r[1], _key_values(sel, r[2:2 + nk]) if group_keys else None)
+            if gid not in sizes:
+                continue
             key, _, n_runs, n_num, n_txt, lo_n, hi_n, lo_t, hi_t = r[2 + nk:]
             if n_num == 0 and n_txt == 0:
                 continue  # null everywhere it is present, and missing elsewhere: the same

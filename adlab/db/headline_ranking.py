@@ -7,14 +7,16 @@ and two indexes, ``(headline_metric, group_hash, headline_value, status, pipelin
 the same with ``partition_hash``, answer both questions without touching the other rows:
 
 - each group's count, sum and sum of squares: one GROUP BY over the index;
-- each group's best runs: one ``ORDER BY headline_value LIMIT`` seek per group, with ties.
+- each group's best runs: one ``RANK() OVER (PARTITION BY group ORDER BY headline_value)``
+  over the same index entries (id and value only), cut at ``rank <= top`` in SQL, so ties at
+  the cut come along and the ranks are SQL ``RANK()``'s. One statement for every group (a seek
+  per group was ~120 statements for a lab's first comparison); the runs' own columns are read
+  for the listed runs only.
 
-A rank is one plus the number of strictly better runs of the group, and every strictly better run
-is among the rows fetched, so the ranks equal SQL ``RANK()``'s. Regrouping by keys (``--group``)
-that every stored group pins (the grouping rule says so) merges stored groups: their aggregates
-add up and their best runs hold the merged group's best runs. Other keys: one aggregate over
-the key parameters finds the groups, then a seek per group inside its partition, matching the
-keys' canonical values.
+Regrouping by keys (``--group``) that every stored group pins (the grouping rule says so)
+merges stored groups: their aggregates add up and their best runs hold the merged group's best
+runs. Other keys: the same aggregate and window over the runs joined to the key parameters,
+partitioned by partition plus the keys' canonical values.
 
 Because the indexes end with status, pipeline and study, those filters are read from them too. The path applies only when no selected run records the metric without it being the run's
 headline, and no filter by name, run ids or parameter values is set (:func:`applies`); otherwise
@@ -25,10 +27,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-from sqlalchemy import and_, bindparam, exists, func, or_, select
+from sqlalchemy import and_, case, exists, func, or_, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import aliased
-from sqlalchemy.sql import ColumnElement
+from sqlalchemy.sql import ColumnElement, Select
 
 from adlab.db import compare_queries as cq
 from adlab.db.engine import reader
@@ -98,40 +100,36 @@ def ranked_rows(engine: Engine, *, metric: str, filters: cq.RunFilter | None = N
                                            higher_is_better=higher_is_better, top=top)
             if merged is not None:
                 return merged
+        details: dict[int, Any] = {}
         if group_keys:
             by_id = [Run.headline_metric == metric, *_filters(f, index_status=True)]
-            groups = _key_groups(conn, by_id, group_keys, sqlite=sqlite)
+            groups, best = _key_groups(conn, by_id, group_keys, details, sqlite=sqlite,
+                                       higher_is_better=higher_is_better, top=top)
         else:
             groups = _stored_groups(conn, base)
-        best = {gid: _best_rows(conn, [*base, *g.where], higher_is_better=higher_is_better,
-                                top=top, params=g.params)
-                for gid, g in groups.items()}
-        details = _details(conn, [run_id for pairs in best.values() for run_id, _ in pairs])
-        for gid, pairs in best.items():
-            rows += _ranked(pairs, details, gid, groups[gid].key_values, higher_is_better)
+            best = _best_stored(conn, base, details, higher_is_better=higher_is_better, top=top)
+        for gid, g in groups.items():
+            rows += _ranked(best.get(gid, []), details, gid, g.key_values, higher_is_better)
     return rows, {gid: g.aggregate for gid, g in groups.items()}
 
 
+_DETAIL_COLUMNS = (Run.id, Run.name, Run.pipeline, Run.partition_hash, Run.seed, Run.info_json,
+                   Run.group_keys_json)
+
+
 def _details(conn: Connection, ids: list[int]) -> dict[int, Any]:
-    """The listed runs' own columns, read once at the end: the walks down each group's index
-    read (id, value) only, so they never touch the runs' rows."""
+    """Some runs' own columns (id, name, pipeline, partition, seed, info, group keys)."""
     out: dict[int, Any] = {}
-    cols = (Run.id, Run.name, Run.pipeline, Run.partition_hash, Run.seed, Run.info_json,
-            Run.group_keys_json)
     for chunk in cq.chunks(sorted(ids)):
-        for r in conn.execute(select(*cols).where(Run.id.in_(chunk))):
+        for r in conn.execute(select(*_DETAIL_COLUMNS).where(Run.id.in_(chunk))):
             out[r[0]] = r
     return out
 
 
 @dataclass
 class _Group:
-    """A group's aggregate and the conditions (with their bound values) that select its runs.
-    The conditions use bound parameters, so one statement serves every group of its shape and
-    is compiled once."""
+    """A group's aggregate over all its runs, its key values (regrouping) and a run of it."""
 
-    where: list[ColumnElement]
-    params: dict[str, Any]
     key_values: dict[str, Any] | None
     aggregate: cq.GroupAggregate
     rep: int = 0  # a run of the group (stored groups only)
@@ -148,9 +146,16 @@ def _aggregate(r: Sequence[Any]) -> cq.GroupAggregate:
 def _stored_groups(conn: Connection, base: list[ColumnElement]) -> dict[str, _Group]:
     q = (select(Run.group_hash, func.min(Run.id), *_aggregate_columns()).where(*base)
          .group_by(Run.group_hash))
-    where = [Run.group_hash == bindparam("group_hash")]
-    return {g: _Group(where, {"group_hash": g}, None, _aggregate(r), rep=rep)
-            for g, rep, *r in conn.execute(q)}
+    return {g: _Group(None, _aggregate(r), rep=rep) for g, rep, *r in conn.execute(q)}
+
+
+def _best_stored(conn: Connection, base: list[ColumnElement], details: dict[int, Any], *,
+                 higher_is_better: bool, top: int | None) -> dict[str, list[tuple[int, Any]]]:
+    """Each stored group's best runs (see :func:`_best_in_window`), by group hash."""
+    inner = select(Run.id.label("rid"), Run.headline_value.label("v"),
+                   Run.group_hash.label("p0")).where(*base)
+    return {part[0]: pairs for part, pairs in _best_in_window(
+        conn, inner, 1, details, higher_is_better=higher_is_better, top=top).items()}
 
 
 def _merged_stored_groups(conn: Connection, base: list[ColumnElement], keys: Sequence[str],
@@ -180,14 +185,13 @@ def _merged_stored_groups(conn: Connection, base: list[ColumnElement], keys: Seq
         aggregates[gid] = cq.GroupAggregate(sum(a.n for a in parts), sum(a.total for a in parts),
                                             sum(a.total_sq for a in parts),
                                             sum(a.runs for a in parts))
+    details: dict[int, Any] = {}
+    stored_best = _best_stored(conn, base, details, higher_is_better=higher_is_better, top=top)
     best: dict[str, list[tuple[int, Any]]] = {}
     for gid, sgids in members.items():
-        pairs = [p for s in sgids for p in _best_rows(
-            conn, [*base, *stored[s].where], higher_is_better=higher_is_better, top=top,
-            params=stored[s].params)]
+        pairs = [p for s in sgids for p in stored_best.get(s, [])]
         best[gid] = pairs if top is None else _within_top(pairs, top, aggregates[gid].n,
                                                           higher_is_better)
-    details = _details(conn, [run_id for pairs in best.values() for run_id, _ in pairs])
     rows: list[cq.RankedRow] = []
     for gid, pairs in best.items():
         rows += _ranked(pairs, details, gid, key_values[gid], higher_is_better)
@@ -214,83 +218,72 @@ def _within_top(pairs: list[tuple[int, Any]], top: int, n_valued: int,
     return kept
 
 
-def _key_groups(conn: Connection, base: list[ColumnElement], keys: Sequence[str], *,
-                sqlite: bool) -> dict[str, _Group]:
-    """Groups by partition plus the canonical value of each key, found with one aggregate."""
-    inner = select(Run.id, Run.partition_hash, Run.headline_value)
+def _key_groups(conn: Connection, base: list[ColumnElement], keys: Sequence[str],
+                details: dict[int, Any], *, sqlite: bool, higher_is_better: bool, top: int | None
+                ) -> tuple[dict[str, _Group], dict[str, list[tuple[int, Any]]]]:
+    """Groups by partition plus the canonical value of each key: their aggregates (one GROUP
+    BY) and their best runs (one window), over the runs joined to the key parameters."""
+    inner = select(Run.id.label("rid"), Run.headline_value.label("v"),
+                   Run.partition_hash.label("p0"))
     cols: list[ColumnElement] = []
     for key in keys:
         p = aliased(Param)
         inner = inner.outerjoin(p, and_(p.run_id == Run.id, p.key == key))
         cols += [p.value_num, cq.canonical_text(p.value_num, p.value_text)]
-    inner = inner.add_columns(*[c.label(f"k{i}") for i, c in enumerate(cols)]).where(*base)
+    inner = inner.add_columns(*[c.label(f"p{i + 1}") for i, c in enumerate(cols)]).where(*base)
+    nparts = 1 + len(cols)
     if sqlite:
         # Visiting runs in id order (the (status, headline_metric) index gives it) makes the
         # parameter lookups sequential; SQLite would otherwise walk the partition index and
         # read params at random (2x slower).
         inner = inner.order_by(Run.id)
     sub = inner.subquery()
-    kcols = [sub.c[f"k{i}"] for i in range(len(cols))]
-    q = (select(sub.c.partition_hash, *kcols, *_aggregate_columns(sub.c.headline_value))
-         .group_by(sub.c.partition_hash, *kcols))
-    shapes: dict[tuple[str, ...], list[ColumnElement]] = {}
+    parts = [sub.c[f"p{i}"] for i in range(nparts)]
+    q = select(*parts, *_aggregate_columns(sub.c.v)).group_by(*parts)
     out: dict[str, _Group] = {}
-    n = len(cols)
     for r in conn.execute(q):
-        pairs = [(r[1 + 2 * i], r[2 + 2 * i]) for i in range(len(keys))]
-        key_values = {key: cq.value_from_sql(num, txt) for key, (num, txt) in zip(keys, pairs)}
-        shape = tuple("num" if num is not None else "txt" if txt is not None else "none"
-                      for num, txt in pairs)
-        if shape not in shapes:
-            shapes[shape] = [Run.partition_hash == bindparam("partition_hash"),
-                             *[_key_matches(key, kind, f"k{i}")
-                               for i, (key, kind) in enumerate(zip(keys, shape))]]
-        params = {"partition_hash": r[0]}
-        for i, (num, txt) in enumerate(pairs):
-            if num is not None or txt is not None:
-                params[f"k{i}"] = num if num is not None else txt
-        out[cq.group_id(r[0], "", key_values)] = _Group(shapes[shape], params, key_values,
-                                                         _aggregate(r[1 + n:]))
+        key_values = _key_values(keys, r[1:nparts])
+        out[cq.group_id(r[0], "", key_values)] = _Group(key_values, _aggregate(r[nparts:]))
+    best = {cq.group_id(part[0], "", _key_values(keys, part[1:])): pairs
+            for part, pairs in _best_in_window(conn, inner, nparts, details,
+                                               higher_is_better=higher_is_better,
+                                               top=top).items()}
+    return out, best
+
+
+def _key_values(keys: Sequence[str], flat: Sequence[Any]) -> dict[str, Any]:
+    """Canonical key values from (value_num, canonical text) pairs, as the regrouping reads them."""
+    return {key: cq.value_from_sql(flat[2 * i], flat[2 * i + 1]) for i, key in enumerate(keys)}
+
+
+def _best_in_window(conn: Connection, inner: Select, nparts: int, details: dict[int, Any], *,
+                    higher_is_better: bool, top: int | None) -> dict[tuple, list[tuple[int, Any]]]:
+    """(run id, value) of each group's runs best first, in one statement for every group.
+
+    ``inner`` selects ``rid``, ``v`` (the value) and the group columns ``p0..``. Each group is
+    ranked with SQL ``RANK()`` (runs without a value after every run with one), and with
+    ``top`` only ranks <= top are kept: the ``top`` best plus any run tied with the last, and
+    the runs without a value when fewer than ``top`` runs have one (their rank is the number of
+    valued runs + 1). Runs of one rank come in id order. The listed runs' own columns (as
+    :func:`_details` reads them) are joined after the cut and put in ``details``."""
+    sub = inner.subquery()
+    parts = [sub.c[f"p{i}"] for i in range(nparts)]
+    undefined = case((sub.c.v.is_(None), 1), else_=0)
+    order = sub.c.v.desc() if higher_is_better else sub.c.v.asc()
+    ranked = select(sub.c.rid, sub.c.v, *parts,
+                    func.rank().over(partition_by=parts, order_by=[undefined, order])
+                    .label("rnk")).subquery()
+    q = (select(ranked.c.rid, ranked.c.v, *_DETAIL_COLUMNS[1:],
+                *[ranked.c[f"p{i}"] for i in range(nparts)])
+         .join(Run, Run.id == ranked.c.rid))
+    if top is not None:
+        q = q.where(ranked.c.rnk <= top)
+    out: dict[tuple, list[tuple[int, Any]]] = {}
+    width = len(_DETAIL_COLUMNS) + 1
+    for r in conn.execute(q.order_by(ranked.c.rnk, ranked.c.rid)):
+        out.setdefault(tuple(r[width:]), []).append((r[0], r[1]))
+        details[r[0]] = (r[0], *r[2:width])
     return out
-
-
-def _key_matches(key: str, kind: str, name: str) -> ColumnElement:
-    """The run's parameter ``key`` has the grouped value bound as ``name``: a number
-    (``value_num``), a canonical text, or no value at all (missing or null)."""
-    p = aliased(Param)
-    mine = and_(p.run_id == Run.id, p.key == key)
-    text = cq.canonical_text(p.value_num, p.value_text)
-    if kind == "num":
-        return exists().where(mine, p.value_num == bindparam(name))
-    if kind == "txt":
-        return exists().where(mine, p.value_num.is_(None), text == bindparam(name))
-    return ~exists().where(mine, or_(p.value_num.is_not(None), text.is_not(None)))
-
-
-def _best_rows(conn: Connection, where: list[ColumnElement], *, higher_is_better: bool,
-               top: int | None, params: dict[str, Any] | None = None) -> list[tuple[int, Any]]:
-    """(run id, value) of a group's runs best first; with ``top``, the ``top`` best plus any run
-    tied with the last (and the runs without a value when fewer than ``top`` runs have one, as
-    ``RANK() <= top`` does)."""
-    v = Run.headline_value
-    order = [v.is_(None), v.desc() if higher_is_better else v.asc(), Run.id]
-    q = select(Run.id, v).where(*where)
-    params = params or {}
-    if top is None:
-        return [tuple(r) for r in conn.execute(q.order_by(*order), params)]
-    # No tie-breaker in the ORDER BY: the index then yields rows already in order, and SQLite
-    # stops after ``top + 1`` of them instead of sorting every run that ties on a rounded value.
-    best = [tuple(r) for r in conn.execute(q.where(v.is_not(None)).order_by(order[1])
-                                           .limit(top + 1), params)]
-    if len(best) > top:
-        if best[top][1] != best[top - 1][1]:
-            return best[:top]  # the next run is strictly worse: no tie to fetch
-        cut = bindparam("cut")  # again down to the last value, so runs tied with it come too
-        within = q.where(v >= cut if higher_is_better else v <= cut).order_by(order[1])
-        return [tuple(r) for r in conn.execute(within, {**params, "cut": best[top - 1][1]})]
-    if len(best) < top:  # every valued run is listed and the unvalued rank within top too
-        best += [tuple(r) for r in conn.execute(q.where(v.is_(None)).order_by(Run.id), params)]
-    return best
 
 
 def _ranked(pairs: list[tuple[int, Any]], details: dict[int, Any], gid: str,

@@ -24,6 +24,11 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+# The dataset's names and the key rule live in adlab.core.loco_keys (no NumPy: pipeline specs
+# declare their sPRO metrics from them); re-exported here.
+from adlab.core.loco_keys import (ANOMALY_TYPES, GOOD, LOGICAL,  # noqa: F401
+                                  OFFICIAL_SPRO_LIMITS, STRUCTURAL, spro_key)
+from adlab.core.loco_keys import SHORT_NAMES as _SHORT
 from adlab.errors import AdlabError
 from adlab.metrics._inputs import check_fpr_limit
 from adlab.metrics.auroc import auroc_from_ranked, auroc_reason
@@ -31,19 +36,7 @@ from adlab.metrics.pixel_order import rank_scores
 from adlab.metrics.spro import spro
 from adlab.metrics.undefined import UndefinedMetricWarning, record_mean
 
-OFFICIAL_SPRO_LIMITS = (0.01, 0.05, 0.1, 0.3, 1.0)
-GOOD = "good"  # the test folder names, as MVTec LOCO AD ships them
-LOGICAL = "logical_anomalies"
-STRUCTURAL = "structural_anomalies"
-ANOMALY_TYPES = (LOGICAL, STRUCTURAL)
-_SHORT = {LOGICAL: "logical", STRUCTURAL: "structural"}
 MEAN_KEY = "mean"
-
-
-def spro_key(limit: float, anomaly_type: str | None = None) -> str:
-    """``spro@0.3`` (mean of both types) or ``spro_logical@0.3`` / ``spro_structural@0.3``."""
-    prefix = "spro" if anomaly_type is None else f"spro_{_SHORT[anomaly_type]}"
-    return f"{prefix}@{float(limit)}"
 
 
 def loco_metric_keys(spro_limits: Sequence[float]) -> list[str]:

@@ -20,6 +20,7 @@ from adlab.tui.data import Clock, LabData, utc_now
 
 
 COMPARISONS_KEPT = 4
+WARM_CHECK_S = 0.5  # how often to check whether the launch is over (see _warm_when_loaded)
 
 
 def describe_db(engine: Engine) -> str:
@@ -55,6 +56,7 @@ class LabApp(App):
         self.db_label = db_label or describe_db(engine)
         self.data = LabData(engine, clock=self.clock, lease_s=lease_s)
         self.quitting = False  # set by exit(): screens refuse actions from then on
+        self.warmed_up = False  # what the compare screen needs is imported (see on_mount)
         # the latest comparisons (scope -> result, lines, when read): reopened, one shows at
         # once while it is read again (see CompareScreen)
         # (result, lines, read at, complete, the run cache's stamp before the read)
@@ -99,6 +101,24 @@ class LabApp(App):
         from adlab.tui.screens.runs import RunsScreen
 
         self.push_screen(RunsScreen())
+        self._warm_timer = self.set_interval(WARM_CHECK_S, self._warm_when_loaded,
+                                             name="warm-compare")
+
+    def _warm_when_loaded(self) -> None:
+        """Once the runs table is complete (the launch is over), import what the compare
+        screen needs in a thread (:func:`adlab.tui.compare_view.warm_up`): it was 40% of the
+        first `c` on 10,000 runs."""
+        if self.quitting or not any(getattr(s, "refreshes", 0) for s in self.screen_stack):
+            return
+        self._warm_timer.stop()
+        self.run_worker(self._warm_up, thread=True, group="warm-up", exit_on_error=False)
+
+    def _warm_up(self) -> None:
+        from adlab.tui.compare_view import warm_up
+        from adlab.tui.screens import compare  # noqa: F401
+
+        warm_up(self.engine)
+        self.warmed_up = True  # tests wait on this
 
     @property
     def runs_screen(self):  # noqa: ANN201 - RunsScreen, imported lazily

@@ -45,10 +45,24 @@ class CompareResult:
     metric_keys: list[str] = field(default_factory=list)
     scope_runs: int = 0
     notes: list[str] = field(default_factory=list)  # runs in scope that are not ranked, and why
+    metrics_listed: bool = True  # False: metric_keys were not read (a preview)
 
     @property
     def comparison(self) -> Any:
         return self.sections[0].comparison if self.sections else None
+
+
+def warm_up(engine: Engine) -> None:
+    """Import what a first comparison needs: the comparison code and the specs of the lab's
+    pipelines (their metric directions and partition keys; pydantic models, ~0.1 s on a cold
+    interpreter). Run in a thread while the monitor is idle, so the first `c` does not pay for
+    it; reads nothing but the lab's pipeline names."""
+    from adlab.analysis.compare import RunFilter, _selected_pipelines
+    from adlab.pipelines.declared import declared_metrics, spec_keys
+
+    for pipeline in _selected_pipelines(engine, RunFilter(statuses=())):  # marked: any status
+        declared_metrics(pipeline)
+        spec_keys(pipeline)
 
 
 def split_by_headline(ids: Sequence[int], headlines: Mapping[int, str | None]
@@ -100,7 +114,7 @@ def one_variant_groups(engine: Engine, comp: Any, filters: Any,
         from adlab.db.compare_queries import differing_keys
 
         diff = differing_keys(engine, metric=comp.metric, scope=comp.scope, filters=filters,
-                              group_keys=group_keys)
+                              group_keys=group_keys, sizes={g.id: g.n_runs for g in comp.groups})
         out |= {g.id for g in cut if not any(is_variant_key(k) for k in diff.get(g.id, []))}
     return out
 
@@ -109,13 +123,15 @@ def load_comparison(engine: Engine, *, marked: Sequence[int], in_view: Sequence[
                     metric: str | None, group_keys: Sequence[str] | None,
                     headlines: Mapping[int, str | None] | None = None,
                     statuses: Mapping[int, str] | None = None,
-                    whole_lab: bool = False, top: int = TOP_PER_GROUP) -> CompareResult:
+                    whole_lab: bool = False, top: int = TOP_PER_GROUP,
+                    list_metrics: bool = True) -> CompareResult:
     """Marked runs are compared as named runs (refused across groups: then the differing
     parameters are shown instead); otherwise every succeeded run in view is ranked inside its
     group. ``headlines``/``statuses`` (from the runs table) split the scope per headline metric
     and count what cannot be ranked; without them the headline is read from the database.
     ``whole_lab``: the view is every run (no filter), so no id list is sent. ``top``: runs
-    listed per group (statistics always cover every run)."""
+    listed per group (statistics always cover every run). ``list_metrics``: read the metric
+    keys of the scope (the metric choices); a preview leaves them to the full read."""
     from adlab.analysis.compare import RunFilter
     from adlab.db.compare_queries import metric_keys
     from adlab.errors import AdlabError
@@ -135,7 +151,7 @@ def load_comparison(engine: Engine, *, marked: Sequence[int], in_view: Sequence[
                                  notes=notes)
     scope_filter = RunFilter(statuses=("succeeded",)) if whole_lab and not marked else \
         RunFilter(run_ids=tuple(ids), statuses=() if marked else ("succeeded",))
-    keys = [k for k, _n in metric_keys(engine, filters=scope_filter)]
+    keys = [k for k, _n in metric_keys(engine, filters=scope_filter)] if list_metrics else []
     gk = list(group_keys) if group_keys else None
     if metric:
         buckets, unlabelled = {metric: ids}, []
@@ -165,7 +181,8 @@ def load_comparison(engine: Engine, *, marked: Sequence[int], in_view: Sequence[
         sections.append(section)
     mode = sections[0].mode if sections else "empty"
     message = "" if sections else "nothing to rank in this selection"
-    return CompareResult(mode, sections, message, keys, len(list(marked) or list(in_view)), notes)
+    return CompareResult(mode, sections, message, keys, len(list(marked) or list(in_view)), notes,
+                         metrics_listed=list_metrics)
 
 
 def ranked_runs(comp: Any) -> int:

@@ -11,16 +11,19 @@ the pipeline records as metrics of the category's scope (keys ``spro@<limit>``, 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
-import numpy as np
-
+from adlab.core.loco_keys import (ANOMALY_TYPES, GOOD, LOGICAL, OFFICIAL_SPRO_LIMITS,
+                                  STRUCTURAL, spro_key)
 from adlab.core.vocabulary import MetricInfo, fraction
-from adlab.data.types import Sample
 from adlab.errors import AdlabError
-from adlab.metrics.loco_eval import (ANOMALY_TYPES, GOOD, LOGICAL, OFFICIAL_SPRO_LIMITS,
-                                     STRUCTURAL, LocoImage, evaluate_loco_images, spro_key)
-from adlab.pipelines.base import RunContext
+
+if TYPE_CHECKING:  # NumPy, the datasets and the metrics load when a run scores, not with a spec
+    import numpy as np
+
+    from adlab.data.types import Sample
+    from adlab.metrics.loco_eval import LocoImage
+    from adlab.pipelines.base import RunContext
 
 LOCO_DATASET = "mvtec_loco"
 
@@ -48,6 +51,7 @@ def loco_image(sample: Sample, raw_map: np.ndarray, table: Mapping[int, dict],
     one mask and saturation area per defect (``defects_config.json`` rule)."""
     from adlab.data.imageio import image_size
     from adlab.data.loco import load_loco_defects
+    from adlab.metrics.loco_eval import LocoImage
     from adlab.metrics.resize import resize_bilinear
     from adlab.metrics.spro import loco_saturation_area
 
@@ -78,6 +82,10 @@ def loco_spro(ctx: RunContext, samples: Sequence[Sample], maps: Sequence[np.ndar
               root: Path, category: str, scope: str) -> dict[str, float]:
     """AU-sPRO per anomaly type at the official limits (NaN where undefined, logged with why);
     the caller records them as metrics of ``scope`` with its other values."""
+    import numpy as np
+
+    from adlab.metrics.loco_eval import evaluate_loco_images
+
     table, config_path = defects_table(root, category)
     images = [loco_image(s, np.asarray(m), table, config_path) for s, m in zip(samples, maps)]
     report = evaluate_loco_images(images, OFFICIAL_SPRO_LIMITS)

@@ -1,6 +1,7 @@
 """The compare screen: ``adlab compare`` for the marked runs, else for the runs in view."""
 from __future__ import annotations
 
+import threading
 from typing import Iterable, Mapping
 
 from rich.text import Text
@@ -8,6 +9,7 @@ from textual import on, work
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal
+from textual.screen import Screen
 from textual.widgets import Footer, Input, Label, Select, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
@@ -17,6 +19,50 @@ from adlab.tui.widgets.lines_view import LinesView
 
 COMPARE_GROUP = "compare-load"
 PREVIEW_ABOVE = 500  # runs in view above which a first, shorter listing is shown at once
+PAINT_WAIT_S = 0.5  # the full read waits at most this long for the preview to be drawn
+
+
+class CoalescingFooter(Footer):
+    """Textual's Footer, rebuilt only when the keys it shows change, and once for any number of
+    binding changes that arrive before it gets to them. The stock one rebuilds all its keys on
+    every change, and opening this screen sends four (screen, focus, widgets mounting) that
+    change nothing it shows: ~20 ms of the UI thread each, while the first comparison was
+    being read. Its keys are built with the screen instead. What it shows is the same."""
+
+    _rebuild_pending = False
+    _shown: tuple | None = None
+
+    def compose(self) -> ComposeResult:
+        # the keys are built with the screen (in its one style pass), not after it
+        self.set_reactive(Footer._bindings_ready, True)
+        self._shown = self._keys_shown()
+        yield from super().compose()
+
+    def bindings_changed(self, screen: Screen) -> None:
+        self._bindings_ready = True
+        if not screen.app.app_focus or not self.is_attached or screen is not self.screen:
+            return
+        if not self._rebuild_pending:
+            self._rebuild_pending = True
+            self.call_after_refresh(self._rebuild)
+
+    def _keys_shown(self) -> tuple:
+        active = self.screen.active_bindings
+        keys = tuple((b.key, b.action, b.description, b.group, enabled, tooltip)
+                     for _node, b, enabled, tooltip in active.values() if b.show)
+        palette = active.get(self.app.COMMAND_PALETTE_BINDING)
+        return (keys, self.show_command_palette and self.app.ENABLE_COMMAND_PALETTE,
+                None if palette is None else (palette[1].key, palette[2], palette[3]))
+
+    async def _rebuild(self) -> None:
+        self._rebuild_pending = False
+        if not self.is_attached:
+            return
+        shown = self._keys_shown()
+        if shown == self._shown:
+            return
+        self._shown = shown
+        await self.recompose()
 
 
 class CompareScreen(LabScreen):
@@ -52,7 +98,7 @@ class CompareScreen(LabScreen):
             yield Input(placeholder="stored groups (or keys: lr,epochs)", id="compare-keys")
         # scrolls both ways: wide tables keep whole headings and values instead of `lr=0.0…`
         yield LinesView([Text("comparing…", style="dim")], id="compare-scroll")
-        yield Footer()
+        yield CoalescingFooter()
 
     def on_mount(self) -> None:
         self.set_focus(self.query_one("#compare-scroll"))  # arrows scroll the results at once
@@ -81,11 +127,15 @@ class CompareScreen(LabScreen):
             note = Text(f"shown as read at {at:%H:%M:%S}; reading the lab again…",
                         style="dim italic")
             self._show_preview(result, [note, *lines])
-        else:
-            views.first(LinesView).set_lines([Text("comparing…", style="dim")])
-        # the read starts once this frame is painted: started at once, it took the interpreter
-        # lock from the first paint (a remembered comparison showed in 0.7 s instead of 0.1 s)
-        self.call_after_refresh(self._load, self.metric, self.group_keys, cached is None)
+            # the read starts once this frame is painted: started at once, it took the
+            # interpreter lock from the first paint (a remembered comparison showed in 0.7 s
+            # instead of 0.1 s)
+            self.call_after_refresh(self._load, self.metric, self.group_keys, False)
+            return
+        views.first(LinesView).set_lines([Text("comparing…", style="dim")])
+        # nothing to show before the read: it starts at once (waiting for the screen's first
+        # frames, Select and Input included, cost ~75 ms before the read even began)
+        self._load(self.metric, self.group_keys, True)
 
     def _cache_key(self) -> tuple:
         return (tuple(self.marked), hash(tuple(self.in_view)), len(self.in_view), self.whole_lab,
@@ -102,24 +152,37 @@ class CompareScreen(LabScreen):
                     group_keys=group_keys, headlines=self.headlines, statuses=self.statuses,
                     whole_lab=self.whole_lab)
         if preview and not self.marked and len(self.in_view) > PREVIEW_ABOVE:
-            preview = load_comparison(self.lab.engine, top=PREVIEW_TOP, **args)
+            preview = load_comparison(self.lab.engine, top=PREVIEW_TOP, list_metrics=False,
+                                      **args)
             lines = result_lines(preview, preview=True)
             self.lab.remember_comparison(self._cache_key(), preview, lines, stamp,
                                          complete=False)
             if worker.is_cancelled or not self.is_attached:
                 return preview, lines  # closed meanwhile: no full read for a screen not shown
-            self.app.call_from_thread(self._show_preview, preview, lines)
+            painted = threading.Event()
+            self.app.call_from_thread(self._show_preview, preview, lines, painted)
+            # the full read starts once the preview is on screen: started at once, it held the
+            # interpreter lock while the preview's frame was being drawn
+            painted.wait(PAINT_WAIT_S)
+            if worker.is_cancelled or not self.is_attached:
+                return preview, lines
         result = load_comparison(self.lab.engine, **args)
         lines = result_lines(result)  # built here, off the UI thread
         self.lab.remember_comparison(self._cache_key(), result, lines, stamp)
         return result, lines
 
-    def _show_preview(self, result: CompareResult, lines: list[Text]) -> None:
+    def _show_preview(self, result: CompareResult, lines: list[Text],
+                      painted: threading.Event | None = None) -> None:
         views = self.query("#compare-scroll")
         if not self.is_attached or not views or self.result is not None:
+            if painted is not None:
+                painted.set()
             return
+        if painted is not None:
+            self.call_after_refresh(painted.set)
         views.first(LinesView).set_lines(lines)
-        self._set_metric_choices(result.metric_keys)
+        if result.metrics_listed:
+            self._set_metric_choices(result.metric_keys)
         self.previews += 1
 
     @on(Worker.StateChanged)
