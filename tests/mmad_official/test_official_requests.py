@@ -31,6 +31,7 @@ from adlab.pipelines.mmad.run import run  # noqa: E402
 from mmad_builders import make_mmad  # noqa: E402
 from mmad_loopback import LoopbackServer, Script  # noqa: E402
 from mmad_official import PARSER_FILE, load_definitions  # noqa: E402
+from mmad_official.llava_stubs import LlavaConversation  # noqa: E402
 
 pytest.importorskip("cv2")
 SCRIPT_IMPORTS = frozenset({"cv2", "base64", "random", "requests", "time"})
@@ -208,21 +209,6 @@ class _Captured(Exception):
 def _llava_namespace(script: str, conv_mode: str, base: dict[str, Any]) -> dict[str, Any]:
     """The script's class with LLaVA's conversation template and tokenizer replaced by a
     recorder: ``get_query`` stops where the prompt is tokenized, handing over the user turn."""
-    class Conversation:
-        roles = ("USER", "ASSISTANT")
-
-        def __init__(self) -> None:
-            self.messages: list = []
-
-        def copy(self) -> "Conversation":
-            return Conversation()
-
-        def append_message(self, role: str, text: Any) -> None:
-            self.messages.append((role, text))
-
-        def get_prompt(self) -> str:
-            return self.messages[0][1]
-
     def tokenizer_image_token(prompt: str, *args: Any, **kwargs: Any) -> Any:
         raise _Captured(prompt)
 
@@ -232,7 +218,7 @@ def _llava_namespace(script: str, conv_mode: str, base: dict[str, Any]) -> dict[
                             imports=SCRIPT_IMPORTS,
                             base={"GPT4Query": base["GPT4Query"], "instruction": base["instruction"],
                                   "DEFAULT_IMAGE_TOKEN": "<image>", "IMAGE_TOKEN_INDEX": -200,
-                                  "conv_templates": {conv_mode: Conversation()},
+                                  "conv_templates": {conv_mode: LlavaConversation()},
                                   "tokenizer_image_token": tokenizer_image_token, "args": args})
 
 

@@ -33,6 +33,7 @@ from adlab.pipelines.mmad.params import MmadParams
 from adlab.pipelines.mmad.protocol.inputs import defect_shots
 from adlab.pipelines.mmad.run import run
 from mmad_builders import make_mmad
+from mmad_official.llava_stubs import LlavaConversation
 from mmad_loopback import LoopbackServer, Script
 
 SCRIPT_IMPORTS = frozenset({"cv2", "base64", "requests", "time"})
@@ -142,21 +143,6 @@ def _llava_script(off: Any, script: str, conv_mode: str, flags: dict, reply: Cal
     base = _gpt4v(off)
     calls: list[tuple[str, int, int]] = []
 
-    class Conversation:  # LLaVA's conv_templates[...]: the user turn is the prompt
-        roles = ("USER", "ASSISTANT")
-
-        def __init__(self) -> None:
-            self.messages: list = []
-
-        def copy(self) -> "Conversation":
-            return Conversation()
-
-        def append_message(self, role: str, text: Any) -> None:
-            self.messages.append((role, text))
-
-        def get_prompt(self) -> str:
-            return self.messages[0][1]
-
     class Model:
         def generate(self, input_ids: _Stub, images: Any = None, max_new_tokens: int = 0,
                      **kwargs: Any) -> _Stub:
@@ -169,7 +155,7 @@ def _llava_script(off: Any, script: str, conv_mode: str, flags: dict, reply: Cal
         script, {"LLaVAQuery" if "LLaVA" in script else "CambrianQuery"}, imports=SCRIPT_IMPORTS,
         base={"GPT4Query": base["GPT4Query"], "instruction": base["instruction"],
               "DEFAULT_IMAGE_TOKEN": "<image>", "IMAGE_TOKEN_INDEX": -200,
-              "conv_templates": {conv_mode: Conversation()}, "random": orders,
+              "conv_templates": {conv_mode: LlavaConversation()}, "random": orders,
               "tokenizer_image_token": lambda prompt, *a, **k: _Stub(prompt),
               "process_images": lambda images, *a, **k: [_Stub() for _ in images],
               "load_image_from_base64": lambda data: Image.open(io.BytesIO(base64.b64decode(data))),
