@@ -17,10 +17,16 @@ of the TUI process, from /proc): what the step costs the app, far less sensitive
 processes competing for the cores. ``idle CPU per s`` is what the 1 s refresh costs when nothing
 happens.
 
+``--launches N`` (default 5): the app is launched N times on the same lab; the first launch
+measures every step, each further one measures the launch and the compare screen's first open
+again (pressed 1 s after the table is complete, as in the first launch the idle pause precedes
+the other steps), so those rows have n=N. With several trees the launches alternate between them.
+
 ``--app-root DIR`` (repeatable) measures the app from another source tree on the same lab, in
 turn (e.g. a `git archive` of an older commit for a before/after table in one run).
 
-Usage: python benchmarks/bench_tui.py [--runs 10000] [--size 160x45] [--repeat 10] [--app-root DIR]
+Usage: python benchmarks/bench_tui.py [--runs 10000] [--size 160x45] [--repeat 10] [--launches 5]
+       [--app-root DIR]
 Targets (issue 18): launch <= 1.0 s, filter/sort/scroll <= 50 ms p95, detail/compare <= 200 ms.
 """
 from __future__ import annotations
@@ -292,23 +298,70 @@ def prepare_lab(url: str, n: int, root: Path, counts_file: Path) -> None:
     subprocess.run([sys.executable, "-c", code], check=True, env=env)
 
 
-def measure(db: Path, url: str, n: int, size: tuple[int, int], repeat: int,
-            app_root: Path, expect: dict[str, int]) -> Session:
+def app_command(db: Path, app_root: Path) -> str:
     adlab = Path(sys.executable).with_name("adlab")
     # the app from ``app_root`` (PYTHONPATH wins over the editable install)
-    command = (f"env PYTHONPATH={shlex.quote(str(app_root))} {shlex.quote(str(adlab))} "
-               f"--db {shlex.quote(str(db))} tui")
-    pane = Pane(f"bench{os.getpid()}", size)
-    run = Session(pane)
-    run.loads.append(Path("/proc/loadavg").read_text().split(" ", 1)[0])
+    return (f"env PYTHONPATH={shlex.quote(str(app_root))} {shlex.quote(str(adlab))} "
+            f"--db {shlex.quote(str(db))} tui")
+
+
+def load_average() -> str:
+    return Path("/proc/loadavg").read_text().split(" ", 1)[0]
+
+
+def timed_launch(pane: Pane, run: Session, command: str, n: int) -> None:
+    """Start the app; record launch-to-first-rows and launch-to-all-counted (wall, and the
+    app's CPU time since its start)."""
+    t0 = pane.start(command)
+    t1 = pane.until(lambda s: first_row_id(s) is not None, "first rows", timeout=60)
+    c1 = pane.cpu()
+    t2 = pane.until(lambda s: all_counted(s, n), "every run counted", timeout=60)
+    c2 = pane.cpu()
+    for name, wall, cpu in (("launch to first rows", t1 - t0, c1),
+                            ("launch to all runs counted", t2 - t0, c2)):
+        rec = run.steps.setdefault(name, Step())
+        rec.wall.append(wall)
+        rec.cpu.append(cpu)
+
+
+def timed_compare(pane: Pane, run: Session, step: str, n: int) -> None:
+    """`c` until the grouped comparison of the runs in view is drawn, then Escape back."""
+    run.timed(step, lambda: pane.keys("c"),
+              lambda s: "run(s) with image_auroc in" in s, "compare", timeout=60)
+    pane.keys("Escape")
+    pane.until(lambda s: shown_count(s) == n, "back to runs")
+
+
+SETTLE_S = 1.0  # after the table is complete, before `c` on a fresh launch
+
+
+def measure_launch(db: Path, n: int, size: tuple[int, int], app_root: Path, run: Session,
+                   index: int) -> None:
+    """One more fresh launch on the same lab: launch to first rows / all counted, and the
+    compare screen's first open (pressed ``SETTLE_S`` after the table is complete)."""
+    pane = Pane(f"bench{os.getpid()}l{index}", size)
+    run.pane = pane
+    run.loads.append(load_average())
     try:
-        t0 = pane.start(command)
-        t1 = pane.until(lambda s: first_row_id(s) is not None, "first rows", timeout=60)
-        c1 = pane.cpu()
-        t2 = pane.until(lambda s: all_counted(s, n), "every run counted", timeout=60)
-        run.steps["launch to first rows"] = Step([t1 - t0], [c1])
-        run.steps["launch to all runs counted"] = Step([t2 - t0], [pane.cpu()])
-        time.sleep(1.0)
+        timed_launch(pane, run, app_command(db, app_root), n)
+        time.sleep(SETTLE_S)
+        timed_compare(pane, run, "compare (c) first open", n)
+        pane.keys("q")
+    finally:
+        pane.stop()
+    run.loads.append(load_average())
+
+
+def measure(db: Path, url: str, n: int, size: tuple[int, int], repeat: int,
+            app_root: Path, expect: dict[str, int], run: Session | None = None) -> Session:
+    """The first launch of ``app_root``: launch, idle CPU, then every interactive step."""
+    pane = Pane(f"bench{os.getpid()}", size)
+    run = run or Session(pane)
+    run.pane = pane
+    run.loads.append(load_average())
+    try:
+        timed_launch(pane, run, app_command(db, app_root), n)
+        time.sleep(SETTLE_S)
         c0 = pane.cpu()
         time.sleep(3.0)
         run.steps["idle CPU per s"] = Step([0.0], [(pane.cpu() - c0) / 3.0])
@@ -376,15 +429,12 @@ def measure(db: Path, url: str, n: int, size: tuple[int, int], repeat: int,
 
         # compare: every run in view, grouped and ranked
         for i in range(max(2, repeat // 2)):  # the first open apart: nothing is remembered yet
-            step = "compare (c) first open" if i == 0 else "compare (c) reopened"
-            run.timed(step, lambda: pane.keys("c"),
-                      lambda s: "run(s) with image_auroc in" in s, "compare", timeout=60)
-            pane.keys("Escape")
-            pane.until(lambda s: shown_count(s) == n, "back to runs")
+            timed_compare(pane, run, "compare (c) first open" if i == 0 else
+                          "compare (c) reopened", n)
         pane.keys("q")
     finally:
         pane.stop()
-    run.loads.append(Path("/proc/loadavg").read_text().split(" ", 1)[0])
+    run.loads.append(load_average())
     return run
 
 
@@ -394,7 +444,9 @@ TARGETS = {"launch to first rows": 1.0, "filter (one key)": 0.05, "sort (s)": 0.
 
 
 def report(label: str, run: Session) -> list[str]:
-    print(f"\n== {label}   (load average {' -> '.join(run.loads)} on {os.cpu_count()} CPU(s))")
+    loads = run.loads if len(run.loads) <= 2 else [
+        run.loads[0], f"max {max(run.loads, key=float)}", run.loads[-1]]
+    print(f"\n== {label}   (load average {' -> '.join(loads)} on {os.cpu_count()} CPU(s))")
     missed = []
     for name, step in run.steps.items():
         wall = [v * 1000 for v in step.wall]
@@ -416,6 +468,8 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=10_000)
     parser.add_argument("--size", default="160x45")
     parser.add_argument("--repeat", type=int, default=10)
+    parser.add_argument("--launches", type=int, default=5,
+                        help="fresh launches per app tree (launch and compare first open n=N)")
     parser.add_argument("--app-root", action="append", type=Path, default=[],
                         help="source tree of the app to measure (repeatable; default: this one)")
     args = parser.parse_args()
@@ -438,8 +492,15 @@ def main() -> int:
         fl = [v * 1000 for v in floor]
         print(f"floor: key echoed by cat      median {statistics.median(fl):7.1f} ms   "
               f"p95 {p95(fl):7.1f} ms")
-        results = [(root, measure(db, url, args.runs, size, args.repeat, root,  # type: ignore[arg-type]
-                                  expect)) for root in roots]
+        runs = {root: Session(Pane("", size)) for root in roots}  # type: ignore[arg-type]
+        for i in range(max(1, args.launches)):
+            for root in roots:  # interleaved: a change of load hits every tree alike
+                if i == 0:
+                    measure(db, url, args.runs, size, args.repeat, root,  # type: ignore[arg-type]
+                            expect, runs[root])
+                else:
+                    measure_launch(db, args.runs, size, root, runs[root], i)  # type: ignore[arg-type]
+        results = list(runs.items())
     for root, run in results:
         report(str(root), run)
     return 0

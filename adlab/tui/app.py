@@ -111,13 +111,18 @@ class LabApp(App):
         if self.quitting or not any(getattr(s, "refreshes", 0) for s in self.screen_stack):
             return
         self._warm_timer.stop()
-        self.run_worker(self._warm_up, thread=True, group="warm-up", exit_on_error=False)
+        try:
+            scope = self.runs_screen.compare_scope(with_marked=False)
+        except Exception:  # noqa: BLE001 - no runs screen (tests that push their own)
+            scope = None
+        self.run_worker(lambda: self._warm_up(scope), thread=True, group="warm-up",
+                        exit_on_error=False)
 
-    def _warm_up(self) -> None:
+    def _warm_up(self, scope: dict[str, Any] | None) -> None:
         from adlab.tui.compare_view import warm_up
         from adlab.tui.screens import compare  # noqa: F401
 
-        warm_up(self.engine)
+        warm_up(self.engine, scope)
         self.warmed_up = True  # tests wait on this
 
     @property

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import threading
-from typing import Iterable, Mapping
+from concurrent.futures import Future
+from typing import Any, Iterable, Mapping
 
 from rich.text import Text
 from textual import on, work
@@ -85,6 +86,36 @@ class CompareScreen(LabScreen):
         self.loads = 0  # complete comparisons shown (tests wait on this)
         self.previews = 0  # first screens shown before the full listing
         self._previews_at_reload = 0
+        self.early_reads = 0  # first screens read from the key on (tests read this)
+        # the first screen's read starts with the key, not once the screen is composed and
+        # mounted (~30 ms of the UI thread on a first open); the read waits on the database
+        # with the interpreter lock released, so both go on at once
+        self._early: Future[tuple[CompareResult, list[Text], tuple]] | None = None
+        try:
+            lab = self.lab
+            cached = self._cache_key() in lab.compare_cache
+        except Exception:  # noqa: BLE001 - built outside a running app
+            return
+        if not cached and not marked and len(in_view) > PREVIEW_ABOVE:
+            self._early = Future()
+            threading.Thread(target=self._read_preview, args=(lab, self._early), daemon=True,
+                             name="compare-first-screen").start()
+
+    def _scope_args(self, metric: str | None, group_keys: list[str] | None) -> dict:
+        return dict(marked=self.marked, in_view=self.in_view, metric=metric,
+                    group_keys=group_keys, headlines=self.headlines, statuses=self.statuses,
+                    whole_lab=self.whole_lab)
+
+    def _read_preview(self, lab: Any, future: Future) -> None:
+        """The first screen of a large scope: the statistics and the best few runs of each
+        group (a fraction of the full read). Run at the key (see ``__init__``)."""
+        try:
+            stamp = lab.data.stamp()  # before the read: a change during it forces the next
+            preview = load_comparison(lab.engine, top=PREVIEW_TOP, list_metrics=False,
+                                      **self._scope_args(None, None))
+            future.set_result((preview, result_lines(preview, preview=True), stamp))
+        except BaseException as exc:  # noqa: BLE001 - raised again by the worker that waits
+            future.set_exception(exc)
 
     def compose(self) -> ComposeResult:
         scope = (f"{len(self.marked)} marked run(s)" if self.marked
@@ -148,13 +179,17 @@ class CompareScreen(LabScreen):
         each group (a fraction of the read), shown at once; then the full listing."""
         worker = get_current_worker()
         stamp = self.lab.data.stamp()  # before the read: a change during it forces the next
-        args = dict(marked=self.marked, in_view=self.in_view, metric=metric,
-                    group_keys=group_keys, headlines=self.headlines, statuses=self.statuses,
-                    whole_lab=self.whole_lab)
+        args = self._scope_args(metric, group_keys)
+        early, self._early = self._early, None
         if preview and not self.marked and len(self.in_view) > PREVIEW_ABOVE:
-            preview = load_comparison(self.lab.engine, top=PREVIEW_TOP, list_metrics=False,
-                                      **args)
-            lines = result_lines(preview, preview=True)
+            if early is not None and metric is None and group_keys is None:
+                # started with the key; its stamp is older, so it is the one kept
+                preview, lines, stamp = early.result()
+                self.early_reads += 1
+            else:
+                preview = load_comparison(self.lab.engine, top=PREVIEW_TOP,
+                                          list_metrics=False, **args)
+                lines = result_lines(preview, preview=True)
             self.lab.remember_comparison(self._cache_key(), preview, lines, stamp,
                                          complete=False)
             if worker.is_cancelled or not self.is_attached:

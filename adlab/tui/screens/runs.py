@@ -493,13 +493,16 @@ class RunsScreen(LabScreen):
     def action_compare(self) -> None:
         from adlab.tui.screens.compare import CompareScreen
 
+        self.app.push_screen(CompareScreen(**self.compare_scope()))
+
+    def compare_scope(self, *, with_marked: bool = True) -> dict[str, Any]:
+        """What the compare screen compares: the marked runs, else the runs in view."""
         table = self.query_one(RunTable)
-        marked = [r.id for r in table.rows if r.id in table.marked]
-        self.app.push_screen(CompareScreen(
-            marked=marked, in_view=[r.id for r in table.rows],
-            headlines={r.id: r.headline_metric for r in table.rows},
-            statuses={r.id: r.status for r in table.rows},
-            whole_lab=not self.run_filter.active))
+        marked = [r.id for r in table.rows if r.id in table.marked] if with_marked else []
+        return dict(marked=marked, in_view=[r.id for r in table.rows],
+                    headlines={r.id: r.headline_metric for r in table.rows},
+                    statuses={r.id: r.status for r in table.rows},
+                    whole_lab=not self.run_filter.active)
 
     # actions ---------------------------------------------------------------------------------
     def selected_ids(self) -> list[int]:
